@@ -1,0 +1,145 @@
+"""The command line as a user meets it: list, show, train, demo, and the errors for bad input."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+import vaezoo
+from vaezoo.cli import main
+from vaezoo.data import fixed_binarization, load_dataset
+from vaezoo.evaluate import elbo
+from vaezoo.rundir import read_metrics
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_console_script_lists_variants():
+    exe = shutil.which("vaezoo", path=os.path.dirname(sys.executable)) or shutil.which("vaezoo")
+    assert exe, "the vaezoo console script is not installed"
+    result = subprocess.run([exe, "list"], capture_output=True, text=True, check=True)
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert "vae-mlp" in names and "vae-conv" in names
+
+
+def test_list_json_and_kinds(capsys):
+    code, out, _ = run_cli(capsys, "list", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert {r["name"] for r in rows} >= {"vae-mlp", "vae-conv"}
+    assert all(r["plugin"] == "vaezoo" for r in rows)
+    code, out, _ = run_cli(capsys, "list", "--kind", "encoder")
+    assert code == 0 and "conv" in out and "mlp" in out
+
+
+def test_show_describes_parts(capsys):
+    code, out, _ = run_cli(capsys, "show", "vae-conv", "--json")
+    info = json.loads(out)
+    assert code == 0
+    assert info["parts"]["encoder"]["name"] == "conv"
+    assert info["parts"]["objective"]["options"] == {"beta": 1.0}
+    code, out, _ = run_cli(capsys, "show", "vae-conv")
+    assert "encoder" in out and "standard-normal" in out
+
+
+def test_misspelt_variant_fails_with_suggestion(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "vae-mpl", "--dataset", "digits", "--out", str(tmp_path / "r"))
+    assert code == 2
+    assert "Did you mean 'vae-mlp'" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--dataset", "digitz"], "unknown dataset 'digitz'"),
+        (["--dataset", "fashion-mnist", "--data-dir", "/nonexistent/dir"], "apt-get install dataset-fashion-mnist"),
+        (["--dataset", "digits", "--set", "depth=3"], "no part accepts the override 'depth'"),
+        (["--dataset", "digits", "--epochs", "0"], "epochs must be a positive integer"),
+        (["--dataset", "digits", "--set", "beta"], "--set takes KEY=VALUE"),
+    ],
+)
+def test_bad_input_is_one_clear_error(capsys, tmp_path, extra, message):
+    code, _, err = run_cli(capsys, "train", "vae-mlp", *extra, "--out", str(tmp_path / "r"), "--quiet")
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_unwritable_out_is_refused(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code, _, err = run_cli(capsys, "train", "vae-mlp", "--dataset", "digits", "--out", str(blocker / "run"), "--quiet")
+    assert code == 2 and "cannot write the run directory" in err
+
+
+def test_train_writes_a_complete_run_and_never_overwrites_it(capsys, tmp_path):
+    run = tmp_path / "run"
+    code, out, _ = run_cli(
+        capsys, "train", "vae-conv", "--dataset", "digits", "--epochs", "2", "--out", str(run), "--quiet",
+        "--set", "encoder.channels=[8,16]", "--set", "decoder.channels=[16,8]",
+    )
+    assert code == 0, out
+    for name in ("model.safetensors", "config.json", "metrics.jsonl", "samples.png", "reconstructions.png"):
+        assert (run / name).is_file(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["variant"] == "vae-conv" and config["dataset"] == "digits"
+    assert config["overrides"] == {"encoder.channels": [8, 16], "decoder.channels": [16, 8]}
+    assert {"vaezoo", "torch", "python"} <= set(config["versions"])
+    metrics = read_metrics(run)
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    assert all({"train_loss", "val_elbo"} <= set(m) for m in metrics)
+    for picture in ("samples.png", "reconstructions.png"):
+        with Image.open(run / picture) as image:
+            image.verify()
+    # the saved weights reproduce the recorded held-out ELBO
+    model = vaezoo.load_model(run)
+    held_out = fixed_binarization(load_dataset("digits").test_x)
+    assert elbo(model, held_out)["elbo"] == pytest.approx(metrics[-1]["val_elbo"], rel=1e-5)
+    before = (run / "model.safetensors").read_bytes()
+    code, _, err = run_cli(capsys, "train", "vae-conv", "--dataset", "digits", "--out", str(run), "--quiet")
+    assert code == 2 and "already holds a run" in err
+    assert (run / "model.safetensors").read_bytes() == before
+
+
+def test_training_improves_the_held_out_elbo(capsys, tmp_path):
+    run = tmp_path / "run"
+    code, _, _ = run_cli(
+        capsys, "train", "vae-mlp", "--dataset", "digits", "--epochs", "15", "--batch-size", "64",
+        "--out", str(run), "--quiet",
+    )
+    assert code == 0
+    metrics = read_metrics(run)
+    assert metrics[-1]["val_elbo"] > metrics[0]["val_elbo"] + 1.5
+    untrained = vaezoo.create_model("vae-mlp", input_shape=(1, 8, 8))
+    held_out = fixed_binarization(load_dataset("digits").test_x)
+    assert metrics[-1]["val_elbo"] > elbo(untrained, held_out)["elbo"] + 15
+
+
+def test_load_model_refuses_newer_format_and_corrupt_weights(capsys, tmp_path):
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "vae-mlp", "--dataset", "digits", "--epochs", "1", "--out", str(run), "--quiet")[0] == 0
+    config = json.loads((run / "config.json").read_text())
+    (run / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(vaezoo.errors.RunDirError, match="corrupt"):
+        vaezoo.load_model(run)
+    (run / "config.json").write_text(json.dumps({**config, "format": 99}))
+    with pytest.raises(vaezoo.errors.RunDirError, match="newer vaezoo"):
+        vaezoo.load_model(run)
+
+
+def test_demo_trains_and_writes_pictures(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "demo", "--out", str(tmp_path / "demo"), "--epochs", "3", "--quiet")
+    assert code == 0
+    assert (tmp_path / "demo" / "samples.png").is_file()
+    assert str(tmp_path / "demo") in out
+    assert torch.isfinite(torch.tensor(read_metrics(tmp_path / "demo")[-1]["val_elbo"]))

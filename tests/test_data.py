@@ -1,0 +1,91 @@
+"""Datasets: the IDX reader on files made here, digits, binarization and batching."""
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vaezoo.data import batches, fixed_binarization, load_dataset, read_idx
+from vaezoo.errors import DataError, UnknownNameError
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if compress else data)
+
+
+def make_mnist_dir(root: Path, n_train: int = 20, n_test: int = 10) -> Path:
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, (n,)))
+    return root
+
+
+def test_fashion_mnist_reads_idx_files(tmp_path):
+    data = load_dataset("fashion-mnist", make_mnist_dir(tmp_path))
+    assert data.train_x.shape == (20, 1, 28, 28) and data.test_x.shape == (10, 1, 28, 28)
+    assert data.train_x.dtype == torch.float32
+    assert 0.0 <= data.train_x.min() and data.train_x.max() <= 1.0
+    raw = read_idx(tmp_path / "train-images-idx3-ubyte.gz")
+    torch.testing.assert_close(data.train_x[:, 0], torch.from_numpy(raw / 255.0).float())
+
+
+def test_truncated_and_foreign_files_are_named(tmp_path):
+    path = tmp_path / "x-idx3-ubyte"
+    write_idx(path, np.zeros((3, 4, 4)), compress=False)
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(DataError, match="truncated") as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+    path.write_bytes(b"hello world")
+    with pytest.raises(DataError, match="bad magic"):
+        read_idx(path)
+    gz = tmp_path / "broken.gz"
+    gz.write_bytes(b"\x1f\x8b not really gzip")
+    with pytest.raises(DataError, match="broken.gz"):
+        read_idx(gz)
+
+
+def test_missing_directory_says_how_to_get_the_data(tmp_path):
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion-mnist", tmp_path / "nope")
+    with pytest.raises(DataError, match="no t10k-images"):
+        (tmp_path / "partial").mkdir()
+        write_idx(tmp_path / "partial" / "train-images-idx3-ubyte.gz", np.zeros((2, 28, 28)))
+        write_idx(tmp_path / "partial" / "train-labels-idx1-ubyte.gz", np.zeros((2,)))
+        load_dataset("fashion-mnist", tmp_path / "partial")
+
+
+def test_unknown_dataset_suggests():
+    with pytest.raises(UnknownNameError, match="Did you mean 'digits'"):
+        load_dataset("digit")
+
+
+def test_digits_split_is_fixed_and_disjoint():
+    a, b = load_dataset("digits"), load_dataset("digits")
+    assert a.input_shape == (1, 8, 8)
+    assert len(a.train_x) + len(a.test_x) == 1797
+    torch.testing.assert_close(a.test_x, b.test_x)
+    assert a.train_x.max() == 1.0 and a.train_x.min() == 0.0
+
+
+def test_binarization_is_fixed_for_evaluation_and_fresh_in_training():
+    x = torch.full((100, 1, 4, 4), 0.5)
+    torch.testing.assert_close(fixed_binarization(x), fixed_binarization(x))
+    assert set(fixed_binarization(x).unique().tolist()) == {0.0, 1.0}
+    g = torch.Generator().manual_seed(0)
+    first, second = (next(batches(x, 50, shuffle=False, generator=g, binarize=True)) for _ in range(2))
+    assert not torch.equal(first, second)
+
+
+def test_batches_cover_every_example_once():
+    x = torch.arange(10.0).view(10, 1)
+    seen = torch.cat(list(batches(x, 3, shuffle=True, generator=torch.Generator().manual_seed(1))))
+    assert sorted(seen.flatten().tolist()) == list(range(10))
+    assert [len(b) for b in batches(x, 3, shuffle=False)] == [3, 3, 3, 1]

@@ -1,0 +1,27 @@
+"""vaezoo: a plugin-based model zoo of Variational Autoencoders on PyTorch, with fused C++/CUDA kernels."""
+from vaezoo import ops
+from vaezoo._version import __version__
+from vaezoo.factory import create_model, get_model_spec, list_components, list_models
+from vaezoo.hookspecs import hookimpl, hookspec
+from vaezoo.model import VAE, VAEOutput
+from vaezoo.parts import Likelihood, Objective, Prior
+from vaezoo.rundir import load_model
+from vaezoo.spec import VariantSpec
+
+__all__ = [
+    "VAE",
+    "Likelihood",
+    "Objective",
+    "Prior",
+    "VAEOutput",
+    "VariantSpec",
+    "__version__",
+    "create_model",
+    "get_model_spec",
+    "hookimpl",
+    "hookspec",
+    "list_components",
+    "list_models",
+    "load_model",
+    "ops",
+]

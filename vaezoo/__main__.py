@@ -1,0 +1,6 @@
+"""`python -m vaezoo` runs the command line."""
+import sys
+
+from vaezoo.cli import main
+
+sys.exit(main())

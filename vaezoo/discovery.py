@@ -1,0 +1,148 @@
+"""Plugin discovery on pluggy: built-in plugins first, then each `vaezoo` entry point loaded on its own.
+
+A plugin that fails to import, fails hook validation or raises inside a hook is recorded, reported with one
+warning and skipped; VAEZOO_STRICT_PLUGINS=1 makes such failures errors. VAEZOO_DISABLE_PLUGINS=a,b blocks
+plugins by entry-point or distribution name.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import pluggy
+
+from vaezoo import hookspecs
+from vaezoo._version import __version__
+from vaezoo.errors import PluginError
+from vaezoo.registry import PluginRecord, Registry, register_callback
+
+ENTRY_POINT_GROUP = "vaezoo"
+BUILTIN_PLUGIN = "vaezoo"
+BUILTIN_MODULES = (
+    "vaezoo.components.encoders",
+    "vaezoo.components.decoders",
+    "vaezoo.components.priors",
+    "vaezoo.components.likelihoods",
+    "vaezoo.components.objectives",
+    "vaezoo.components.variants",
+)
+HOOKS = {
+    "encoder": "vaezoo_register_encoders",
+    "decoder": "vaezoo_register_decoders",
+    "prior": "vaezoo_register_priors",
+    "likelihood": "vaezoo_register_likelihoods",
+    "objective": "vaezoo_register_objectives",
+    "variant": "vaezoo_register_variants",
+}
+
+
+class PluginWarning(UserWarning):
+    """A third-party plugin failed and was skipped."""
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _disabled() -> set[str]:
+    return {p.strip() for p in os.environ.get("VAEZOO_DISABLE_PLUGINS", "").split(",") if p.strip()}
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _fail(record: PluginRecord, registry: Registry, exc: BaseException, stage: str, strict: bool) -> None:
+    record.status = "failed"
+    record.error = f"{stage}: {_describe(exc)}"
+    record.contributed = {}
+    registry.remove_plugin(record.name)
+    message = (
+        f"vaezoo plugin {record.name!r} (distribution {record.distribution} {record.version}) failed and was "
+        f"skipped: {record.error}. Set VAEZOO_DISABLE_PLUGINS={record.name} to silence this."
+    )
+    if strict:
+        raise PluginError(message) from exc
+    warnings.warn(message, PluginWarning, stacklevel=3)
+
+
+def _entry_point_record(ep: EntryPoint) -> PluginRecord:
+    dist = getattr(ep, "dist", None)
+    return PluginRecord(
+        name=ep.name,
+        distribution=dist.name if dist is not None else "?",
+        version=dist.version if dist is not None else "?",
+        status="active",
+    )
+
+
+def _run_hooks(pm: pluggy.PluginManager, registry: Registry, records: dict[str, PluginRecord], strict: bool) -> None:
+    """Call every plugin's hooks one plugin at a time, so a failure is charged to the plugin that raised."""
+    owner = {name: (BUILTIN_PLUGIN if name in BUILTIN_MODULES else name) for name, _ in pm.list_name_plugin()}
+    for kind, hook_name in HOOKS.items():
+        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+            record = records[owner[impl.plugin_name]]
+            if record.status != "active":
+                continue
+            register = register_callback(registry, kind, record.name, record)
+            try:
+                impl.function(*[register for _ in impl.argnames])
+            except Exception as exc:  # noqa: BLE001 - any failure inside a plugin is isolated
+                if record.builtin:
+                    raise
+                _fail(record, registry, exc, f"{hook_name} raised", strict)
+
+
+def build_registry() -> Registry:
+    """Discover built-in and installed plugins and collect what they register."""
+    strict = _flag("VAEZOO_STRICT_PLUGINS")
+    disabled = _disabled()
+    registry = Registry()
+    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(hookspecs)
+    records: dict[str, PluginRecord] = {
+        BUILTIN_PLUGIN: PluginRecord(BUILTIN_PLUGIN, "vaezoo", __version__, "active", builtin=True)
+    }
+    for module_name in BUILTIN_MODULES:
+        pm.register(importlib.import_module(module_name), name=module_name)
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        record = _entry_point_record(ep)
+        if ep.name in records:
+            record.name = f"{ep.name}@{record.distribution}"
+        records[record.name] = record
+        if ep.name in disabled or record.distribution in disabled:
+            record.status = "blocked"
+            continue
+        try:
+            plugin: Any = ep.load()
+            pm.register(plugin, name=record.name)
+            pm.check_pending()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the zoo down
+            if pm.has_plugin(record.name):
+                pm.unregister(name=record.name)
+            _fail(record, registry, exc, "loading failed", strict)
+
+    _run_hooks(pm, registry, records, strict)
+    registry.plugins = records
+    return registry
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = build_registry()
+    return _REGISTRY
+
+
+def reset_registry() -> None:
+    """Forget the registry so the next lookup discovers plugins again (after installing one, in tests)."""
+    global _REGISTRY
+    _REGISTRY = None

@@ -1,0 +1,33 @@
+"""Errors that vaezoo raises for bad input: each names what was wrong and what was expected."""
+from __future__ import annotations
+
+
+class VaezooError(Exception):
+    """Base class of every user-facing vaezoo error; the CLI prints these as one paragraph."""
+
+
+class UnknownNameError(VaezooError, KeyError):
+    """A variant, component or dataset name that nobody registered."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class BadOverrideError(VaezooError, ValueError):
+    """An override that the variant or component does not accept."""
+
+
+class AmbiguousNameError(VaezooError, LookupError):
+    """A bare name that several plugins provide."""
+
+
+class DataError(VaezooError, ValueError):
+    """A dataset that is missing, malformed or of the wrong shape."""
+
+
+class RunDirError(VaezooError, OSError):
+    """A run directory that cannot be written or read."""
+
+
+class PluginError(VaezooError, RuntimeError):
+    """A plugin that failed to load or register, raised only in strict mode."""

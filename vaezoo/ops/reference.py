@@ -1,0 +1,45 @@
+"""The pure-PyTorch reference path of reparameterize: the oracle for the fused kernels and their fallback."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _per_example(t: torch.Tensor, batch_dims: int) -> torch.Tensor:
+    """Sum every dimension after the first `batch_dims` ones."""
+    return t.flatten(batch_dims).sum(-1) if t.dim() > batch_dims else t
+
+
+def reference_reparameterize(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    prior_mu: torch.Tensor | None,
+    prior_logvar: torch.Tensor | None,
+    eps: torch.Tensor | None,
+    samples: int | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return (z, kl, log_q) with z = mu + exp(logvar/2) * eps, computed in float32 or better.
+
+    kl is KL(N(mu, exp(logvar)) || prior) per example, log_q is log q(z|x) per drawn sample.
+    """
+    acc = torch.promote_types(mu.dtype, torch.float32)
+    m, lv = mu.to(acc), logvar.to(acc)
+    z_shape = mu.shape if samples is None else (samples, *mu.shape)
+    if eps is None:
+        eps = torch.randn(z_shape, dtype=mu.dtype, device=mu.device)
+    e = eps.to(acc)
+    std = torch.exp(0.5 * lv)
+    z = m + std * e
+    if prior_mu is None or prior_logvar is None:
+        kl_elem = 0.5 * (torch.exp(lv) + m * m - 1.0 - lv)
+    else:
+        pm, plv = prior_mu.to(acc), prior_logvar.to(acc)
+        kl_elem = 0.5 * (plv - lv + (torch.exp(lv) + (m - pm) ** 2) * torch.exp(-plv) - 1.0)
+    kl = _per_example(kl_elem, 1)
+    batch_dims = 1 if samples is None else 2
+    std_z = (z - m) / std
+    log_q = _per_example(-0.5 * (std_z * std_z + lv + LOG_2PI), batch_dims)
+    return z.to(mu.dtype), kl.to(mu.dtype), log_q.to(mu.dtype)

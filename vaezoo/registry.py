@@ -1,0 +1,149 @@
+"""The registries of components and variants, who provided each entry, and name lookup with helpful errors."""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from vaezoo.errors import AmbiguousNameError, UnknownNameError
+from vaezoo.spec import KINDS, VariantSpec
+
+ALL_KINDS = (*KINDS, "variant")
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered part or variant and the plugin that gave it."""
+
+    kind: str
+    name: str
+    obj: Any  # a factory for components, a VariantSpec for variants
+    plugin: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.plugin}:{self.name}"
+
+
+@dataclass
+class PluginRecord:
+    """What discovery knows of one plugin: where it came from, whether it works, and what it gave."""
+
+    name: str
+    distribution: str
+    version: str
+    status: str  # "active", "failed" or "blocked"
+    builtin: bool = False
+    error: str | None = None
+    contributed: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "status": self.status,
+            "builtin": self.builtin,
+            "error": self.error,
+            "contributed": self.contributed,
+        }
+
+
+def natural_key(text: str) -> list[Any]:
+    """Sort key that orders 'vae-2' before 'vae-10'."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in ALL_KINDS:
+        raise UnknownNameError(f"unknown kind {kind!r}; expected one of: {', '.join(ALL_KINDS)}")
+
+
+class Registry:
+    """Every entry of every kind, keyed by (kind, name), with all providers of a name kept side by side."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], list[Entry]] = {}
+        self.plugins: dict[str, PluginRecord] = {}
+
+    def add(self, entry: Entry) -> None:
+        _check_kind(entry.kind)
+        if not isinstance(entry.name, str) or not NAME_PATTERN.match(entry.name):
+            raise ValueError(
+                f"{entry.kind} name {entry.name!r} is not valid: use lower-case letters, digits, '.', '_' and '-'"
+            )
+        providers = self._entries.setdefault((entry.kind, entry.name), [])
+        if any(e.plugin == entry.plugin for e in providers):
+            raise ValueError(f"plugin {entry.plugin!r} registered {entry.kind} {entry.name!r} twice")
+        providers.append(entry)
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget everything `plugin` registered (used when it fails half-way)."""
+        for key in list(self._entries):
+            kept = [e for e in self._entries[key] if e.plugin != plugin]
+            if kept:
+                self._entries[key] = kept
+            else:
+                del self._entries[key]
+
+    def entries(self, kind: str) -> list[Entry]:
+        _check_kind(kind)
+        found = [e for (k, _), providers in self._entries.items() if k == kind for e in providers]
+        return sorted(found, key=lambda e: (natural_key(e.name), e.plugin))
+
+    def names(self, kind: str, pattern: str = "*") -> list[str]:
+        """Names of `kind` matching the fnmatch `pattern`; a clashing name is listed once per provider."""
+        result = []
+        for entry in self.entries(kind):
+            clash = len(self._entries[(kind, entry.name)]) > 1
+            shown = entry.qualified_name if clash else entry.name
+            if fnmatch.fnmatchcase(entry.name, pattern) or fnmatch.fnmatchcase(shown, pattern):
+                result.append(shown)
+        return result
+
+    def get(self, kind: str, name: str) -> Entry:
+        """Look `name` (or `plugin:name`) up, with close matches on a miss and all providers on a clash."""
+        _check_kind(kind)
+        if not isinstance(name, str):
+            raise UnknownNameError(f"{kind} name must be a string, got {type(name).__name__}")
+        plugin, _, bare = name.rpartition(":")
+        providers = self._entries.get((kind, bare), [])
+        if plugin:
+            providers = [e for e in providers if e.plugin == plugin]
+        if not providers:
+            raise UnknownNameError(self._unknown_message(kind, name))
+        if len(providers) > 1:
+            options = ", ".join(e.qualified_name for e in providers)
+            raise AmbiguousNameError(
+                f"{kind} {name!r} is provided by {len(providers)} plugins "
+                f"({', '.join(e.plugin for e in providers)}); pick one with plugin:name, one of: {options}"
+            )
+        return providers[0]
+
+    def _unknown_message(self, kind: str, name: str) -> str:
+        known = sorted({n for (k, n) in self._entries if k == kind}, key=natural_key)
+        close = difflib.get_close_matches(name.rpartition(":")[2], known, n=3, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        listing = f" Known {kind}s: {', '.join(known)}." if known else f" No {kind}s are registered."
+        return f"unknown {kind} {name!r}.{hint}{listing}"
+
+
+def register_callback(registry: Registry, kind: str, plugin: str, record: PluginRecord) -> Callable[..., None]:
+    """The `register` function handed to one plugin's hook for one kind."""
+
+    def register(name: str, obj: Any, description: str | None = None, tags: tuple[str, ...] | list[str] = ()) -> None:
+        if kind == "variant":
+            obj = VariantSpec.coerce(obj)
+        elif not callable(obj):
+            raise TypeError(f"{kind} {name!r}: the factory must be callable, got {type(obj).__name__}")
+        text = description if description is not None else (getattr(obj, "__doc__", None) or "")
+        summary = text.strip().splitlines()[0] if text.strip() and kind != "variant" else (description or "")
+        registry.add(Entry(kind, name, obj, plugin, summary, tuple(tags)))
+        record.contributed.setdefault(kind, []).append(name)
+
+    return register

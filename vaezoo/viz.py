@@ -1,0 +1,43 @@
+"""Pictures: image grids written as PNG."""
+from __future__ import annotations
+
+import io
+import math
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vaezoo.atomic import atomic_write
+
+
+def grid_array(images: torch.Tensor, nrow: int | None = None, pad: int = 2, min_cell: int = 32) -> np.ndarray:
+    """Tile [N, C, H, W] images in [0, 1] into one uint8 HxWx3 (or HxW) array, upscaling tiny images."""
+    if images.dim() != 4:
+        raise ValueError(f"images must be [N, C, H, W], got shape {tuple(images.shape)}")
+    n, c, h, w = images.shape
+    scale = max(1, min_cell // max(h, w))
+    imgs = images.detach().float().cpu().clamp(0, 1)
+    if scale > 1:
+        imgs = imgs.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+        h, w = h * scale, w * scale
+    if c not in (1, 3):
+        imgs = imgs[:, :1]
+        c = 1
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    canvas = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        canvas[:, top : top + h, left : left + w] = imgs[i]
+    array = (canvas * 255).round().to(torch.uint8).numpy()
+    return array[0] if c == 1 else array.transpose(1, 2, 0)
+
+
+def save_grid(images: torch.Tensor, path: str | os.PathLike[str], nrow: int | None = None) -> None:
+    """Write a grid of images to a PNG file atomically."""
+    buffer = io.BytesIO()
+    Image.fromarray(grid_array(images, nrow)).save(buffer, format="PNG")
+    atomic_write(path, lambda f: f.write(buffer.getvalue()))
