@@ -96,6 +96,21 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plugins(args: argparse.Namespace) -> int:
+    records = [record.as_dict() for record in get_registry().plugins.values()]
+    if args.json:
+        _print_json(records)
+        return 0
+    for r in records:
+        origin = "built-in" if r["builtin"] else f"{r['distribution']} {r['version']}"
+        print(f"{r['name']}  ({origin})  {r['status']}")
+        for kind, names in r["contributed"].items():
+            print(f"    {kind + 's':<12} {', '.join(names)}")
+        if r["error"]:
+            print(f"    error: {r['error']}")
+    return 0
+
+
 def _train_config(args: argparse.Namespace):
     from vaezoo.train import TrainConfig
 
@@ -146,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="variant name, or plugin:name")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("plugins", help="list plugins: distribution, version, status and what each contributed")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_plugins)
 
     p = sub.add_parser("train", help="train a variant on a dataset into a run directory")
     p.add_argument("variant", help="variant name (see `vaezoo list`)")
