@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaezoo.data import batches, fixed_binarization, load_dataset, read_idx
+from vaezoo.data import batches, fixed_binarization, load_dataset
+from vaezoo.readers import read_idx
 from vaezoo.errors import DataError, UnknownNameError
 
 
@@ -89,3 +90,72 @@ def test_batches_cover_every_example_once():
     seen = torch.cat(list(batches(x, 3, shuffle=True, generator=torch.Generator().manual_seed(1))))
     assert sorted(seen.flatten().tolist()) == list(range(10))
     assert [len(b) for b in batches(x, 3, shuffle=False)] == [3, 3, 3, 1]
+
+
+def test_mnist_reads_idx_files(tmp_path):
+    data = load_dataset("mnist", make_mnist_dir(tmp_path))
+    assert data.input_shape == (1, 28, 28) and len(data.test_x) == 10
+    with pytest.raises(DataError, match="--data-dir"):
+        load_dataset("mnist", tmp_path / "missing")
+
+
+def test_image_folder_resizes_and_labels_by_subfolder(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("cats", "dogs"):
+        (tmp_path / cls).mkdir()
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
+    data = load_dataset("folder", tmp_path, image_size=16, channels=3)
+    assert data.input_shape == (3, 16, 16)
+    assert len(data.train_x) + len(data.test_x) == 20 and len(data.test_x) == 2
+    assert set(torch.cat([data.train_y, data.test_y]).tolist()) == {0, 1}
+    assert 0 <= data.train_x.min() and data.train_x.max() <= 1
+
+
+def test_image_folder_errors_name_the_problem(tmp_path):
+    with pytest.raises(DataError, match="holds no PNG or JPEG"):
+        load_dataset("folder", tmp_path)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(DataError, match="broken.png"):
+        load_dataset("folder", tmp_path)
+    with pytest.raises(DataError, match="needs --data-dir"):
+        load_dataset("folder")
+
+
+def test_arrays_from_npy_and_npz(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (30, 12, 12), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", images)
+    data = load_dataset("arrays", tmp_path / "x.npy")
+    assert data.input_shape == (1, 12, 12) and len(data.test_x) == 3
+    nhwc = np.random.default_rng(1).random((8, 6, 6, 3)).astype(np.float32)
+    np.savez(tmp_path / "split.npz", x_train=nhwc, x_test=nhwc[:2], y_train=np.arange(8), y_test=np.arange(2))
+    data = load_dataset("arrays", tmp_path / "split.npz")
+    assert data.input_shape == (3, 6, 6) and len(data.test_x) == 2
+    torch.testing.assert_close(data.train_x[0], torch.from_numpy(nhwc[0].transpose(2, 0, 1)))
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"x": np.zeros((4, 5), np.uint8)}, "must be \\[N, H, W\\]"),
+        ({"x": np.full((4, 5, 5), 2.0)}, "lie in \\[0, 1\\]"),
+        ({"x": np.zeros((4, 5, 5), np.uint8), "y": np.zeros(3, np.int64)}, "4 integer labels"),
+        ({"images": np.zeros((4, 5, 5), np.uint8)}, "must hold an array 'x'"),
+    ],
+)
+def test_bad_arrays_are_named(tmp_path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError, match=message) as info:
+        load_dataset("arrays", path)
+    assert "bad.npz" in str(info.value)
+
+
+def test_truncated_npz_is_named(tmp_path):
+    path = tmp_path / "cut.npz"
+    np.savez(path, x=np.zeros((10, 8, 8), np.uint8))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DataError, match="cut.npz"):
+        load_dataset("arrays", path)

@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 import difflib
-import gzip
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
 from vaezoo.errors import DataError, UnknownNameError
+from vaezoo.readers import read_arrays, read_idx, read_image_folder
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4")}
+MNIST_DIR = Path("/usr/share/datasets/mnist")
+HELD_OUT_FRACTION = 0.1
 
 
 @dataclass
@@ -31,25 +31,6 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.train_x.shape[1:])
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (optionally gzip-compressed), checking its header against its size."""
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number)")
-    dtype, ndim = np.dtype(IDX_DTYPES[raw[2]]), raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is truncated: its header is incomplete")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != expected:
-        raise DataError(f"{path} is truncated or padded: {len(raw)} bytes, the header promises {expected}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
 
 
 def _find(directory: Path, stem: str) -> Path:
@@ -84,25 +65,66 @@ def load_fashion_mnist(data_dir: Path | None) -> Dataset:
     return load_mnist_like("fashion-mnist", data_dir or FASHION_MNIST_DIR, hint)
 
 
-def load_digits(data_dir: Path | None, held_out: int = 297) -> Dataset:
-    """scikit-learn's 8x8 digits (shipped with it), scaled to [0, 1], with a fixed held-out split."""
+def load_mnist(data_dir: Path | None) -> Dataset:
+    hint = f"Pass --data-dir to a folder with MNIST's four IDX files (default {MNIST_DIR})."
+    return load_mnist_like("mnist", data_dir or MNIST_DIR, hint)
+
+
+def split_held_out(name: str, x: torch.Tensor, y: torch.Tensor, held_out: int) -> Dataset:
+    """A Dataset with a fixed, seeded held-out split of `held_out` examples."""
+    if not 0 < held_out < len(x):
+        raise DataError(f"{name}: {len(x)} examples are too few to hold {held_out} out for evaluation")
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    test, train = order[:held_out], order[held_out:]
+    return Dataset(name, x[train], y[train], x[test], y[test])
+
+
+def load_digits(data_dir: Path | None) -> Dataset:
+    """scikit-learn's 8x8 digits (shipped with it), scaled to [0, 1], with a fixed held-out split of 297."""
     from sklearn.datasets import load_digits as sklearn_digits
 
     bunch = sklearn_digits()
     images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
-    labels = torch.from_numpy(bunch.target.astype(np.int64))
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
-    test, train = order[:held_out], order[held_out:]
-    return Dataset("digits", images[train], labels[train], images[test], labels[test])
+    return split_held_out("digits", images, torch.from_numpy(bunch.target.astype(np.int64)), 297)
 
 
-DATASETS: dict[str, Callable[[Path | None], Dataset]] = {
+def _required(name: str, data_dir: Path | None) -> Path:
+    if data_dir is None:
+        raise DataError(f"the {name} dataset needs --data-dir")
+    return data_dir
+
+
+def load_image_folder(data_dir: Path | None, image_size: int = 32, channels: int = 1) -> Dataset:
+    """PNG/JPEG images under --data-dir (class = sub-folder), resized to image_size, 10% held out."""
+    folder = _required("folder", data_dir)
+    images, labels, _ = read_image_folder(folder, image_size, channels)
+    x = torch.from_numpy(images.astype(np.float32) / 255.0)
+    held_out = max(1, round(HELD_OUT_FRACTION * len(x)))
+    return split_held_out(f"folder:{folder.name}", x, torch.from_numpy(labels), held_out)
+
+
+def load_arrays(data_dir: Path | None) -> Dataset:
+    """Images from a .npy/.npz file given as --data-dir; without an explicit test split, 10% held out."""
+    path = _required("arrays", data_dir)
+    arrays = {k: torch.from_numpy(v) for k, v in read_arrays(path).items()}
+    if "x" in arrays:
+        held_out = max(1, round(HELD_OUT_FRACTION * len(arrays["x"])))
+        return split_held_out(f"arrays:{path.name}", arrays["x"], arrays["y"], held_out)
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise DataError(f"{path}: x_train {tuple(arrays['x_train'].shape)} and x_test {tuple(arrays['x_test'].shape)} differ in image shape")
+    return Dataset(f"arrays:{path.name}", arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"])
+
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
     "digits": load_digits,
     "fashion-mnist": load_fashion_mnist,
+    "mnist": load_mnist,
+    "folder": load_image_folder,
+    "arrays": load_arrays,
 }
 
 
-def dataset_loader(name: str) -> Callable[[Path | None], Dataset]:
+def dataset_loader(name: str) -> Callable[..., Dataset]:
     """The loader registered under `name`; an unknown name gets close matches."""
     if name not in DATASETS:
         close = difflib.get_close_matches(name, DATASETS, n=2, cutoff=0.5)
@@ -111,9 +133,9 @@ def dataset_loader(name: str) -> Callable[[Path | None], Dataset]:
     return DATASETS[name]
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
-    """Load a dataset by name; `data_dir` overrides where its files are read from."""
-    return dataset_loader(name)(Path(data_dir) if data_dir is not None else None)
+def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None, **options: Any) -> Dataset:
+    """Load a dataset by name; `data_dir` says where its files are; options go to its loader (image_size, ...)."""
+    return dataset_loader(name)(Path(data_dir) if data_dir is not None else None, **options)
 
 
 def fixed_binarization(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
