@@ -41,3 +41,27 @@ def save_grid(images: torch.Tensor, path: str | os.PathLike[str], nrow: int | No
     buffer = io.BytesIO()
     Image.fromarray(grid_array(images, nrow)).save(buffer, format="PNG")
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
+
+
+def save_curves(metrics: list[dict[str, float]], path: str | os.PathLike[str]) -> None:
+    """Plot the training loss and the held-out negative ELBO per epoch to a PNG file atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [m["epoch"] for m in metrics]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot(epochs, [m["train_loss"] for m in metrics], marker="o", label="train loss")
+    ax.plot(epochs, [-m["val_elbo"] for m in metrics], marker="s", label="held-out -ELBO")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("nats per example")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buffer.getvalue()))

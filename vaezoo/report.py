@@ -1,0 +1,89 @@
+"""report.html: a self-contained page on one run — config, metrics, curves and pictures — for any browser."""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from pathlib import Path
+
+from vaezoo.atomic import atomic_write_text
+from vaezoo.rundir import read_config, read_metrics
+
+REPORT = "report.html"
+PICTURES = (
+    ("curves.png", "Training curves"),
+    ("samples.png", "Samples from the prior"),
+    ("reconstructions.png", "Reconstructions (inputs above, reconstructions below)"),
+    ("interpolation.png", "Interpolations between held-out inputs"),
+    ("traversal.png", "Latent traversals (one row per latent dimension)"),
+)
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
+td, th { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+th { background: #f3f3f3; } td.key { text-align: left; font-family: monospace; }
+figure { margin: 1rem 0 2rem; } img { max-width: 100%; border: 1px solid #ddd; }
+img.grid { image-rendering: pixelated; width: min(100%, 32rem); }
+"""
+
+
+def _embedded(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _config_rows(config: dict) -> str:
+    rows = []
+    for key in sorted(config):
+        value = config[key]
+        text = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+        rows.append(f'<tr><td class="key">{html.escape(key)}</td><td class="key">{html.escape(text)}</td></tr>')
+    return "\n".join(rows)
+
+
+def _metrics_table(metrics: list[dict]) -> str:
+    if not metrics:
+        return "<p>No epochs recorded.</p>"
+    columns = list(dict.fromkeys(k for m in metrics for k in m))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for m in metrics:
+        cells = "".join(
+            f"<td>{m[c]:.3f}</td>" if isinstance(m.get(c), float) else f"<td>{html.escape(str(m.get(c, '')))}</td>"
+            for c in columns
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><tr>{head}</tr>\n" + "\n".join(body) + "</table>"
+
+
+def write_report(run_dir: str | os.PathLike[str]) -> Path:
+    """Write report.html into the run directory, embedding every picture there so the page stands alone."""
+    run = Path(run_dir)
+    config = read_config(run)
+    metrics = read_metrics(run)
+    title = f"vaezoo run: {config.get('variant', '?')} on {config.get('dataset', '?')}"
+    figures = [
+        f'<figure><img class="{"plot" if name == "curves.png" else "grid"}" alt="{html.escape(caption)}" '
+        f'src="{_embedded(run / name)}">'
+        f"<figcaption>{html.escape(caption)} ({name})</figcaption></figure>"
+        for name, caption in PICTURES
+        if (run / name).is_file()
+    ]
+    last = metrics[-1] if metrics else {}
+    summary = f"<p>Held-out ELBO after epoch {last['epoch']}: <b>{last['val_elbo']:.2f}</b> nats per example.</p>" if last else ""
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+{summary}
+<h2>Pictures</h2>
+{''.join(figures)}
+<h2>Metrics per epoch</h2>
+{_metrics_table(metrics)}
+<h2>Configuration</h2>
+<table>{_config_rows(config)}</table>
+</body></html>
+"""
+    path = run / REPORT
+    atomic_write_text(path, page)
+    return path
