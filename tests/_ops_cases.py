@@ -1,0 +1,50 @@
+"""Shared cases for the tests of vaezoo.ops: shapes, dtypes, priors, tolerances and input builders."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vaezoo.ops import backends
+
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+SHAPES = [(0, 5), (1, 1), (1, 7), (8, 32), (3, 4, 5, 5), (64, 33)]
+PRIORS = [None, "full", "shared", "shared1"]
+
+# (rtol, atol per element) of outputs rounded to each dtype
+TOL = {
+    torch.float64: (1e-10, 1e-10),
+    torch.float32: (2e-5, 2e-5),
+    torch.float16: (2e-3, 2e-3),
+    torch.bfloat16: (1.6e-2, 1.6e-2),
+}
+
+fused_cpu = pytest.mark.skipif("fused" not in backends()["cpu"], reason="vaezoo._C is not built")
+
+
+def tolerance(dtype: torch.dtype, terms: int = 1) -> dict:
+    """assert_close tolerances for a value in `dtype` that sums `terms` per-element terms."""
+    rtol, atol = TOL[dtype]
+    return {"rtol": rtol, "atol": atol * max(terms, 1) ** 0.5 * 4}
+
+
+def make_inputs(shape, dtype, prior=None, device="cpu", seed=0, requires_grad=False):
+    """(mu, logvar, prior_mu, prior_logvar) with logvar in a moderate range; prior: None|full|shared|shared1."""
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn(shape, generator=g, dtype=torch.float64)
+    logvar = torch.randn(shape, generator=g, dtype=torch.float64).clamp(-3, 3)
+    tensors = [mu, logvar]
+    if prior is not None:
+        pshape = {"full": shape, "shared": shape[1:], "shared1": (1, *shape[1:])}[prior]
+        tensors += [torch.randn(pshape, generator=g, dtype=torch.float64),
+                    torch.randn(pshape, generator=g, dtype=torch.float64).clamp(-2, 2)]
+    else:
+        tensors += [None, None]
+    return tuple(
+        None if t is None else t.to(device=device, dtype=dtype).requires_grad_(requires_grad) for t in tensors
+    )
+
+
+def make_eps(shape, dtype, samples=None, device="cpu", seed=1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    full = shape if samples is None else (samples, *shape)
+    return torch.randn(full, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
