@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from vaezoo import bench
 from vaezoo.discovery import get_registry
 from vaezoo.errors import VaezooError
 from vaezoo.factory import component_options, get_model_spec, list_components, list_models
@@ -62,7 +64,7 @@ def describe_variant(name: str) -> dict[str, Any]:
     for kind in KINDS:
         entry = registry.get(kind, spec.recipe.component(kind))
         accepted = component_options(kind, entry.obj)
-        defaults = {k: (None if v is _EMPTY else v) for k, v in (accepted or {}).items()}
+        defaults = {k: (None if v is inspect.Parameter.empty else v) for k, v in (accepted or {}).items()}
         parts[kind] = {
             "name": entry.name,
             "plugin": entry.plugin,
@@ -106,6 +108,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(f"{r['name']}  ({origin})  {r['status']}")
         for kind, names in r["contributed"].items():
             print(f"    {kind + 's':<12} {', '.join(names)}")
+        if r["status"] == "active" and not r["contributed"]:
+            print("    registered nothing: are its hook functions decorated with @vaezoo.hookimpl?")
         if r["error"]:
             print(f"    error: {r['error']}")
     return 0
@@ -140,9 +144,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {run / picture}")
     print(f"run written to {run}")
     return 0
-
-
-_EMPTY = __import__("inspect").Parameter.empty
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=150, help="epochs (default 150)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench", help="time the fused reparameterize+KL operator against the reference path")
+    bench.add_arguments(p)
+    p.set_defaults(func=bench.run)
     return parser
 
 
