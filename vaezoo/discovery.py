@@ -10,7 +10,6 @@ import importlib
 import os
 import warnings
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
 
 import pluggy
 
@@ -79,6 +78,17 @@ def _entry_point_record(ep: EntryPoint) -> PluginRecord:
     )
 
 
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Register one imported plugin with `pm`, refusing hookimpls that break the contract."""
+    if ":" in name:
+        raise ValueError(f"plugin name {name!r} may not contain ':' (it separates plugin and part in plugin:name)")
+    pm.register(plugin, name=name)  # checks each hookimpl's arguments against its hookspec
+    pm.check_pending()  # hookimpls named after no hookspec
+    for caller in pm.get_hookcallers(plugin) or []:
+        if any(i.plugin_name == name and (i.hookwrapper or i.wrapper) for i in caller.get_hookimpls()):
+            raise ValueError(f"{caller.name}: vaezoo hooks take plain hookimpls, not wrappers")
+
+
 def _run_hooks(pm: pluggy.PluginManager, registry: Registry, records: dict[str, PluginRecord], strict: bool) -> None:
     """Call every plugin's hooks one plugin at a time, so a failure is charged to the plugin that raised."""
     owner = {name: (BUILTIN_PLUGIN if name in BUILTIN_MODULES else name) for name, _ in pm.list_name_plugin()}
@@ -90,7 +100,7 @@ def _run_hooks(pm: pluggy.PluginManager, registry: Registry, records: dict[str, 
             register = register_callback(registry, kind, record.name, record)
             try:
                 impl.function(*[register for _ in impl.argnames])
-            except Exception as exc:  # noqa: BLE001 - any failure inside a plugin is isolated
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure inside a plugin is isolated
                 if record.builtin:
                     raise
                 _fail(record, registry, exc, f"{hook_name} raised", strict)
@@ -118,15 +128,19 @@ def build_registry() -> Registry:
             record.status = "blocked"
             continue
         try:
-            plugin: Any = ep.load()
-            pm.register(plugin, name=record.name)
-            pm.check_pending()
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the zoo down
-            if pm.has_plugin(record.name):
+            plugin = ep.load()
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a broken plugin must not take the zoo down
+            _fail(record, registry, exc, "import failed", strict)
+            continue
+        try:
+            _register(pm, plugin, record.name)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001
+            if pm.get_plugin(record.name) is plugin:  # not another plugin that holds the same name
                 pm.unregister(name=record.name)
-            _fail(record, registry, exc, "loading failed", strict)
+            _fail(record, registry, exc, "hook validation failed", strict)
 
     _run_hooks(pm, registry, records, strict)
+    registry.pin_recipes()
     registry.plugins = records
     return registry
 

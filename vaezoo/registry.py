@@ -1,6 +1,7 @@
 """The registries of components and variants, who provided each entry, and name lookup with helpful errors."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import re
@@ -90,6 +91,26 @@ class Registry:
                 self._entries[key] = kept
             else:
                 del self._entries[key]
+
+    def pin_recipes(self) -> None:
+        """Point a variant's bare part names at its own plugin's part when other plugins give the same name.
+
+        So a plugin that happens to reuse a name (say encoder "mlp") never breaks another plugin's variants:
+        a recipe means its own plugin's part first; any other clashing bare name still fails on use.
+        """
+        for key, providers in self._entries.items():
+            if key[0] == "variant":
+                self._entries[key] = [self._pinned(entry) for entry in providers]
+
+    def _pinned(self, variant: Entry) -> Entry:
+        recipe: VariantSpec = variant.obj
+        pins = {}
+        for kind in KINDS:
+            name = recipe.component(kind)
+            providers = self._entries.get((kind, name), [])
+            if len(providers) > 1 and any(e.plugin == variant.plugin for e in providers):
+                pins[kind] = f"{variant.plugin}:{name}"
+        return dataclasses.replace(variant, obj=dataclasses.replace(recipe, **pins)) if pins else variant
 
     def entries(self, kind: str) -> list[Entry]:
         _check_kind(kind)
