@@ -8,7 +8,7 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 import vaezoo
 
 
-@pytest.mark.parametrize("variant", ["vae-mlp", "vae-conv"])
+@pytest.mark.parametrize("variant", ["vae-mlp", "vae-conv", "vae-resnet"])
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (2, 5, 7)])
 def test_variants_build_for_any_image_shape(variant, shape):
     model = vaezoo.create_model(variant, input_shape=shape, latent_dim=4)

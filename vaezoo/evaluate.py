@@ -1,5 +1,10 @@
-"""Measuring a trained VAE: held-out ELBO and its terms, in nats per example."""
+"""Measuring a trained VAE: held-out ELBO and its terms, importance-weighted NLL and active units, in nats."""
 from __future__ import annotations
+
+import itertools
+import math
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 import torch
 
@@ -7,22 +12,74 @@ from vaezoo.data import batches
 from vaezoo.model import VAE
 
 
-@torch.no_grad()
-def elbo(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
-    """Mean one-sample ELBO, reconstruction term and KL over x, with z drawn from a fixed seed.
+def bits_per_dim(nats_per_example: float, input_shape: Sequence[int]) -> float:
+    """A negative log-likelihood in nats per example, as bits per dimension (pixel and channel)."""
+    return nats_per_example / (math.prod(input_shape) * math.log(2.0))
 
-    The global RNG is left as it was, so evaluating does not change what training draws next.
-    """
+
+@contextmanager
+def _evaluating(model: VAE, seed: int) -> Iterator[torch.device]:
+    """Eval mode and a fixed seed; the training mode and the global RNG are restored afterwards, so evaluating
+    does not change what training draws next."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+            torch.manual_seed(seed)
+            yield device
+    finally:
+        model.train(was_training)
+
+
+def _labelled(
+    x: torch.Tensor, y: torch.Tensor | None, batch_size: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """(x, y) batches in order, on `device`; y stays None for an unconditional model."""
+    labels = batches(y, batch_size, shuffle=False) if y is not None else itertools.repeat(None)
+    for xb, yb in zip(batches(x, batch_size, shuffle=False), labels):
+        yield xb.to(device), (None if yb is None else yb.to(device))
+
+
+def elbo(
+    model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """Mean one-sample ELBO, reconstruction term and KL over x (labels y for a conditional model), with z drawn
+    from a fixed seed; for a discrete likelihood also the negative ELBO in bits per dimension."""
     totals = {"elbo": 0.0, "recon": 0.0, "kl": 0.0}
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for batch in batches(x, batch_size, shuffle=False):
-            out = model.elbo_terms(batch.to(device))
+    with _evaluating(model, seed) as device:
+        for xb, yb in _labelled(x, y, batch_size, device):
+            out = model.elbo_terms(xb, yb)
             totals["elbo"] += out.elbo.sum().item()
             totals["recon"] += out.recon.sum().item()
             totals["kl"] += out.kl.sum().item()
-    model.train(was_training)
-    return {key: value / len(x) for key, value in totals.items()}
+    result = {key: value / len(x) for key, value in totals.items()}
+    if model.likelihood.discrete:
+        result["bits_per_dim"] = bits_per_dim(-result["elbo"], model.input_shape)
+    return result
+
+
+def importance_weighted_nll(
+    model: VAE,
+    x: torch.Tensor,
+    samples: int = 1000,
+    batch_size: int = 10,
+    y: torch.Tensor | None = None,
+    seed: int = 0,
+) -> float:
+    """-log p(x) estimated with `samples` importance samples from q(z|x) (Burda et al., 2016), mean over x in
+    nats; `batch_size` examples (each with all its samples) go through the model at a time."""
+    total = 0.0
+    with _evaluating(model, seed) as device:
+        for xb, yb in _labelled(x, y, batch_size, device):
+            total -= model.iw_terms(xb, samples, yb).terms["iw_bound"].sum().item()
+    return total / len(x)
+
+
+def active_units(
+    model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, threshold: float = 0.01, batch_size: int = 1000
+) -> int:
+    """Latent dimensions whose posterior mean varies with x: Cov_x(E[z|x]) > threshold (Burda et al., 2016)."""
+    with _evaluating(model, 0) as device:
+        means = torch.cat([model.posterior_mean(xb, yb) for xb, yb in _labelled(x, y, batch_size, device)])
+    return int((means.var(dim=0) > threshold).sum())

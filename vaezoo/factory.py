@@ -12,12 +12,21 @@ from vaezoo.model import VAE
 from vaezoo.registry import Entry
 from vaezoo.spec import KINDS, VariantSpec
 
-#: Parameters that vaezoo passes to a factory itself; users cannot override them.
+#: Parameters that vaezoo passes to every factory itself, positionally; users cannot override them.
 CONTEXT_PARAMS = {
     "encoder": ("input_shape", "latent_dim"),
     "decoder": ("latent_dim", "output_shape"),
     "prior": ("latent_dim",),
     "likelihood": ("input_shape",),
+    "objective": (),
+}
+#: Parameters that vaezoo passes by keyword, only to factories whose signature names them: `num_classes` to
+#: the networks of a conditional VAE, the input shape and the VAE's (shared) encoder to priors that need them.
+OPTIONAL_CONTEXT = {
+    "encoder": ("num_classes",),
+    "decoder": ("num_classes",),
+    "prior": ("input_shape", "encoder"),
+    "likelihood": (),
     "objective": (),
 }
 
@@ -61,11 +70,18 @@ def component_options(kind: str, factory: Any) -> dict[str, Any] | None:
     params = inspect.signature(factory).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
+    context = CONTEXT_PARAMS[kind] + OPTIONAL_CONTEXT[kind]
     return {
         p.name: p.default
         for p in params
-        if p.name not in CONTEXT_PARAMS[kind] and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        if p.name not in context and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     }
+
+
+def declared_context(factory: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """The optional context values whose names `factory`'s signature declares."""
+    params = inspect.signature(factory).parameters
+    return {key: value for key, value in context.items() if key in params}
 
 
 def resolve(name: str, overrides: dict[str, Any]) -> tuple[dict[str, Entry], dict[str, dict[str, Any]]]:
@@ -119,9 +135,15 @@ def create_model(
     name: str,
     input_shape: Sequence[int] | None = None,
     latent_dim: int | None = None,
+    num_classes: int | None = None,
     **overrides: Any,
 ) -> VAE:
-    """Build the variant `name` for inputs of `input_shape`, with `overrides` applied (see `resolve`)."""
+    """Build the variant `name` for inputs of `input_shape`, with `overrides` applied (see `resolve`).
+
+    `num_classes` (default: the recipe's) > 0 builds a conditional VAE, whose encoder and decoder take labels.
+    This is the one place where parts meet: the likelihood fixes the decoder's output shape, and a prior that
+    declares `input_shape` or `encoder` gets them (the encoder is shared, not copied).
+    """
     recipe = get_model_spec(name).recipe
     shape = tuple(int(s) for s in (input_shape if input_shape is not None else recipe.input_shape))
     if not shape or any(s < 1 for s in shape):
@@ -129,13 +151,26 @@ def create_model(
     dim = recipe.latent_dim if latent_dim is None else latent_dim
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
         raise BadOverrideError(f"latent_dim must be a positive int, got {latent_dim!r}")
+    classes = recipe.num_classes if num_classes is None else num_classes
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 0:
+        raise BadOverrideError(f"num_classes must be a non-negative int, got {num_classes!r}")
     entries, options = resolve(name, overrides)
+    labels = {"num_classes": classes} if classes else {}
+    for kind in ("encoder", "decoder"):
+        if labels and not declared_context(entries[kind].obj, labels):
+            raise BadOverrideError(
+                f"variant {name!r} is conditional ({classes} classes), but {kind} {entries[kind].name!r} "
+                "takes no labels (its factory has no num_classes parameter)"
+            )
     parts: dict[str, Any] = {}
     try:
         parts["likelihood"] = entries["likelihood"].obj(shape, **options["likelihood"])
-        parts["encoder"] = entries["encoder"].obj(shape, dim, **options["encoder"])
-        parts["decoder"] = entries["decoder"].obj(dim, parts["likelihood"].param_shape(), **options["decoder"])
-        parts["prior"] = entries["prior"].obj(dim, **options["prior"])
+        parts["encoder"] = entries["encoder"].obj(shape, dim, **labels, **options["encoder"])
+        parts["decoder"] = entries["decoder"].obj(
+            dim, parts["likelihood"].param_shape(), **labels, **options["decoder"]
+        )
+        prior_context = declared_context(entries["prior"].obj, {"input_shape": shape, "encoder": parts["encoder"]})
+        parts["prior"] = entries["prior"].obj(dim, **prior_context, **options["prior"])
         parts["objective"] = entries["objective"].obj(**options["objective"])
     except (ValueError, TypeError) as exc:
         failed = next(k for k in ("likelihood", "encoder", "decoder", "prior", "objective") if k not in parts)
@@ -143,5 +178,7 @@ def create_model(
             f"variant {name!r}: building {failed} {entries[failed].name!r} with options "
             f"{options[failed]} for input_shape {shape} failed: {exc}"
         ) from exc
-    config = {"variant": name, "input_shape": list(shape), "latent_dim": dim, "overrides": overrides}
-    return VAE(**parts, input_shape=shape, latent_dim=dim, config=config)
+    config = {
+        "variant": name, "input_shape": list(shape), "latent_dim": dim, "num_classes": classes, "overrides": overrides,
+    }
+    return VAE(**parts, input_shape=shape, latent_dim=dim, num_classes=classes, config=config)

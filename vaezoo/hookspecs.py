@@ -4,15 +4,28 @@ Every hook receives a `register` callback and returns nothing.
 
 Components (encoder, decoder, prior, likelihood, objective) are registered as
 ``register(name, factory, description=None, tags=())``, where `factory` is a callable (usually a class)
-that builds the part; its keyword parameters are the options a user may override:
+that builds the part; its keyword parameters are the options a user may override. `vaezoo.create_model` is
+the one place where parts are built and wired; it passes each factory its context:
 
 - encoder:    ``factory(input_shape, latent_dim, **options) -> nn.Module``; ``forward(x)`` returns
   ``(mu, logvar)``, each shaped ``[B, latent_dim]``.
 - decoder:    ``factory(latent_dim, output_shape, **options) -> nn.Module``; ``forward(z)`` returns the
-  likelihood's parameters shaped ``[B, *output_shape]``.
-- prior:      ``factory(latent_dim, **options) -> vaezoo.Prior``.
+  likelihood's parameters shaped ``[B, *output_shape]`` (``output_shape`` is the likelihood's
+  ``param_shape()``).
+- prior:      ``factory(latent_dim, **options) -> vaezoo.Prior``. A prior that names ``input_shape`` or
+  ``encoder`` in its signature also gets the input shape and the VAE's own encoder, shared, not copied (the
+  VampPrior encodes its pseudo-inputs with it); keep such an encoder out of your submodules (e.g.
+  ``object.__setattr__``) so the state dict holds its weights once. A prior may override ``Prior.draw`` to
+  shape the posterior itself (the ladder prior's top-down inference).
 - likelihood: ``factory(input_shape, **options) -> vaezoo.Likelihood``.
-- objective:  ``factory(**options) -> vaezoo.Objective``.
+- objective:  ``factory(**options) -> vaezoo.Objective``; ``forward(vae, x)`` returns a ``vaezoo.VAEOutput``
+  with ``loss`` set. Its ``step`` attribute is the training step, set by the training loop before each
+  step, for schedules such as a KL warm-up.
+
+A conditional variant (``VariantSpec.num_classes`` > 0, or ``create_model(..., num_classes=K)``) builds its
+encoder and decoder with the keyword ``num_classes=K`` as well; they must name it in their signature, and
+then take the one-hot label as a second argument: ``encoder(x, y)``, ``decoder(z, y)``. Its objective is
+called as ``forward(vae, x, y)`` with integer labels.
 
 Variants are registered as ``register(name, recipe, description=None, tags=())``, where `recipe` is a
 ``vaezoo.VariantSpec`` or a dict with its fields.

@@ -10,7 +10,10 @@ KINDS = ("encoder", "decoder", "prior", "likelihood", "objective")
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """What a variant is made of. Options map a kind to the keyword arguments of that part's factory."""
+    """What a variant is made of. Options map a kind to the keyword arguments of that part's factory.
+
+    `num_classes` > 0 makes a conditional VAE: its encoder and decoder take a one-hot label.
+    """
 
     encoder: str
     decoder: str
@@ -20,6 +23,7 @@ class VariantSpec:
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     latent_dim: int = 16
     input_shape: tuple[int, ...] = (1, 28, 28)
+    num_classes: int = 0
 
     def __post_init__(self) -> None:
         for kind in KINDS:
@@ -31,6 +35,8 @@ class VariantSpec:
             raise ValueError(f"VariantSpec.options has unknown kinds {sorted(unknown)}; expected some of {KINDS}")
         if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
             raise ValueError(f"VariantSpec.latent_dim must be a positive int, got {self.latent_dim!r}")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
+            raise ValueError(f"VariantSpec.num_classes must be a non-negative int, got {self.num_classes!r}")
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
 
     @classmethod

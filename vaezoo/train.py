@@ -5,7 +5,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from tqdm import tqdm
@@ -53,9 +53,18 @@ def save_pictures(model: VAE, data: Dataset, run: Path, n: int = 64) -> None:
     model.eval()
     viz.save_grid(model.sample(n), run / "samples.png")
     originals = data.test_x[:32].to(device)
-    recon = model.reconstruct(originals)
+    recon = model.reconstruct(originals, data.test_y[:32] if model.conditional else None)
     pairs = torch.stack([originals.view(4, 8, *originals.shape[1:]), recon.view(4, 8, *recon.shape[1:])], dim=1)
     viz.save_grid(pairs.reshape(-1, *originals.shape[1:]), run / "reconstructions.png", nrow=8)
+
+
+def labelled_batches(
+    data: Dataset, batch_size: int, generator: torch.Generator, binarize: bool
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled (x, y) training batches, x binarized afresh per batch when asked (the draws of `batches`)."""
+    for index in batches(torch.arange(len(data.train_x)), batch_size, shuffle=True, generator=generator):
+        x = data.train_x[index]
+        yield (torch.bernoulli(x, generator=generator) if binarize else x), data.train_y[index]
 
 
 def train(config: TrainConfig, progress: bool = True) -> Path:
@@ -74,18 +83,20 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     binarize = model.likelihood.binary_data
     held_out = fixed_binarization(data.test_x) if binarize else data.test_x
+    held_out_labels = data.test_y if model.conditional else None
     steps_per_epoch = math.ceil(len(data.train_x) / config.batch_size)
 
     for epoch in range(1, config.epochs + 1):
         model.train()
         start, total, seen = time.perf_counter(), 0.0, 0
         bar = tqdm(
-            batches(data.train_x, config.batch_size, shuffle=True, generator=generator, binarize=binarize),
+            labelled_batches(data, config.batch_size, generator, binarize),
             total=steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}", disable=not progress, leave=False,
         )
-        for x in bar:
+        for i, (x, y) in enumerate(bar):
+            model.objective.step = (epoch - 1) * steps_per_epoch + i
             x = x.to(device, non_blocking=True)
-            loss = model(x).loss
+            loss = model(x, y.to(device) if model.conditional else None).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -93,11 +104,13 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
             seen += len(x)
             bar.set_postfix(loss=f"{total / seen:.2f}", refresh=False)
         train_seconds = time.perf_counter() - start
-        val = evaluate.elbo(model, held_out)
+        val = evaluate.elbo(model, held_out, held_out_labels)
         metrics = {
             "epoch": epoch, "train_loss": total / seen, "val_elbo": val["elbo"], "val_recon": val["recon"],
             "val_kl": val["kl"], "seconds": round(train_seconds, 3),
         }
+        if "bits_per_dim" in val:
+            metrics["val_bits_per_dim"] = val["bits_per_dim"]
         append_metrics(run, metrics)
         save_weights(run, model)
         if progress:

@@ -1,4 +1,4 @@
-"""Built-in encoders: networks x -> (mu, logvar)."""
+"""Built-in encoders: networks x -> (mu, logvar); with `num_classes`, x and a one-hot label -> (mu, logvar)."""
 from __future__ import annotations
 
 import math
@@ -8,8 +8,16 @@ import torch
 from torch import nn
 
 from vaezoo.components import layers
-from vaezoo.components.layers import halved_sizes, image_shape, mlp, positive_ints
-from vaezoo.hookspecs import hookimpl
+from vaezoo.components.layers import (
+    ResidualBlock,
+    halved_sizes,
+    image_shape,
+    mlp,
+    positive_int,
+    positive_ints,
+    with_label,
+)
+from vaezoo.hookspecs import Register, hookimpl
 
 
 class GaussianHead(nn.Module):
@@ -25,7 +33,7 @@ class GaussianHead(nn.Module):
 
 
 class MLPEncoder(nn.Module):
-    """Fully connected encoder for inputs of any shape (flattened)."""
+    """Fully connected encoder for inputs of any shape (flattened; a label is appended to the input)."""
 
     def __init__(
         self,
@@ -33,17 +41,19 @@ class MLPEncoder(nn.Module):
         latent_dim: int,
         hidden_dims: Sequence[int] = (400, 400),
         activation: str = "relu",
+        *,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
-        self.body, width = mlp(math.prod(input_shape), hidden_dims, activation)
+        self.body, width = mlp(math.prod(input_shape) + num_classes, hidden_dims, activation)
         self.head = GaussianHead(width, latent_dim)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.body(x.flatten(1)))
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.body(with_label(x.flatten(1), y)))
 
 
 class ConvEncoder(nn.Module):
-    """Stride-2 convolutions then a dense layer; works for any [C, H, W]."""
+    """Stride-2 convolutions then a dense layer (a label joins the flattened features); any [C, H, W]."""
 
     def __init__(
         self,
@@ -52,6 +62,8 @@ class ConvEncoder(nn.Module):
         channels: Sequence[int] = (32, 64),
         hidden: int = 256,
         activation: str = "relu",
+        *,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         c, h, w = image_shape("conv encoder", input_shape)
@@ -62,15 +74,48 @@ class ConvEncoder(nn.Module):
             c = out
         flat = c * halved_sizes(h, len(channels))[-1] * halved_sizes(w, len(channels))[-1]
         self.convs = nn.Sequential(*stack)
-        self.dense = nn.Sequential(nn.Linear(flat, hidden), layers.activation(activation))
+        self.dense = nn.Sequential(nn.Linear(flat + num_classes, hidden), layers.activation(activation))
         self.head = GaussianHead(hidden, latent_dim)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.dense(self.convs(x).flatten(1)))
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.dense(with_label(self.convs(x).flatten(1), y)))
 
+
+class ResNetEncoder(nn.Module):
+    """A 3x3 stem, then per stage a stride-2 residual block and `blocks - 1` more, then a dense layer."""
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        latent_dim: int,
+        channels: Sequence[int] = (32, 64),
+        blocks: int = 2,
+        hidden: int = 256,
+        activation: str = "relu",
+        *,
+        num_classes: int = 0,
+    ) -> None:
+        super().__init__()
+        c, h, w = image_shape("resnet encoder", input_shape)
+        channels = positive_ints("channels", channels)
+        blocks = positive_int("blocks", blocks)
+        stack: list[nn.Module] = [nn.Conv2d(c, channels[0], kernel_size=3, padding=1), layers.activation(activation)]
+        c = channels[0]
+        for out in channels:
+            stack.append(ResidualBlock(c, out, stride=2, act=activation))
+            stack += [ResidualBlock(out, out, act=activation) for _ in range(blocks - 1)]
+            c = out
+        flat = c * halved_sizes(h, len(channels))[-1] * halved_sizes(w, len(channels))[-1]
+        self.blocks = nn.Sequential(*stack)
+        self.dense = nn.Sequential(nn.Linear(flat + num_classes, hidden), layers.activation(activation))
+        self.head = GaussianHead(hidden, latent_dim)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.dense(with_label(self.blocks(x).flatten(1), y)))
 
 
 @hookimpl
-def vaezoo_register_encoders(register) -> None:
+def vaezoo_register_encoders(register: Register) -> None:
     register("mlp", MLPEncoder)
     register("conv", ConvEncoder)
+    register("resnet", ResNetEncoder)

@@ -1,0 +1,120 @@
+"""The zoo's quality table: train density-model variants on dynamically binarized Fashion-MNIST for a fixed
+budget, then report the held-out ELBO, the importance-weighted NLL, active units and time.
+
+    python benchmarks/quality/run.py                       # every variant below, 50 epochs each
+    python benchmarks/quality/run.py --variants vae-mlp --epochs 5
+
+Each variant trains through `vaezoo.train` into RUNS/VARIANT (a finished run there is evaluated again, not
+retrained); results are merged into benchmarks/results/quality.json and the table quality.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import vaezoo
+from vaezoo.data import fixed_binarization, load_dataset
+from vaezoo.evaluate import active_units, elbo, importance_weighted_nll
+from vaezoo.rundir import read_metrics
+from vaezoo.train import TrainConfig, train
+
+DENSITY_VARIANTS = ["vae-mlp", "hvae-mlp", "vamp-vae-mlp", "iwae-mlp", "mog-vae-mlp"]
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=DENSITY_VARIANTS, help="variants to train and evaluate")
+    parser.add_argument("--epochs", type=int, default=50, help="training budget in epochs (default 50)")
+    parser.add_argument("--batch-size", type=int, default=128, help="examples per step (default 128)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    parser.add_argument("--nll-samples", type=int, default=1000, help="importance samples K (default 1000)")
+    parser.add_argument("--nll-batch", type=int, default=10, help="test examples per IW-NLL batch (default 10)")
+    parser.add_argument("--runs", default="runs/quality", help="where the run directories go")
+    parser.add_argument("--results", default=str(RESULTS), help="where quality.json and quality.md go")
+    return parser.parse_args()
+
+
+def train_or_reuse(variant: str, args: argparse.Namespace) -> Path:
+    """The finished run of `variant` at this budget, training it first if there is none."""
+    run = Path(args.runs) / f"{variant}-e{args.epochs}-s{args.seed}"
+    metrics = read_metrics(run)
+    if metrics and metrics[-1]["epoch"] == args.epochs and (run / "samples.png").exists():
+        return run
+    if run.exists():
+        raise SystemExit(f"{run} holds an unfinished run; remove it to train {variant} again")
+    config = TrainConfig(
+        variant=variant, dataset="fashion-mnist", out=str(run), epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, seed=args.seed,
+    )
+    return train(config, progress=False)
+
+
+def measure(variant: str, run: Path, args: argparse.Namespace) -> dict[str, object]:
+    """Held-out ELBO, IW-NLL, active units and times of one finished run."""
+    data = load_dataset("fashion-mnist")
+    held_out = fixed_binarization(data.test_x)
+    model = vaezoo.load_model(run)
+    metrics = read_metrics(run)
+    start = time.perf_counter()
+    nll = importance_weighted_nll(model, held_out, samples=args.nll_samples, batch_size=args.nll_batch)
+    return {
+        "variant": variant,
+        "epochs": args.epochs,
+        "elbo": elbo(model, held_out)["elbo"],
+        "iw_nll": nll,
+        "nll_samples": args.nll_samples,
+        "active_units": active_units(model, held_out),
+        "latent_dim": model.latent_dim,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_seconds": round(sum(m["seconds"] for m in metrics), 1),
+        "median_epoch_seconds": round(statistics.median(m["seconds"] for m in metrics), 2),
+        "nll_seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def write_table(results: dict[str, dict[str, object]], path: Path) -> None:
+    """quality.md: one row per variant, best NLL first."""
+    rows = sorted(results.values(), key=lambda r: r["iw_nll"])
+    lines = [
+        "| variant | epochs | held-out ELBO (nats) | IW-NLL (nats) | K | active units | train time (min) "
+        "| median epoch (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['variant']} | {r['epochs']} | {r['elbo']:.2f} | {r['iw_nll']:.2f} | {r['nll_samples']} | "
+            f"{r['active_units']}/{r['latent_dim']} | {r['train_seconds'] / 60:.1f} | {r['median_epoch_seconds']:.1f} |"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    args = parse_args()
+    results_dir = Path(args.results)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    store = results_dir / "quality.json"
+    record = json.loads(store.read_text()) if store.exists() else {"results": {}}
+    for variant in args.variants:
+        run = train_or_reuse(variant, args)
+        result = measure(variant, run, args)
+        print(json.dumps(result), flush=True)
+        record["results"][variant] = result
+        record["setup"] = {
+            "dataset": "fashion-mnist, binarized afresh per batch; test set binarized once (seed 0)",
+            "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "optimizer": "Adam",
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor(),
+        }
+        store.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_table(record["results"], results_dir / "quality.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Evaluation: the importance-weighted NLL and active units against independent computations."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+import vaezoo
+from vaezoo.evaluate import active_units, elbo, importance_weighted_nll
+
+
+def small_model(name: str = "vae-mlp", **overrides) -> vaezoo.VAE:
+    torch.manual_seed(0)
+    return vaezoo.create_model(name, input_shape=(1, 8, 8), latent_dim=4, **{"encoder.hidden_dims": [32], **overrides})
+
+
+def test_iw_nll_with_one_sample_is_the_negative_monte_carlo_elbo():
+    model = small_model("mog-vae-mlp")  # the ELBO's KL is Monte-Carlo here, so both use the same single draw
+    x = torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(1)).bernoulli()
+    assert importance_weighted_nll(model, x, samples=1, batch_size=5) == -elbo(model, x, batch_size=5)["elbo"]
+
+
+def test_iw_nll_matches_a_direct_log_mean_exp_and_tightens_with_k():
+    model = small_model()
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1)).bernoulli()
+    nll = {k: importance_weighted_nll(model, x, samples=k, batch_size=4) for k in (1, 10, 500)}
+    assert nll[500] < nll[10] < nll[1]
+    assert nll[500] < -elbo(model, x)["elbo"]
+    torch.manual_seed(0)
+    with torch.no_grad():  # independent: per example, K draws from q and log mean exp of p(x, z) / q(z|x)
+        mu, logvar = model.encode(x)
+        std = torch.exp(0.5 * logvar)
+        z = mu + std * torch.randn(500, *mu.shape)
+        q = torch.distributions.Normal(mu, std).log_prob(z).sum(-1)
+        p = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+        recon = torch.stack([model.likelihood.log_prob(model.decoder(zk), x) for zk in z])
+        direct = -(torch.logsumexp(recon + p - q, 0) - math.log(500)).mean().item()
+    assert abs(direct - nll[500]) < 0.05 * abs(nll[1] - nll[500]) + 0.05
+
+
+def test_active_units_count_the_dimensions_whose_mean_moves():
+    model = small_model()
+    with torch.no_grad():
+        head = model.encoder.head.linear
+        head.weight[1:4].zero_()  # mean of dims 1..3 no longer depends on x
+        head.weight[:1].mul_(5.0)
+    x = torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(2)).bernoulli()
+    assert active_units(model, x) == 1
+    means = model.encode(x)[0]
+    assert means[:, 0].var() > 0.01 and means[:, 1:].var(0).max() == 0
+
+
+def test_evaluation_leaves_the_rng_and_mode_alone():
+    model = small_model().train()
+    x = torch.rand(4, 1, 8, 8).bernoulli()
+    torch.manual_seed(5)
+    before = torch.rand(1)
+    torch.manual_seed(5)
+    importance_weighted_nll(model, x, samples=3)
+    active_units(model, x)
+    assert torch.equal(torch.rand(1), before) and model.training

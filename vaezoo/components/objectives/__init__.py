@@ -1,0 +1,18 @@
+"""Built-in objectives, registered through the objectives hook."""
+from __future__ import annotations
+
+from vaezoo.components.objectives.elbo import ELBO
+from vaezoo.components.objectives.iwae import IWAE
+from vaezoo.components.objectives.mmd import MMDObjective
+from vaezoo.components.objectives.tc import BetaTCVAE
+from vaezoo.hookspecs import Register, hookimpl
+
+__all__ = ["ELBO", "IWAE", "BetaTCVAE", "MMDObjective"]
+
+
+@hookimpl
+def vaezoo_register_objectives(register: Register) -> None:
+    register("elbo", ELBO)
+    register("tc", BetaTCVAE)
+    register("mmd", MMDObjective)
+    register("iwae", IWAE)
