@@ -1,5 +1,6 @@
-// CPU kernels of vaezoo::reparameterize_fwd/_bwd: rows in parallel (at::parallel_for), each row in chunks
-// whose inner loops the compiler vectorizes; eps comes from the shared Philox stream or is given.
+// CPU kernels of vaezoo::reparameterize_fwd/_bwd: rows in parallel (at::parallel_for); each task walks its
+// rows' elements as one flat range in chunks that span rows (so that short rows cost no per-row loop
+// overhead beyond their sums), drawing a whole chunk's normals at once (normals_cpu.h) or reading eps.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -8,14 +9,16 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "../fast_math.h"
-#include "../philox.h"
 #include "../reparameterize.h"
+#include "normals_cpu.h"
 
-// The row kernels are compiled for AVX-512 and AVX2 as well as the baseline ISA, picked at load time (ifunc).
+// The kernels are compiled for AVX-512 and AVX2 as well as the baseline ISA, picked at load time (ifunc).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define VZ_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -25,8 +28,10 @@
 namespace vaezoo {
 namespace {
 
-constexpr int64_t kChunk = 512;   // elements of a row per inner pass (stack buffers)
-constexpr int64_t kGrain = 8192;  // elements per parallel task
+// Elements per inner pass. Chunks end at multiples of kChunk of the flat [B * D] index whatever rows a task
+// holds, so a row's sums are added up in the same pieces and order for every thread count.
+constexpr int64_t kChunk = rng::cpu::kMaxElements;
+constexpr int64_t kGrain = 16384;  // elements per parallel task
 constexpr double kLog2Pi = 1.8378770664093454836;
 
 // A fresh seed from torch's default CPU generator, drawn under its mutex (manual_seed and set_rng_state replay).
@@ -34,25 +39,6 @@ uint64_t draw_seed() {
   auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
   return gen.get<at::CPUGeneratorImpl>()->random64();
-}
-
-// eps for elements [start, start + n) of z (n <= kChunk): given, or regenerated from the seed.
-template <typename scalar_t, typename acc_t>
-__attribute__((always_inline)) inline void load_eps(const scalar_t* eps, uint64_t seed, int64_t start, int64_t n, acc_t* out) {
-  if (eps != nullptr) {
-    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<acc_t>(eps[start + i]);
-    return;
-  }
-  alignas(64) float block[kChunk + 8];
-  const int64_t g0 = start / 4;
-  const int64_t groups = (start + n + 3) / 4 - g0;
-  for (int64_t g = 0; g < groups; ++g) rng::normal4(seed, 0, static_cast<uint64_t>(g0 + g), block + 4 * g);
-  const float* first = block + (start - 4 * g0);
-  if constexpr (std::is_same_v<acc_t, float>) {
-    std::memcpy(out, first, n * sizeof(float));
-  } else {
-    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<acc_t>(first[i]);
-  }
 }
 
 int64_t grain_rows(const Problem& p) {
@@ -66,137 +52,215 @@ struct Inputs {
   const scalar_t* prior_mu;      // nullptr for N(0, I)
   const scalar_t* prior_logvar;  // nullptr for N(0, I)
   const scalar_t* eps;           // nullptr when drawn
-  uint64_t seed;
+  rng::cpu::Key key;             // the draw (seed, offset 0)
 
   Inputs(const Problem& p, const at::Tensor& mu_c, const at::Tensor& logvar_c, const at::Tensor& pm_c,
-         const at::Tensor& plv_c, const at::Tensor& eps_c, uint64_t seed_)
+         const at::Tensor& plv_c, const at::Tensor& eps_c, uint64_t seed)
       : mu(mu_c.const_data_ptr<scalar_t>()),
         logvar(logvar_c.const_data_ptr<scalar_t>()),
         prior_mu(p.prior ? pm_c.const_data_ptr<scalar_t>() : nullptr),
         prior_logvar(p.prior ? plv_c.const_data_ptr<scalar_t>() : nullptr),
         eps(p.explicit_eps ? eps_c.const_data_ptr<scalar_t>() : nullptr),
-        seed(seed_) {}
+        key(seed, 0) {}
 };
+
+// Per-task scratch: the chunk's eps (drawn, or given and converted) and per-element values kept across samples.
+template <typename acc_t>
+struct Scratch {
+  alignas(64) float drawn[rng::cpu::kBufferFloats];
+  alignas(64) acc_t eps[kChunk];
+  alignas(64) acc_t a[kChunk];
+  alignas(64) acc_t b[kChunk];
+  alignas(64) acc_t c[kChunk];
+};
+
+// eps of elements [start, start + n) of z (n <= kChunk) in the accumulation type: given, or drawn.
+template <typename scalar_t, typename acc_t>
+__attribute__((always_inline)) inline const acc_t* chunk_eps(const Inputs<scalar_t>& in, int64_t start, int64_t n,
+                                                             Scratch<acc_t>& scratch) {
+  if (in.eps != nullptr) {
+    if constexpr (std::is_same_v<scalar_t, acc_t>) return in.eps + start;
+    for (int64_t i = 0; i < n; ++i) scratch.eps[i] = static_cast<acc_t>(in.eps[start + i]);
+    return scratch.eps;
+  }
+  const float* drawn = rng::cpu::normals(in.key, start, n, scratch.drawn);
+  if constexpr (std::is_same_v<acc_t, float>) return drawn;
+  for (int64_t i = 0; i < n; ++i) scratch.eps[i] = static_cast<acc_t>(drawn[i]);
+  return scratch.eps;
+}
+
+// The rows of a chunk [i0, i1) are walked as pieces [a0, a1) that lie in one row each, in plain loops in the
+// kernels' bodies (a lambda there would be compiled for the baseline ISA only, outside target_clones).
+inline int64_t piece_end(int64_t D, int64_t row, int64_t i1) {
+  return std::min(i1, (row + 1) * D);
+}
 
 // Rows [b0, b1) of the forward pass.
 template <typename scalar_t>
 VZ_CPU_CLONES void forward_block(const Problem& p, const Inputs<scalar_t>& in, scalar_t* z, scalar_t* kl,
                                  scalar_t* log_q, int64_t b0, int64_t b1) {
   using acc_t = at::opmath_type<scalar_t>;
-  alignas(64) acc_t m[kChunk], s[kChunk], e[kChunk];
-  std::vector<acc_t> sq(p.K);  // sum of eps^2 per sample
-  for (int64_t b = b0; b < b1; ++b) {
-    acc_t kl_sum = 0, lv_sum = 0;
-    std::fill(sq.begin(), sq.end(), acc_t(0));
-    for (int64_t d0 = 0; d0 < p.D; d0 += kChunk) {
-      const int64_t n = std::min(kChunk, p.D - d0);
-      const scalar_t* mu = in.mu + b * p.D + d0;
-      const scalar_t* lv = in.logvar + b * p.D + d0;
+  const int64_t rows = b1 - b0, BD = p.B * p.D;
+  // per row: the KL sum, the sum of logvar, and per sample the sum of eps^2
+  std::vector<acc_t> sums((2 + p.K) * rows, acc_t(0));
+  acc_t* kl_sum = sums.data();
+  acc_t* lv_sum = kl_sum + rows;
+  acc_t* sq_sum = lv_sum + rows;  // [K, rows]
+  std::unique_ptr<Scratch<acc_t>> scratch(new Scratch<acc_t>);  // default-initialized: not zeroed
+  const scalar_t* __restrict__ mu = in.mu;
+  const scalar_t* __restrict__ logvar = in.logvar;
+  for (int64_t i0 = b0 * p.D; i0 < b1 * p.D;) {
+    const int64_t i1 = std::min(b1 * p.D, (i0 / kChunk + 1) * kChunk);
+    const acc_t* __restrict__ e = chunk_eps(in, i0, i1 - i0, *scratch) - i0;  // indexed by the flat element index
+    acc_t* __restrict__ s = scratch->a - i0;  // exp(logvar / 2) of the chunk, for samples 1 .. K-1
+    for (int64_t a0 = i0, row = i0 / p.D, a1; a0 < i1; a0 = a1, ++row) {
+      a1 = piece_end(p.D, row, i1);
+      acc_t kl_r = 0, lv_r = 0, sq_r = 0;
       if (in.prior_mu != nullptr) {
-        const int64_t prow = (p.shared_prior ? 0 : b * p.D) + d0;
-        const scalar_t* pm = in.prior_mu + prow;
-        const scalar_t* plv = in.prior_logvar + prow;
-#pragma omp simd reduction(+ : kl_sum, lv_sum)
-        for (int64_t i = 0; i < n; ++i) {
-          const acc_t mi = mu[i], li = lv[i], pli = plv[i];
+        const int64_t shift = p.shared_prior ? row * p.D : 0;  // prior index = i - shift
+        const scalar_t* pm = in.prior_mu - shift;
+        const scalar_t* plv = in.prior_logvar - shift;
+#pragma omp simd reduction(+ : kl_r, lv_r, sq_r)
+        for (int64_t i = a0; i < a1; ++i) {
+          const acc_t mi = mu[i], li = logvar[i], pli = plv[i], ei = e[i];
           const acc_t si = math::exp_acc(acc_t(0.5) * li);
           const acc_t dm = mi - static_cast<acc_t>(pm[i]);
-          kl_sum += acc_t(0.5) * (pli - li + (si * si + dm * dm) * math::exp_acc(-pli) - acc_t(1));
-          lv_sum += li;
-          m[i] = mi;
+          kl_r += acc_t(0.5) * (pli - li + (si * si + dm * dm) * math::exp_acc(-pli) - acc_t(1));
+          lv_r += li;
+          sq_r += ei * ei;
+          z[i] = static_cast<scalar_t>(mi + si * ei);
           s[i] = si;
         }
       } else {
-#pragma omp simd reduction(+ : kl_sum, lv_sum)
-        for (int64_t i = 0; i < n; ++i) {
-          const acc_t mi = mu[i], li = lv[i];
+#pragma omp simd reduction(+ : kl_r, lv_r, sq_r)
+        for (int64_t i = a0; i < a1; ++i) {
+          const acc_t mi = mu[i], li = logvar[i], ei = e[i];
           const acc_t si = math::exp_acc(acc_t(0.5) * li);
-          kl_sum += acc_t(0.5) * (si * si + mi * mi - acc_t(1) - li);
-          lv_sum += li;
-          m[i] = mi;
+          kl_r += acc_t(0.5) * (si * si + mi * mi - acc_t(1) - li);
+          lv_r += li;
+          sq_r += ei * ei;
+          z[i] = static_cast<scalar_t>(mi + si * ei);
           s[i] = si;
         }
       }
-      for (int64_t k = 0; k < p.K; ++k) {
-        const int64_t base = (k * p.B + b) * p.D + d0;
-        load_eps(in.eps, in.seed, base, n, e);
-        scalar_t* zk = z + base;
-        acc_t sq_k = 0;
-#pragma omp simd reduction(+ : sq_k)
-        for (int64_t i = 0; i < n; ++i) {
-          zk[i] = static_cast<scalar_t>(m[i] + s[i] * e[i]);
-          sq_k += e[i] * e[i];
+      kl_sum[row - b0] += kl_r;
+      lv_sum[row - b0] += lv_r;
+      sq_sum[row - b0] += sq_r;
+    }
+    for (int64_t k = 1; k < p.K; ++k) {
+      const int64_t base = k * BD;
+      const acc_t* __restrict__ ek = chunk_eps(in, base + i0, i1 - i0, *scratch) - i0;
+      scalar_t* __restrict__ zk = z + base;
+      for (int64_t a0 = i0, row = i0 / p.D, a1; a0 < i1; a0 = a1, ++row) {
+        a1 = piece_end(p.D, row, i1);
+        acc_t sq_r = 0;
+#pragma omp simd reduction(+ : sq_r)
+        for (int64_t i = a0; i < a1; ++i) {
+          const acc_t ei = ek[i];
+          zk[i] = static_cast<scalar_t>(static_cast<acc_t>(mu[i]) + s[i] * ei);
+          sq_r += ei * ei;
         }
-        sq[k] += sq_k;
+        sq_sum[k * rows + row - b0] += sq_r;
       }
     }
-    kl[b] = static_cast<scalar_t>(kl_sum);
-    const acc_t constant = lv_sum + static_cast<acc_t>(p.D * kLog2Pi);
-    for (int64_t k = 0; k < p.K; ++k) log_q[k * p.B + b] = static_cast<scalar_t>(acc_t(-0.5) * (sq[k] + constant));
+    i0 = i1;
+  }
+  const acc_t log_2pi = static_cast<acc_t>(p.D * kLog2Pi);
+  for (int64_t r = 0; r < rows; ++r) {
+    kl[b0 + r] = static_cast<scalar_t>(kl_sum[r]);
+    for (int64_t k = 0; k < p.K; ++k) {
+      log_q[k * p.B + b0 + r] = static_cast<scalar_t>(acc_t(-0.5) * (sq_sum[k * rows + r] + lv_sum[r] + log_2pi));
+    }
   }
 }
 
 // Rows [b0, b1) of the backward pass; the prior's gradients go to [B, D] buffers in the accumulation type.
-template <typename scalar_t>
+// With one sample the gradients are written at once; with more they are summed over samples in the scratch.
+template <typename scalar_t, bool kOneSample>
 VZ_CPU_CLONES void backward_block(const Problem& p, const Inputs<scalar_t>& in, const scalar_t* grad_z,
                                   const scalar_t* grad_kl, const scalar_t* grad_log_q, scalar_t* grad_mu,
                                   scalar_t* grad_logvar, at::opmath_type<scalar_t>* grad_pm,
                                   at::opmath_type<scalar_t>* grad_plv, int64_t b0, int64_t b1) {
   using acc_t = at::opmath_type<scalar_t>;
-  alignas(64) acc_t s[kChunk], gm[kChunk], gl[kChunk], e[kChunk];
-  for (int64_t b = b0; b < b1; ++b) {
-    const acc_t gk = grad_kl[b];
-    acc_t glq = 0;
-    for (int64_t k = 0; k < p.K; ++k) glq += static_cast<acc_t>(grad_log_q[k * p.B + b]);
-    const acc_t lq_term = acc_t(-0.5) * glq;  // d log_q / d logvar = -1/2 per element (total derivative)
-    for (int64_t d0 = 0; d0 < p.D; d0 += kChunk) {
-      const int64_t n = std::min(kChunk, p.D - d0);
-      const int64_t row = b * p.D + d0;
-      const scalar_t* mu = in.mu + row;
-      const scalar_t* lv = in.logvar + row;
+  const int64_t rows = b1 - b0, BD = p.B * p.D;
+  std::vector<acc_t> lq_term(rows);  // d(sum of log_q grads)/d logvar per element: -1/2 * sum_k grad_log_q[k, b]
+  for (int64_t r = 0; r < rows; ++r) {
+    acc_t g = 0;
+    for (int64_t k = 0; k < p.K; ++k) g += static_cast<acc_t>(grad_log_q[k * p.B + b0 + r]);
+    lq_term[r] = acc_t(-0.5) * g;
+  }
+  std::unique_ptr<Scratch<acc_t>> scratch(new Scratch<acc_t>);  // default-initialized: not zeroed
+  const scalar_t* __restrict__ mu = in.mu;
+  const scalar_t* __restrict__ logvar = in.logvar;
+  for (int64_t i0 = b0 * p.D; i0 < b1 * p.D;) {
+    const int64_t i1 = std::min(b1 * p.D, (i0 / kChunk + 1) * kChunk);
+    const acc_t* __restrict__ e = chunk_eps(in, i0, i1 - i0, *scratch) - i0;
+    // with several samples: grad_mu, grad_logvar and exp(logvar / 2) of the chunk
+    acc_t* __restrict__ gm = scratch->a - i0;
+    acc_t* __restrict__ gl = scratch->b - i0;
+    acc_t* __restrict__ s = scratch->c - i0;
+    for (int64_t a0 = i0, row = i0 / p.D, a1; a0 < i1; a0 = a1, ++row) {
+      a1 = piece_end(p.D, row, i1);
+      const acc_t gk = grad_kl[row], lqt = lq_term[row - b0];
       if (in.prior_mu != nullptr) {
-        const int64_t prow = (p.shared_prior ? 0 : b * p.D) + d0;
-        const scalar_t* pm = in.prior_mu + prow;
-        const scalar_t* plv = in.prior_logvar + prow;
+        const int64_t shift = p.shared_prior ? row * p.D : 0;
+        const scalar_t* pm = in.prior_mu - shift;
+        const scalar_t* plv = in.prior_logvar - shift;
 #pragma omp simd
-        for (int64_t i = 0; i < n; ++i) {
-          const acc_t li = lv[i];
-          const acc_t si = math::exp_acc(acc_t(0.5) * li);
+        for (int64_t i = a0; i < a1; ++i) {
+          const acc_t si = math::exp_acc(acc_t(0.5) * static_cast<acc_t>(logvar[i]));
           const acc_t ipv = math::exp_acc(-static_cast<acc_t>(plv[i]));
           const acc_t dm = static_cast<acc_t>(mu[i]) - static_cast<acc_t>(pm[i]);
-          const acc_t var = si * si;
-          gm[i] = gk * dm * ipv;
-          gl[i] = gk * acc_t(0.5) * (var * ipv - acc_t(1)) + lq_term;
-          grad_pm[row + i] = -gk * dm * ipv;
-          grad_plv[row + i] = gk * acc_t(0.5) * (acc_t(1) - (var + dm * dm) * ipv);
-          s[i] = si;
+          const acc_t var = si * si, g = grad_z[i];
+          const acc_t gmi = gk * dm * ipv + g;
+          const acc_t gli = gk * acc_t(0.5) * (var * ipv - acc_t(1)) + lqt + acc_t(0.5) * g * si * e[i];
+          grad_pm[i] = -gk * dm * ipv;
+          grad_plv[i] = gk * acc_t(0.5) * (acc_t(1) - (var + dm * dm) * ipv);
+          if constexpr (kOneSample) {
+            grad_mu[i] = static_cast<scalar_t>(gmi);
+            grad_logvar[i] = static_cast<scalar_t>(gli);
+          } else {
+            gm[i] = gmi;
+            gl[i] = gli;
+            s[i] = si;
+          }
         }
       } else {
 #pragma omp simd
-        for (int64_t i = 0; i < n; ++i) {
-          const acc_t li = lv[i];
-          const acc_t si = math::exp_acc(acc_t(0.5) * li);
-          gm[i] = gk * static_cast<acc_t>(mu[i]);
-          gl[i] = gk * acc_t(0.5) * (si * si - acc_t(1)) + lq_term;
-          s[i] = si;
+        for (int64_t i = a0; i < a1; ++i) {
+          const acc_t si = math::exp_acc(acc_t(0.5) * static_cast<acc_t>(logvar[i]));
+          const acc_t g = grad_z[i];
+          const acc_t gmi = gk * static_cast<acc_t>(mu[i]) + g;
+          const acc_t gli = gk * acc_t(0.5) * (si * si - acc_t(1)) + lqt + acc_t(0.5) * g * si * e[i];
+          if constexpr (kOneSample) {
+            grad_mu[i] = static_cast<scalar_t>(gmi);
+            grad_logvar[i] = static_cast<scalar_t>(gli);
+          } else {
+            gm[i] = gmi;
+            gl[i] = gli;
+            s[i] = si;
+          }
         }
-      }
-      for (int64_t k = 0; k < p.K; ++k) {
-        const int64_t base = (k * p.B + b) * p.D + d0;
-        load_eps(in.eps, in.seed, base, n, e);
-        const scalar_t* gzk = grad_z + base;
-#pragma omp simd
-        for (int64_t i = 0; i < n; ++i) {
-          const acc_t g = gzk[i];
-          gm[i] += g;
-          gl[i] += acc_t(0.5) * g * s[i] * e[i];
-        }
-      }
-      for (int64_t i = 0; i < n; ++i) {
-        grad_mu[row + i] = static_cast<scalar_t>(gm[i]);
-        grad_logvar[row + i] = static_cast<scalar_t>(gl[i]);
       }
     }
+    if constexpr (!kOneSample) {
+      for (int64_t k = 1; k < p.K; ++k) {
+        const int64_t base = k * BD;
+        const acc_t* ek = chunk_eps(in, base + i0, i1 - i0, *scratch) - i0;
+        const scalar_t* gzk = grad_z + base;
+#pragma omp simd
+        for (int64_t i = i0; i < i1; ++i) {
+          const acc_t g = gzk[i];
+          gm[i] += g;
+          gl[i] += acc_t(0.5) * g * s[i] * ek[i];
+        }
+      }
+      for (int64_t i = i0; i < i1; ++i) {
+        grad_mu[i] = static_cast<scalar_t>(gm[i]);
+        grad_logvar[i] = static_cast<scalar_t>(gl[i]);
+      }
+    }
+    i0 = i1;
   }
 }
 
@@ -250,7 +314,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cpu(
     acc_t* gpm = p.prior ? out.grad_prior_mu.mutable_data_ptr<acc_t>() : nullptr;
     acc_t* gplv = p.prior ? out.grad_prior_logvar.mutable_data_ptr<acc_t>() : nullptr;
     at::parallel_for(0, p.B, grain_rows(p), [&](int64_t b0, int64_t b1) {
-      backward_block<scalar_t>(p, in, gz, gkl, glq, gm, glv, gpm, gplv, b0, b1);
+      if (p.K == 1) {
+        backward_block<scalar_t, true>(p, in, gz, gkl, glq, gm, glv, gpm, gplv, b0, b1);
+      } else {
+        backward_block<scalar_t, false>(p, in, gz, gkl, glq, gm, glv, gpm, gplv, b0, b1);
+      }
     });
   });
   return finish_backward(out, mu, prior_mu, prior_logvar, p);
