@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from vaezoo import bench
+import torch
+
+from vaezoo import bench, explore, viz
 from vaezoo.discovery import get_registry
 from vaezoo.errors import VaezooError
 from vaezoo.factory import component_options, get_model_spec, list_components, list_models
@@ -118,18 +120,171 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def _train_config(args: argparse.Namespace):
     from vaezoo.train import TrainConfig
 
+    data_options = {k: v for k, v in (("image_size", args.image_size), ("channels", args.channels)) if v is not None}
     return TrainConfig(
-        variant=args.variant, dataset=args.dataset, out=args.out, data_dir=args.data_dir, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, latent_dim=args.latent_dim, overrides=parse_set(args.set),
-        device=args.device, seed=args.seed,
+        variant=args.variant, dataset=args.dataset, out=args.out, data_dir=args.data_dir, data_options=data_options,
+        epochs=10 if args.epochs is None else args.epochs, batch_size=args.batch_size, lr=args.lr,
+        latent_dim=args.latent_dim,
+        overrides=parse_set(args.set), device=args.device, seed=args.seed, binarize=args.binarize,
+        clip_grad=args.clip_grad, patience=args.patience, compile=args.compile, bf16=args.bf16,
+        checkpoint_every=args.checkpoint_every, on_nonfinite=args.on_nonfinite,
     )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vaezoo.train import train
+    from vaezoo.rundir import read_config
+    from vaezoo.train import resume, train
 
-    run = train(_train_config(args), progress=not args.quiet)
+    if args.resume:
+        saved = read_config(args.out)
+        for key, given in (("variant", args.variant), ("dataset", args.dataset)):
+            if saved[key] != given:
+                raise VaezooError(f"--resume: {args.out} holds a run of {key} {saved[key]!r}, not {given!r}")
+        run = resume(args.out, progress=not args.quiet, epochs=args.epochs)
+    else:
+        run = train(_train_config(args), progress=not args.quiet)
     print(f"run written to {run}")
+    print(f"report: {run / 'report.html'}")
+    return 0
+
+
+def _picture_run(args: argparse.Namespace):
+    """The trained model of RUN_DIR, its held-out images and labels, and the device to use."""
+    from vaezoo.rundir import load_model, load_run_data
+
+    model = load_model(args.run_dir, device=args.device)
+    data = load_run_data(args.run_dir)
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    return model, data.test_x.to(args.device), data.test_y.to(args.device)
+
+
+def _indices(name: str, values: Sequence[int], count: int) -> list[int]:
+    for v in values:
+        if not 0 <= v < count:
+            raise VaezooError(f"{name} {v} is out of range: the held-out set has examples 0..{count - 1}")
+    return list(values)
+
+
+def _labels_for(model, y: torch.Tensor) -> torch.Tensor | None:
+    return y if model.conditional else None
+
+
+def _written(path: str) -> int:
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from vaezoo.rundir import load_model
+
+    model = load_model(args.run_dir, device=args.device)
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    if args.label is not None and not model.conditional:
+        raise VaezooError(f"--label needs a conditional variant; {model.config['variant']} is not conditional")
+    if args.label is not None and not 0 <= args.label < model.num_classes:
+        raise VaezooError(f"--label must be in 0..{model.num_classes - 1}, got {args.label}")
+    try:
+        images = model.sample(args.n, args.label, temperature=args.temperature)
+    except ValueError as exc:
+        raise VaezooError(str(exc)) from exc
+    viz.save_grid(images, args.out)
+    return _written(args.out)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    model, x, y = _picture_run(args)
+    x, y = x[: args.n], y[: args.n]
+    recon = model.reconstruct(x, _labels_for(model, y))
+    rows = torch.stack([x, recon.to(x.dtype)], dim=1).reshape(-1, *x.shape[1:])
+    viz.save_grid(rows, args.out, nrow=2 * min(8, len(x)) if len(x) > 1 else 2)
+    return _written(args.out)
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    model, x, y = _picture_run(args)
+    if args.pair:
+        first, second = _indices("--pair", args.pair, len(x))
+        a, b = [first], [second]
+    else:
+        a, b = list(range(0, 16, 2)), list(range(1, 16, 2))
+    images = explore.interpolate(
+        model, x[a], x[b], args.steps, spherical=args.slerp,
+        ya=_labels_for(model, y[a]), yb=_labels_for(model, y[b]),
+    )
+    viz.save_grid(images, args.out, nrow=args.steps)
+    return _written(args.out)
+
+
+def cmd_arithmetic(args: argparse.Namespace) -> int:
+    model, x, y = _picture_run(args)
+    if args.from_label is not None or args.to_label is not None:
+        if args.from_label is None or args.to_label is None:
+            raise VaezooError("--from-label and --to-label go together")
+        (a,) = _indices("--a", [args.a], len(x))
+        try:
+            shift = explore.attribute_vector(model, x, y, args.from_label, args.to_label)
+        except ValueError as exc:
+            raise VaezooError(f"{exc} in the held-out set") from exc
+        code = model.posterior_mean(x[[a]], _labels_for(model, y[[a]]))
+        moved = model.decode(code + shift, _labels_for(model, torch.full_like(y[[a]], args.to_label)))
+        viz.save_grid(torch.cat([x[[a]], moved.to(x.dtype)]), args.out, nrow=2)
+        return _written(args.out)
+    if args.b is None or args.c is None:
+        raise VaezooError("arithmetic needs --a, --b and --c (or --a with --from-label and --to-label)")
+    a, b, c = _indices("--a/--b/--c", [args.a, args.b, args.c], len(x))
+    images = explore.arithmetic(model, x[[a]], x[[b]], x[[c]], _labels_for(model, y[[c]]))
+    viz.save_grid(images, args.out, nrow=4)
+    return _written(args.out)
+
+
+def cmd_traverse(args: argparse.Namespace) -> int:
+    model, x, y = _picture_run(args)
+    (i,) = _indices("--index", [args.index], len(x))
+    dims = args.dims if args.dims else None
+    if dims and any(not 0 <= d < model.latent_dim for d in dims):
+        raise VaezooError(f"--dims must be in 0..{model.latent_dim - 1}, got {dims}")
+    images = explore.traverse(model, x[[i]], steps=args.steps, dims=dims, y=_labels_for(model, y[[i]]))
+    viz.save_grid(images, args.out, nrow=args.steps)
+    return _written(args.out)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from vaezoo import evaluate
+    from vaezoo.data import fixed_binarization
+    from vaezoo.rundir import load_model, load_run_data, read_config
+    from vaezoo.train import TrainConfig, binarization
+
+    if args.nll_samples < 1:
+        raise VaezooError(f"--nll-samples must be a positive integer, got {args.nll_samples}")
+    model = load_model(args.run_dir, device=args.device)
+    data = load_run_data(args.run_dir)
+    mode = binarization(TrainConfig.from_dict(read_config(args.run_dir)["train"]), model)
+    x = fixed_binarization(data.test_x) if mode != "none" else data.test_x
+    y = data.test_y if model.conditional else None
+    terms = evaluate.elbo(model, x, y)
+    nll = evaluate.importance_weighted_nll(model, x, args.nll_samples, y=y, progress=not args.json)
+    result = {
+        "examples": len(x), "elbo": terms["elbo"], "recon": terms["recon"], "kl": terms["kl"],
+        "nll": nll, "nll_samples": args.nll_samples,
+        "active_units": evaluate.active_units(model, x, y), "latent_dim": model.latent_dim,
+        "mutual_information": evaluate.mutual_information(model, x, y),
+        "kl_per_dim": evaluate.kl_per_dimension(model, x, y),
+    }
+    if model.likelihood.discrete:
+        result["bits_per_dim"] = evaluate.bits_per_dim(nll, model.input_shape)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"held-out examples      {result['examples']}")
+    print(f"ELBO                   {result['elbo']:.2f} nats (reconstruction {result['recon']:.2f}, KL {result['kl']:.2f})")
+    print(f"{f'NLL (IW, K={args.nll_samples})':<23}{nll:.2f} nats")
+    if "bits_per_dim" in result:
+        print(f"bits per dimension     {result['bits_per_dim']:.4f}")
+    print(f"active units           {result['active_units']} of {model.latent_dim}")
+    print(f"mutual information     {result['mutual_information']:.3f} nats")
+    print("KL per dimension       " + " ".join(f"{v:.2f}" for v in result["kl_per_dim"]))
     return 0
 
 
@@ -140,9 +295,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = TrainConfig(variant="vae-mlp", dataset="digits", out=out, epochs=args.epochs, batch_size=64)
     print(f"vaezoo demo: training vae-mlp on the 8x8 digits for {config.epochs} epochs into {out}")
     run = train(config, progress=not args.quiet)
-    for picture in ("samples.png", "reconstructions.png"):
-        print(f"  {run / picture}")
     print(f"run written to {run}")
+    print(f"report: {run / 'report.html'}")
     return 0
 
 
@@ -171,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("variant", help="variant name (see `vaezoo list`)")
     p.add_argument("--dataset", required=True, help="digits or fashion-mnist")
     p.add_argument("--data-dir", help="folder with the dataset's files (fashion-mnist: its four IDX files)")
-    p.add_argument("--epochs", type=int, default=10, help="passes over the training set (default 10)")
+    p.add_argument("--epochs", type=int, help="passes over the training set (default 10; with --resume: the run's)")
     p.add_argument("--batch-size", type=int, default=128, help="examples per step (default 128)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--latent-dim", type=int, help="latent dimensions (default: the variant's)")
@@ -179,15 +333,64 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a part or option: prior=NAME, beta=4, encoder.hidden_dims=[512,256] (repeatable)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--out", required=True, help="run directory to create")
+    p.add_argument("--image-size", type=int, help="folder dataset: resize images to this many pixels square")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="folder dataset: 1 (grey) or 3 (RGB)")
+    p.add_argument("--binarize", default="auto", choices=("auto", "dynamic", "static", "none"),
+                   help="auto: a fresh Bernoulli draw per batch exactly when the likelihood is Bernoulli")
+    p.add_argument("--clip-grad", type=float, help="clip the gradient norm to this value")
+    p.add_argument("--patience", type=int, help="stop early after this many epochs without a better held-out ELBO")
+    p.add_argument("--compile", action="store_true", help="train through torch.compile")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward pass")
+    p.add_argument("--checkpoint-every", type=int, metavar="M", help="also checkpoint every M steps (default: each epoch)")
+    p.add_argument("--on-nonfinite", default="skip", choices=("skip", "stop"),
+                   help="a non-finite loss or gradient skips the step (default) or stops training")
+    p.add_argument("--out", required=True, help="run directory to create (or, with --resume, to continue)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="train vae-mlp on the built-in 8x8 digits and write pictures (< 2 min on CPU)")
     p.add_argument("--out", help="run directory (default: runs/demo-DATE-TIME)")
-    p.add_argument("--epochs", type=int, default=150, help="epochs (default 150)")
+    p.add_argument("--epochs", type=int, default=100, help="epochs (default 100)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("eval", help="held-out ELBO, importance-weighted NLL, active units, I(x;z), KL per dim")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `vaezoo train`")
+    p.add_argument("--nll-samples", type=int, default=1000, help="importance samples K for the NLL (default 1000)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.set_defaults(func=cmd_eval)
+
+    def picture_command(name: str, help_text: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `vaezoo train`")
+        p.add_argument("--out", required=True, help="PNG file to write")
+        p.add_argument("--seed", type=int, help="random seed, for a picture that repeats")
+        p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+        p.set_defaults(func=func)
+        return p
+
+    p = picture_command("sample", "decode draws of the prior into a grid", cmd_sample)
+    p.add_argument("--n", type=int, default=64, help="how many (default 64)")
+    p.add_argument("--temperature", type=float, default=1.0, help="scale the draws about the prior's centre")
+    p.add_argument("--label", type=int, help="class to generate (conditional variants)")
+    p = picture_command("reconstruct", "held-out inputs beside their reconstructions", cmd_reconstruct)
+    p.add_argument("--n", type=int, default=32, help="how many inputs (default 32)")
+    p = picture_command("interpolate", "walk the latent space between held-out inputs", cmd_interpolate)
+    p.add_argument("--steps", type=int, default=10, help="images per walk (default 10)")
+    p.add_argument("--pair", type=int, nargs=2, metavar=("I", "J"), help="held-out indices to walk between")
+    p.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
+    p = picture_command("arithmetic", "decode z_a - z_b + z_c, or move z_a by a class-mean attribute vector", cmd_arithmetic)
+    p.add_argument("--a", type=int, required=True, help="held-out index of a")
+    p.add_argument("--b", type=int, help="held-out index of b")
+    p.add_argument("--c", type=int, help="held-out index of c")
+    p.add_argument("--from-label", type=int, help="attribute vector: from the mean code of this class...")
+    p.add_argument("--to-label", type=int, help="...to the mean code of this class")
+    p = picture_command("traverse", "sweep each latent dimension over the prior's range", cmd_traverse)
+    p.add_argument("--steps", type=int, default=9, help="images per dimension (default 9)")
+    p.add_argument("--index", type=int, default=0, help="held-out input whose code is the starting point")
+    p.add_argument("--dims", type=int, nargs="+", help="latent dimensions to sweep (default: all)")
 
     p = sub.add_parser("bench", help="time the fused reparameterize+KL operator against the reference path")
     bench.add_arguments(p)

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 import torch
+from tqdm import tqdm
 
 from vaezoo.data import batches
 from vaezoo.model import VAE
@@ -66,12 +67,15 @@ def importance_weighted_nll(
     batch_size: int = 10,
     y: torch.Tensor | None = None,
     seed: int = 0,
+    progress: bool = False,
 ) -> float:
     """-log p(x) estimated with `samples` importance samples from q(z|x) (Burda et al., 2016), mean over x in
     nats; `batch_size` examples (each with all its samples) go through the model at a time."""
     total = 0.0
     with _evaluating(model, seed) as device:
-        for xb, yb in _labelled(x, y, batch_size, device):
+        bar = tqdm(_labelled(x, y, batch_size, device), total=math.ceil(len(x) / batch_size), disable=not progress,
+                   desc=f"IW-NLL, K={samples}", leave=False)
+        for xb, yb in bar:
             total -= model.iw_terms(xb, samples, yb).terms["iw_bound"].sum().item()
     return total / len(x)
 
@@ -83,3 +87,32 @@ def active_units(
     with _evaluating(model, 0) as device:
         means = torch.cat([model.posterior_mean(xb, yb) for xb, yb in _labelled(x, y, batch_size, device)])
     return int((means.var(dim=0) > threshold).sum())
+
+
+def kl_per_dimension(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000) -> list[float]:
+    """Mean KL(q(z_d|x) || p(z_d)) of each latent dimension over x (Monte-Carlo where the prior needs it)."""
+    total = None
+    with _evaluating(model, 0) as device:
+        for xb, yb in _labelled(x, y, batch_size, device):
+            per_dim = model.elbo_terms(xb, yb, kl_per_dim=True).terms["kl_per_dim"].sum(0)
+            total = per_dim if total is None else total + per_dim
+    return (total / len(x)).tolist()
+
+
+def mutual_information(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, chunk: int = 100) -> float:
+    """I(x; z) under q: E_x E_q(z|x)[log q(z|x) - log q(z)], with the aggregate posterior q(z) the mixture of
+    the posteriors of every example in x (Hoffman & Johnson, 2016; the estimator of He et al., 2019)."""
+    with _evaluating(model, 0) as device:
+        posteriors = [model.encode(xb, yb) for xb, yb in _labelled(x, y, 1000, device)]
+        mu = torch.cat([m for m, _ in posteriors]).double()
+        logvar = torch.cat([lv for _, lv in posteriors]).double()
+        q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+        z = q.sample()
+        log_q_own = q.log_prob(z).sum(-1)
+        log_q_aggregate = torch.cat([
+            torch.logsumexp(
+                torch.distributions.Normal(mu[None], q.scale[None]).log_prob(z[i : i + chunk, None]).sum(-1), dim=1
+            )
+            for i in range(0, len(z), chunk)
+        ]) - math.log(len(z))
+    return float((log_q_own - log_q_aggregate).mean())

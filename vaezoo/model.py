@@ -149,12 +149,20 @@ class VAE(nn.Module):
         return self.likelihood.mean(self.decode_params(z, y))
 
     @torch.no_grad()
-    def sample(self, n: int, y: int | torch.Tensor | None = None) -> torch.Tensor:
+    def sample(self, n: int, y: int | torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
         """Generate n inputs by decoding draws of the prior; a conditional VAE draws label y (an int or [n]
-        labels), or cycles through the classes when y is None."""
+        labels), or cycles through the classes when y is None. temperature < 1 pulls the draws towards the
+        prior's centre (its mean where it is Gaussian, else the mean of many draws), > 1 pushes them out."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
         if self.conditional:
             y = torch.arange(n) % self.num_classes if y is None else torch.as_tensor(y).expand(n)
-        return self.decode(self.prior.sample(n).to(self._anchor()), y)
+        z = self.prior.sample(n).to(self._anchor())
+        if temperature != 1.0:
+            gaussian = self.prior.gaussian()
+            centre = gaussian[0].to(z) if gaussian is not None else self.prior.sample(4096).to(z).mean(0)
+            z = centre + temperature * (z - centre)
+        return self.decode(z, y)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

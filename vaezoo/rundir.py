@@ -71,6 +71,11 @@ def append_metrics(run: Path, metrics: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
+def rewrite_metrics(run: Path, metrics: list[dict[str, Any]]) -> None:
+    """Replace metrics.jsonl atomically (used when a resumed run redoes epochs)."""
+    atomic_write_text(run / METRICS, "".join(json.dumps(m, sort_keys=True) + "\n" for m in metrics))
+
+
 def read_metrics(run: str | os.PathLike[str]) -> list[dict[str, Any]]:
     path = Path(run) / METRICS
     if not path.exists():
@@ -104,3 +109,12 @@ def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cp
     except RuntimeError as exc:
         raise RunDirError(f"{path} does not fit variant {config['variant']!r}: {exc}") from exc
     return model.to(device).eval()
+
+
+def load_run_data(run_dir: str | os.PathLike[str]):
+    """The dataset a run was trained on, read again from where the run read it."""
+    from vaezoo.data import load_dataset
+
+    config = read_config(run_dir)
+    train = config.get("train", {})
+    return load_dataset(config["dataset"], train.get("data_dir"), **train.get("data_options", {}))

@@ -1,21 +1,40 @@
-"""The training loop: a VAE by name on a dataset by name, written to a run directory."""
+"""The training loop: a VAE by name on a dataset by name, written to a run directory.
+
+Every epoch (and every `checkpoint_every` steps) a checkpoint holds the weights, the optimizer, the RNG
+states and the data order, so `resume` continues a killed run exactly where its last checkpoint stood.
+A guard stops non-finite losses and gradients from ever reaching the weights or a checkpoint.
+"""
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from vaezoo import evaluate, viz
-from vaezoo.data import Dataset, batches, dataset_loader, fixed_binarization
+from vaezoo import evaluate
+from vaezoo.checkpoint import TrainingState, load_latest_checkpoint, save_checkpoint
+from vaezoo.data import Dataset, dataset_loader, fixed_binarization
 from vaezoo.errors import VaezooError
 from vaezoo.factory import create_model, resolve
 from vaezoo.model import VAE
-from vaezoo.rundir import append_metrics, prepare_run_dir, save_weights, write_config
+from vaezoo.outputs import write_run_outputs
+from vaezoo.rundir import (
+    append_metrics, prepare_run_dir, read_config, read_metrics, rewrite_metrics, save_weights, write_config,
+)
+
+BINARIZE = ("auto", "dynamic", "static", "none")
+ON_NONFINITE = ("skip", "stop")
+MAX_SKIPPED_IN_A_ROW = 50
+
+
+class NonFiniteError(VaezooError, FloatingPointError):
+    """Training produced a non-finite loss or gradient and was told to stop (or skipped too many steps)."""
 
 
 @dataclass
@@ -26,6 +45,7 @@ class TrainConfig:
     dataset: str
     out: str
     data_dir: str | None = None
+    data_options: dict[str, Any] = field(default_factory=dict)
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
@@ -33,90 +53,248 @@ class TrainConfig:
     overrides: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     seed: int = 0
+    binarize: str = "auto"
+    clip_grad: float | None = None
+    patience: int | None = None
+    compile: bool = False
+    bf16: bool = False
+    checkpoint_every: int | None = None
+    on_nonfinite: str = "skip"
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise VaezooError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+            _positive_int(name, getattr(self, name))
+        for name in ("patience", "checkpoint_every"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise VaezooError(f"lr must be a positive number, got {self.lr!r}")
+        if self.clip_grad is not None and not (math.isfinite(self.clip_grad) and self.clip_grad > 0):
+            raise VaezooError(f"clip-grad must be a positive number, got {self.clip_grad!r}")
+        if self.binarize not in BINARIZE:
+            raise VaezooError(f"binarize must be one of {', '.join(BINARIZE)}, got {self.binarize!r}")
+        if self.on_nonfinite not in ON_NONFINITE:
+            raise VaezooError(f"on-nonfinite must be one of {', '.join(ON_NONFINITE)}, got {self.on_nonfinite!r}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise VaezooError(f"device must be cpu or cuda, got {self.device!r}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise VaezooError("device cuda was asked for, but PyTorch sees no CUDA GPU here")
 
-
-def save_pictures(model: VAE, data: Dataset, run: Path, n: int = 64) -> None:
-    """samples.png (decoded prior draws) and reconstructions.png (inputs above their reconstructions)."""
-    device = next(model.parameters()).device
-    model.eval()
-    viz.save_grid(model.sample(n), run / "samples.png")
-    originals = data.test_x[:32].to(device)
-    recon = model.reconstruct(originals, data.test_y[:32] if model.conditional else None)
-    pairs = torch.stack([originals.view(4, 8, *originals.shape[1:]), recon.view(4, 8, *recon.shape[1:])], dim=1)
-    viz.save_grid(pairs.reshape(-1, *originals.shape[1:]), run / "reconstructions.png", nrow=8)
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def labelled_batches(
-    data: Dataset, batch_size: int, generator: torch.Generator, binarize: bool
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Shuffled (x, y) training batches, x binarized afresh per batch when asked (the draws of `batches`)."""
-    for index in batches(torch.arange(len(data.train_x)), batch_size, shuffle=True, generator=generator):
-        x = data.train_x[index]
-        yield (torch.bernoulli(x, generator=generator) if binarize else x), data.train_y[index]
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise VaezooError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
 
 
-def train(config: TrainConfig, progress: bool = True) -> Path:
-    """Train `config.variant` on `config.dataset` and write the run directory; returns its path."""
-    config.validate()
-    resolve(config.variant, config.overrides)  # bad names and overrides fail before any work
-    loader = dataset_loader(config.dataset)
-    data = loader(Path(config.data_dir) if config.data_dir else None)
-    run = prepare_run_dir(config.out)
-    model = create_model(config.variant, input_shape=data.input_shape, latent_dim=config.latent_dim, **config.overrides)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    device = torch.device(config.device)
-    model.to(device)
-    write_config(run, {**model.config, "dataset": config.dataset, "train": asdict(config)})
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    binarize = model.likelihood.binary_data
-    held_out = fixed_binarization(data.test_x) if binarize else data.test_x
-    held_out_labels = data.test_y if model.conditional else None
-    steps_per_epoch = math.ceil(len(data.train_x) / config.batch_size)
+def binarization(config: TrainConfig, model: VAE) -> str:
+    """dynamic, static or none: `auto` binarizes dynamically exactly when the likelihood is for {0, 1} data."""
+    if config.binarize == "auto":
+        return "dynamic" if model.likelihood.binary_data else "none"
+    return config.binarize
 
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        start, total, seen = time.perf_counter(), 0.0, 0
-        bar = tqdm(
-            labelled_batches(data, config.batch_size, generator, binarize),
-            total=steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}", disable=not progress, leave=False,
+
+@dataclass
+class Progress:
+    """Where training stands; saved in every checkpoint."""
+
+    epoch: int = 1  # the epoch under way
+    batch: int = 0  # batches of this epoch already done
+    step: int = 0  # optimizer steps taken (or skipped) in all
+    loss_sum: float = 0.0  # this epoch's training loss, summed over examples
+    seen: int = 0  # examples of this epoch trained on
+    epoch_seconds: float = 0.0
+    best_val: float = -math.inf
+    bad_epochs: int = 0
+    skipped: int = 0  # steps skipped as non-finite, in all
+    skipped_in_a_row: int = 0
+
+
+class Trainer:
+    """One training run: model, optimizer, data order and RNG, stepping and checkpointing."""
+
+    def __init__(self, config: TrainConfig, data: Dataset, model: VAE, run: Path, progress: bool) -> None:
+        self.config, self.data, self.model, self.run, self.show = config, data, model, run, progress
+        self.device = torch.device(config.device)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.mode = binarization(config, model)
+        self.train_x = fixed_binarization(data.train_x, seed=config.seed + 1) if self.mode == "static" else data.train_x
+        self.held_out = fixed_binarization(data.test_x) if self.mode != "none" else data.test_x
+        self.held_out_y = data.test_y if model.conditional else None
+        self.steps_per_epoch = math.ceil(len(data.train_x) / config.batch_size)
+        self.forward = torch.compile(model) if config.compile else model
+        self.state = Progress()
+        self.order = torch.randperm(len(data.train_x), generator=self.generator)
+
+    # -- checkpoints -------------------------------------------------------------------------------------
+    def snapshot(self) -> TrainingState:
+        rng = {"torch": torch.get_rng_state(), "data": self.generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return TrainingState(
+            model=self.model.state_dict(), optimizer=self.optimizer.state_dict(), rng=rng,
+            progress=asdict(self.state), tensors={"order": self.order},
         )
-        for i, (x, y) in enumerate(bar):
-            model.objective.step = (epoch - 1) * steps_per_epoch + i
-            x = x.to(device, non_blocking=True)
-            loss = model(x, y.to(device) if model.conditional else None).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(x)
-            seen += len(x)
-            bar.set_postfix(loss=f"{total / seen:.2f}", refresh=False)
-        train_seconds = time.perf_counter() - start
-        val = evaluate.elbo(model, held_out, held_out_labels)
+
+    def checkpoint(self) -> None:
+        for name, value in self.model.state_dict().items():
+            if value.is_floating_point() and not torch.isfinite(value).all():
+                raise NonFiniteError(f"refusing to checkpoint: {name} holds non-finite values")
+        save_checkpoint(self.run, self.state.step, self.snapshot())
+
+    def restore(self, saved: TrainingState) -> None:
+        self.model.load_state_dict(saved.model)
+        self.optimizer.load_state_dict(saved.optimizer)
+        torch.set_rng_state(saved.rng["torch"])
+        self.generator.set_state(saved.rng["data"])
+        if "cuda" in saved.rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(saved.rng["cuda"], self.device)
+        self.state = Progress(**saved.progress)
+        self.order = saved.tensors["order"]
+
+    # -- steps -------------------------------------------------------------------------------------------
+    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        rows = self.order[index * self.config.batch_size : (index + 1) * self.config.batch_size]
+        x = self.train_x[rows]
+        if self.mode == "dynamic":
+            x = torch.bernoulli(x, generator=self.generator)
+        y = self.data.train_y[rows].to(self.device) if self.model.conditional else None
+        return x.to(self.device, non_blocking=True), y
+
+    def nonfinite(self, message: str) -> None:
+        """Skip this step or stop, as configured; never let the values reach the weights."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state.skipped += 1
+        self.state.skipped_in_a_row += 1
+        if self.config.on_nonfinite == "stop" or self.state.skipped_in_a_row > MAX_SKIPPED_IN_A_ROW:
+            why = "" if self.config.on_nonfinite == "stop" else f" ({MAX_SKIPPED_IN_A_ROW} steps skipped in a row)"
+            raise NonFiniteError(f"step {self.state.step}: {message}; training stopped{why}")
+        tqdm.write(f"vaezoo: step {self.state.step}: {message}; the step was skipped", file=sys.stderr)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor | None) -> float | None:
+        """One optimizer step; the loss, or None when the guard skipped it."""
+        self.model.objective.step = self.state.step
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.config.bf16 else contextlib.nullcontext()
+        with autocast:
+            out = self.forward(x, y)
+        if not torch.isfinite(out.loss):
+            bad = [name for name in ("recon", "kl") if not torch.isfinite(getattr(out, name)).all()]
+            self.nonfinite(f"the loss went non-finite (in {', '.join(bad) or 'the loss itself'})")
+            return None
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        for name, p in self.model.named_parameters():
+            if p.grad is not None and not torch.isfinite(p.grad).all():
+                self.nonfinite(f"the gradient of {name} went non-finite")
+                return None
+        if self.config.clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
+        self.optimizer.step()
+        self.state.skipped_in_a_row = 0
+        return float(out.loss.detach())
+
+    # -- epochs ------------------------------------------------------------------------------------------
+    def run_epoch(self) -> None:
+        config, state = self.config, self.state
+        bar = tqdm(
+            range(state.batch, self.steps_per_epoch), initial=state.batch, total=self.steps_per_epoch,
+            desc=f"epoch {state.epoch}/{config.epochs}", disable=not self.show, leave=False,
+        )
+        self.model.train()
+        for index in bar:
+            start = time.perf_counter()
+            x, y = self.batch(index)
+            loss = self.step(x, y)
+            state.step += 1
+            state.batch = index + 1
+            if loss is not None:
+                state.loss_sum += loss * len(x)
+                state.seen += len(x)
+                bar.set_postfix(loss=f"{state.loss_sum / state.seen:.2f}", refresh=False)
+            state.epoch_seconds += time.perf_counter() - start
+            if config.checkpoint_every and state.step % config.checkpoint_every == 0 and state.batch < self.steps_per_epoch:
+                self.checkpoint()
+
+    def end_epoch(self) -> bool:
+        """Evaluate, record, save and checkpoint; True when training should go on."""
+        config, state = self.config, self.state
+        val = evaluate.elbo(self.model, self.held_out, self.held_out_y)
         metrics = {
-            "epoch": epoch, "train_loss": total / seen, "val_elbo": val["elbo"], "val_recon": val["recon"],
-            "val_kl": val["kl"], "seconds": round(train_seconds, 3),
+            "epoch": state.epoch, "train_loss": state.loss_sum / max(state.seen, 1), "val_elbo": val["elbo"],
+            "val_recon": val["recon"], "val_kl": val["kl"], "seconds": round(state.epoch_seconds, 3),
+            "skipped_steps": state.skipped,
         }
         if "bits_per_dim" in val:
             metrics["val_bits_per_dim"] = val["bits_per_dim"]
-        append_metrics(run, metrics)
-        save_weights(run, model)
-        if progress:
+        append_metrics(self.run, metrics)
+        save_weights(self.run, self.model)
+        if self.show:
             tqdm.write(
-                f"epoch {epoch}/{config.epochs}  train_loss {metrics['train_loss']:.2f}  "
-                f"val_elbo {val['elbo']:.2f} nats  ({train_seconds:.1f}s)"
+                f"epoch {state.epoch}/{config.epochs}  train_loss {metrics['train_loss']:.2f}  "
+                f"val_elbo {val['elbo']:.2f} nats  ({state.epoch_seconds:.1f}s)"
             )
-    save_pictures(model, data, run)
+        if val["elbo"] > state.best_val:
+            state.best_val, state.bad_epochs = val["elbo"], 0
+        else:
+            state.bad_epochs += 1
+        stop_early = config.patience is not None and state.bad_epochs >= config.patience
+        if stop_early and self.show:
+            tqdm.write(f"early stop: the held-out ELBO has not improved for {config.patience} epochs")
+        state.epoch += 1
+        state.batch, state.loss_sum, state.seen, state.epoch_seconds = 0, 0.0, 0, 0.0
+        self.order = torch.randperm(len(self.data.train_x), generator=self.generator)
+        self.checkpoint()
+        return not stop_early and state.epoch <= config.epochs
+
+    def fit(self) -> None:
+        while self.state.epoch <= self.config.epochs:
+            self.run_epoch()
+            if not self.end_epoch():
+                break
+
+
+def _load(config: TrainConfig) -> tuple[Dataset, VAE]:
+    resolve(config.variant, config.overrides)  # bad names and overrides fail before any work
+    loader = dataset_loader(config.dataset)
+    data = loader(Path(config.data_dir) if config.data_dir else None, **config.data_options)
+    model = create_model(config.variant, input_shape=data.input_shape, latent_dim=config.latent_dim, **config.overrides)
+    return data, model.to(config.device)
+
+
+def train(config: TrainConfig, progress: bool = True) -> Path:
+    """Train `config.variant` on `config.dataset` into the new run directory `config.out`; returns its path."""
+    config.validate()
+    torch.manual_seed(config.seed)  # before the model is built: its initial weights repeat too
+    data, model = _load(config)
+    run = prepare_run_dir(config.out)
+    trainer = Trainer(config, data, model, run, progress)
+    write_config(run, {**model.config, "dataset": config.dataset, "train": asdict(config)})
+    trainer.fit()
+    write_run_outputs(model, data, run)
+    return run
+
+
+def resume(run_dir: str, progress: bool = True, epochs: int | None = None) -> Path:
+    """Continue the run in `run_dir` from its newest good checkpoint (optionally to more `epochs`)."""
+    run = Path(run_dir)
+    saved_config = read_config(run)
+    config = TrainConfig.from_dict(saved_config["train"])
+    if epochs is not None:
+        config.epochs = epochs
+    config.validate()
+    data, model = _load(config)
+    trainer = Trainer(config, data, model, run, progress)
+    trainer.restore(load_latest_checkpoint(run))
+    done = trainer.state.epoch - 1
+    rewrite_metrics(run, [m for m in read_metrics(run) if m["epoch"] <= done])  # drop epochs to be redone
+    if epochs is not None:
+        write_config(run, {**saved_config, "train": asdict(config)})
+    if trainer.state.epoch <= config.epochs and trainer.state.bad_epochs < (config.patience or math.inf):
+        trainer.fit()
+    write_run_outputs(model, data, run)
     return run

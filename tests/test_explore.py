@@ -1,0 +1,108 @@
+"""From a trained model to pictures and numbers: the explore functions and the eval/picture commands."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+import vaezoo
+from vaezoo import explore
+from vaezoo.cli import main
+from vaezoo.data import fixed_binarization, load_dataset
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("explore") / "run"
+    assert main(["train", "vae-mlp", "--dataset", "digits", "--epochs", "3", "--latent-dim", "4", "--quiet",
+                 "--set", "encoder.hidden_dims=[64]", "--set", "decoder.hidden_dims=[64]", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def model(run):
+    return vaezoo.load_model(run)
+
+
+def test_interpolation_starts_and_ends_at_the_inputs(model):
+    x = load_dataset("digits").test_x[:4]
+    for spherical in (False, True):
+        path = explore.interpolate(model, x[:2], x[2:], steps=5, spherical=spherical).view(2, 5, 1, 8, 8)
+        torch.testing.assert_close(path[:, 0], model.reconstruct(x[:2]))
+        torch.testing.assert_close(path[:, -1], model.reconstruct(x[2:]))
+
+
+def test_slerp_keeps_the_norm_between_equal_norm_codes():
+    a, b = torch.tensor([[3.0, 0.0]]), torch.tensor([[0.0, 3.0]])
+    mid = explore.slerp(a, b, torch.tensor([0.5]))
+    torch.testing.assert_close(mid.norm(dim=-1), torch.tensor([[3.0]]))
+
+
+def test_arithmetic_decodes_a_minus_b_plus_c(model):
+    x = load_dataset("digits").test_x[:3]
+    grid = explore.arithmetic(model, x[[0]], x[[1]], x[[2]])
+    z = model.posterior_mean(x, None)
+    torch.testing.assert_close(grid[3], model.decode((z[0] - z[1] + z[2])[None])[0])
+    torch.testing.assert_close(grid[:3], x)
+
+
+def test_attribute_vector_is_the_difference_of_class_means(model):
+    data = load_dataset("digits")
+    shift = explore.attribute_vector(model, data.test_x, data.test_y, 1, 7)
+    z = model.posterior_mean(data.test_x, None)
+    torch.testing.assert_close(shift, z[data.test_y == 7].mean(0) - z[data.test_y == 1].mean(0))
+    with pytest.raises(ValueError, match="no example has label 11"):
+        explore.attribute_vector(model, data.test_x, data.test_y, 1, 11)
+
+
+def test_traversal_moves_only_one_dimension_per_row(model):
+    x = load_dataset("digits").test_x[:1]
+    images = explore.traverse(model, x, steps=5, dims=[0, 2])
+    assert images.shape == (10, 1, 8, 8)
+    base = model.posterior_mean(x, None)
+    for row, dim in enumerate([0, 2]):  # each row's middle: x's code with that dimension at the prior's median, ~0
+        code = base.clone()
+        code[0, dim] = 0.0
+        torch.testing.assert_close(images[row * 5 + 2], model.decode(code)[0], atol=0.05, rtol=0)
+    assert not torch.allclose(images[0], images[4])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sample", "--n", "16", "--temperature", "0.5", "--seed", "1"],
+        ["reconstruct", "--n", "8"],
+        ["interpolate", "--steps", "6", "--pair", "0", "5", "--slerp"],
+        ["arithmetic", "--a", "0", "--b", "1", "--c", "2"],
+        ["arithmetic", "--a", "0", "--from-label", "1", "--to-label", "7"],
+        ["traverse", "--dims", "0", "1"],
+    ],
+)
+def test_picture_commands_write_images(run, tmp_path, capsys, command):
+    out = tmp_path / "picture.png"
+    assert main([command[0], str(run), "--out", str(out), *command[1:]]) == 0
+    with Image.open(out) as image:
+        image.verify()
+
+
+def test_picture_commands_reject_bad_indices(run, tmp_path, capsys):
+    assert main(["interpolate", str(run), "--pair", "0", "9999", "--out", str(tmp_path / "p.png")]) == 2
+    assert "out of range" in capsys.readouterr().err
+    assert main(["sample", str(run), "--label", "3", "--out", str(tmp_path / "p.png")]) == 2
+    assert "not conditional" in capsys.readouterr().err
+
+
+def test_eval_reports_consistent_numbers(run, model, capsys):
+    assert main(["eval", str(run), "--nll-samples", "50", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["examples"] == 297
+    assert result["elbo"] == pytest.approx(result["recon"] - result["kl"])
+    assert result["nll"] < -result["elbo"] + 1.0  # the IW bound is at least as tight as the ELBO
+    assert sum(result["kl_per_dim"]) == pytest.approx(result["kl"], rel=1e-4)
+    assert 0 <= result["mutual_information"] <= result["kl"] + 1e-6  # E KL = I(x;z) + KL(q(z) || p(z))
+    x = fixed_binarization(load_dataset("digits").test_x)
+    variances = model.posterior_mean(x, None).var(0)
+    assert result["active_units"] == int((variances > 0.01).sum())
+    assert result["bits_per_dim"] == pytest.approx(result["nll"] / (64 * 0.6931471805599453))

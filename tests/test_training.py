@@ -1,0 +1,141 @@
+"""The training loop: exact resume after SIGKILL, damaged checkpoints, the non-finite guard, early stopping,
+binarization modes and the run's pictures and report."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vaezoo.checkpoint import checkpoints
+from vaezoo.rundir import read_metrics
+from vaezoo.train import NonFiniteError, TrainConfig, Trainer, resume, train
+
+SMALL = {"encoder.hidden_dims": [32], "decoder.hidden_dims": [32]}
+
+
+def structured_images(path: Path, n: int = 3000) -> Path:
+    """n 16x16 images of random bars: enough steps per epoch for a kill to land mid-epoch."""
+    rng = np.random.default_rng(0)
+    x = np.zeros((n, 16, 16), np.float32)
+    rows, cols = rng.integers(0, 16, n), rng.integers(0, 16, n)
+    x[np.arange(n), rows, :] = 1.0
+    x[np.arange(n), :, cols] = 0.7
+    np.save(path, x)
+    return path
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "vaezoo", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(tmp_path):
+    data = structured_images(tmp_path / "bars.npy")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["train", "vae-mlp", "--dataset", "arrays", "--data-dir", str(data), "--epochs", "3", "--batch-size", "32",
+            "--checkpoint-every", "7", "--quiet", "--seed", "3", "--set", "encoder.hidden_dims=[64]",
+            "--set", "decoder.hidden_dims=[64]"]
+    whole = cli(*args, "--out", str(tmp_path / "whole"), env=env)
+    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+
+    killed_run = tmp_path / "killed"
+    victim = cli(*args, "--out", str(killed_run), env=env)
+    target = int(np.random.default_rng().integers(20, 140))  # a random step, mostly mid-epoch (85 steps/epoch)
+    deadline = time.monotonic() + 300
+    while victim.poll() is None and time.monotonic() < deadline:
+        found = checkpoints(killed_run)
+        if found and int(found[-1].stem.split("-")[1]) >= target:
+            victim.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    assert victim.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
+    resumed = cli(*args, "--out", str(killed_run), "--resume", env=env)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+
+    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(killed_run / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert [m["epoch"] for m in read_metrics(killed_run)] == [1, 2, 3]
+    timeless = lambda run: [{k: v for k, v in m.items() if k != "seconds"} for m in read_metrics(run)]  # noqa: E731
+    assert timeless(killed_run) == timeless(tmp_path / "whole")
+
+
+def small_config(tmp_path, **changes) -> TrainConfig:
+    base = dict(variant="vae-mlp", dataset="digits", out=str(tmp_path / "run"), epochs=2, batch_size=64,
+                overrides=dict(SMALL))
+    return TrainConfig(**{**base, **changes})
+
+
+def test_truncated_checkpoint_falls_back_to_the_one_before(tmp_path):
+    config = small_config(tmp_path, epochs=2, checkpoint_every=5)
+    run = train(config, progress=False)
+    newest = checkpoints(run)[-1]
+    newest.write_bytes(newest.read_bytes()[:-64])
+    with pytest.warns(UserWarning, match="damaged"):
+        resume(str(run), progress=False, epochs=3)
+    assert [m["epoch"] for m in read_metrics(run)] == [1, 2, 3]
+
+
+def poisoned(step_to_poison: int):
+    """Trainer.batch, but with NaN in the batch of one step."""
+    original = Trainer.batch
+
+    def batch(self, index):
+        x, y = original(self, index)
+        if self.state.step == step_to_poison:
+            x = x.clone()
+            x[0, 0, 0, 0] = float("nan")
+        return x, y
+
+    return batch
+
+
+def test_nan_batch_is_skipped_and_never_reaches_the_weights(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(Trainer, "batch", poisoned(3))
+    run = train(small_config(tmp_path), progress=True)
+    assert "step 3: the loss went non-finite (in recon" in capsys.readouterr().err
+    assert read_metrics(run)[-1]["skipped_steps"] == 1
+    for name, value in load_file(run / "model.safetensors").items():
+        assert torch.isfinite(value).all(), name
+
+
+def test_nan_batch_stops_when_asked(tmp_path, monkeypatch):
+    monkeypatch.setattr(Trainer, "batch", poisoned(2))
+    with pytest.raises(NonFiniteError, match="step 2: the loss went non-finite"):
+        train(small_config(tmp_path, on_nonfinite="stop"), progress=False)
+
+
+def test_early_stopping_and_clipping(tmp_path):
+    # lr so small that nothing improves after the first epoch: patience 1 stops at epoch 2
+    run = train(small_config(tmp_path, epochs=10, lr=1e-9, patience=1, clip_grad=1.0), progress=False)
+    assert len(read_metrics(run)) <= 3
+
+
+def test_seed_repeats_a_run(tmp_path):
+    first = train(small_config(tmp_path, out=str(tmp_path / "a"), seed=5), progress=False)
+    second = train(small_config(tmp_path, out=str(tmp_path / "b"), seed=5), progress=False)
+    assert read_metrics(first)[-1]["val_elbo"] == read_metrics(second)[-1]["val_elbo"]
+
+
+@pytest.mark.parametrize("mode", ["static", "none"])
+def test_binarization_modes(tmp_path, mode):
+    run = train(small_config(tmp_path, binarize=mode, epochs=1), progress=False)
+    assert json.loads((run / "config.json").read_text())["train"]["binarize"] == mode
+    assert np.isfinite(read_metrics(run)[-1]["val_elbo"])
+
+
+def test_a_run_leaves_pictures_curves_and_a_report(tmp_path):
+    run = train(small_config(tmp_path, epochs=2), progress=False)
+    for name in ("samples.png", "reconstructions.png", "interpolation.png", "traversal.png", "curves.png",
+                 "report.html"):
+        assert (run / name).is_file(), name
