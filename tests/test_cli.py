@@ -143,3 +143,15 @@ def test_demo_trains_and_writes_pictures(capsys, tmp_path):
     assert (tmp_path / "demo" / "samples.png").is_file()
     assert str(tmp_path / "demo") in out
     assert torch.isfinite(torch.tensor(read_metrics(tmp_path / "demo")[-1]["val_elbo"]))
+
+
+def test_load_model_names_the_missing_plugin(capsys, tmp_path):
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "vae-mlp", "--dataset", "digits", "--epochs", "1", "--out", str(run), "--quiet")[0] == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["plugins"]["vaezoo"]["distribution"] == "vaezoo"
+    config["variant"] = "ghost-vae"
+    config["plugins"]["ghost"] = {"distribution": "vaezoo-ghost", "version": "1.2"}
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(vaezoo.errors.RunDirError, match=r"unknown variant 'ghost-vae'.*vaezoo-ghost 1\.2 \(plugin ghost\)"):
+        vaezoo.load_model(run)

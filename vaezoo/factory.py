@@ -178,7 +178,10 @@ def create_model(
             f"variant {name!r}: building {failed} {entries[failed].name!r} with options "
             f"{options[failed]} for input_shape {shape} failed: {exc}"
         ) from exc
+    plugins = get_registry().plugins
+    providers = {entry.plugin for entry in entries.values()} | {get_model_spec(name).plugin}
     config = {
         "variant": name, "input_shape": list(shape), "latent_dim": dim, "num_classes": classes, "overrides": overrides,
+        "plugins": {p: {"distribution": plugins[p].distribution, "version": plugins[p].version} for p in sorted(providers)},
     }
     return VAE(**parts, input_shape=shape, latent_dim=dim, num_classes=classes, config=config)

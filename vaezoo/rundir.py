@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save
 
 from vaezoo._version import __version__
 from vaezoo.atomic import atomic_write, atomic_write_text
-from vaezoo.errors import RunDirError
+from vaezoo.errors import RunDirError, UnknownNameError
 from vaezoo.model import VAE
 
 CONFIG = "config.json"
@@ -94,9 +94,17 @@ def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cp
     from vaezoo.factory import create_model
 
     config = read_config(run_dir)
-    model = create_model(
-        config["variant"], input_shape=config["input_shape"], latent_dim=config["latent_dim"], **config["overrides"]
-    )
+    try:
+        model = create_model(
+            config["variant"], input_shape=config["input_shape"], latent_dim=config["latent_dim"], **config["overrides"]
+        )
+    except UnknownNameError as exc:
+        needed = ", ".join(
+            f"{info['distribution']} {info['version']} (plugin {name})"
+            for name, info in config.get("plugins", {}).items() if name != "vaezoo"
+        )
+        hint = f" The run was made with: {needed}; install it (pip install ...) to load the run." if needed else ""
+        raise RunDirError(f"cannot rebuild the model of {run_dir}: {exc}{hint}") from exc
     path = Path(run_dir) / WEIGHTS
     try:
         state = load_file(str(path))
