@@ -38,6 +38,8 @@ def flows_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def flows(flows_target: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """vaezoo-flows installed on sys.path, with discovery starting afresh."""
     monkeypatch.syspath_prepend(str(flows_target))
+    for name in [m for m in sys.modules if m == "vaezoo_flows" or m.startswith("vaezoo_flows.")]:
+        monkeypatch.delitem(sys.modules, name)  # a copy installed in the environment must not shadow this one
     reset_registry()
     import vaezoo_flows
 
