@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -37,6 +38,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     parser.add_argument("--nll-samples", type=int, default=1000, help="importance samples K (default 1000)")
     parser.add_argument("--nll-batch", type=int, default=10, help="test examples per IW-NLL batch (default 10)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice); 1 on a shared "
+                        "machine, where threads spinning on busy cores run many times slower")
     parser.add_argument("--runs", default="runs/quality", help="where the run directories go")
     parser.add_argument("--results", default=str(RESULTS), help="where quality.json and quality.md go")
     return parser.parse_args()
@@ -76,6 +79,7 @@ def measure(variant: str, run: Path, args: argparse.Namespace) -> dict[str, obje
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(sum(m["seconds"] for m in metrics), 1),
         "median_epoch_seconds": round(statistics.median(m["seconds"] for m in metrics), 2),
+        "threads": torch.get_num_threads(),
         "nll_seconds": round(time.perf_counter() - start, 1),
     }
 
@@ -85,19 +89,22 @@ def write_table(results: dict[str, dict[str, object]], path: Path) -> None:
     rows = sorted(results.values(), key=lambda r: r["iw_nll"])
     lines = [
         "| variant | epochs | held-out ELBO (nats) | IW-NLL (nats) | K | active units | train time (min) "
-        "| median epoch (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| median epoch (s) | threads |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['variant']} | {r['epochs']} | {r['elbo']:.2f} | {r['iw_nll']:.2f} | {r['nll_samples']} | "
-            f"{r['active_units']}/{r['latent_dim']} | {r['train_seconds'] / 60:.1f} | {r['median_epoch_seconds']:.1f} |"
+            f"{r['active_units']}/{r['latent_dim']} | {r['train_seconds'] / 60:.1f} | "
+            f"{r['median_epoch_seconds']:.1f} | {r['threads']} |"
         )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main() -> None:
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
     store = results_dir / "quality.json"
@@ -110,7 +117,7 @@ def main() -> None:
         record["setup"] = {
             "dataset": "fashion-mnist, binarized afresh per batch; test set binarized once (seed 0)",
             "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "optimizer": "Adam",
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor(),
+            "torch": torch.__version__, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         }
         store.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         write_table(record["results"], results_dir / "quality.md")
