@@ -80,9 +80,16 @@ def test_binarization_is_fixed_for_evaluation_and_fresh_in_training():
     x = torch.full((100, 1, 4, 4), 0.5)
     torch.testing.assert_close(fixed_binarization(x), fixed_binarization(x))
     assert set(fixed_binarization(x).unique().tolist()) == {0.0, 1.0}
-    g = torch.Generator().manual_seed(0)
-    first, second = (next(batches(x, 50, shuffle=False, generator=g, binarize=True)) for _ in range(2))
-    assert not torch.equal(first, second)
+    from vaezoo.data import Dataset
+    from vaezoo.factory import create_model
+    from vaezoo.train import TrainConfig, Trainer
+
+    data = Dataset("halves", x, torch.zeros(100, dtype=torch.long), x[:10], torch.zeros(10, dtype=torch.long))
+    trainer = Trainer(TrainConfig("vae-mlp", "halves", "unused", batch_size=50), data,
+                      create_model("vae-mlp", input_shape=(1, 4, 4)), None, False)
+    first, second = trainer.batch(0)[0], trainer.batch(0)[0]
+    assert set(first.unique().tolist()) == {0.0, 1.0}
+    assert not torch.equal(first, second)  # the same examples, drawn afresh each time
 
 
 def test_batches_cover_every_example_once():

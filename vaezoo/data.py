@@ -144,16 +144,10 @@ def fixed_binarization(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 def batches(
-    x: torch.Tensor,
-    batch_size: int,
-    *,
-    shuffle: bool,
-    generator: torch.Generator | None = None,
-    binarize: bool = False,
+    x: torch.Tensor, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None
 ) -> Iterator[torch.Tensor]:
-    """Yield batches of x, shuffled with `generator`, with a fresh Bernoulli draw per batch if `binarize`."""
+    """Yield batches of x in order, or shuffled with `generator`."""
     n = len(x)
     order = torch.randperm(n, generator=generator) if shuffle else None
     for start in range(0, n, batch_size):
-        batch = x[order[start : start + batch_size]] if order is not None else x[start : start + batch_size]
-        yield torch.bernoulli(batch, generator=generator) if binarize else batch
+        yield x[order[start : start + batch_size]] if order is not None else x[start : start + batch_size]
