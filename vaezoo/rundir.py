@@ -96,7 +96,8 @@ def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cp
     config = read_config(run_dir)
     try:
         model = create_model(
-            config["variant"], input_shape=config["input_shape"], latent_dim=config["latent_dim"], **config["overrides"]
+            config["variant"], input_shape=config["input_shape"], latent_dim=config["latent_dim"],
+            **{"num_classes": config["num_classes"]} if config.get("num_classes") else {}, **config["overrides"],
         )
     except UnknownNameError as exc:
         needed = ", ".join(
