@@ -49,6 +49,11 @@ inline Problem make_problem(const at::Tensor& mu, const at::Tensor& logvar, cons
   return p;
 }
 
+// An optional input made contiguous, or an undefined tensor when it is absent.
+inline at::Tensor contiguous_or_empty(const std::optional<at::Tensor>& t) {
+  return t.has_value() ? t->contiguous() : at::Tensor();
+}
+
 // z's shape: mu's, with [K] in front when samples are asked for.
 inline std::vector<int64_t> z_shape(const at::Tensor& mu, const std::optional<int64_t>& samples) {
   std::vector<int64_t> shape(mu.sizes().begin(), mu.sizes().end());

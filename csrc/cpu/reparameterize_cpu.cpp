@@ -264,10 +264,6 @@ VZ_CPU_CLONES void backward_block(const Problem& p, const Inputs<scalar_t>& in, 
   }
 }
 
-at::Tensor contiguous_or_empty(const std::optional<at::Tensor>& t) {
-  return t.has_value() ? t->contiguous() : at::Tensor();
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
     const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
     const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps,

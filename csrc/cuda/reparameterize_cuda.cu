@@ -271,10 +271,6 @@ void with_shape(const Launch& l, F&& f) {
   }
 }
 
-at::Tensor contiguous_or_empty(const std::optional<at::Tensor>& t) {
-  return t.has_value() ? t->contiguous() : at::Tensor();
-}
-
 template <typename scalar_t>
 Inputs<scalar_t> make_inputs(const Problem& p, const at::Tensor& mu, const at::Tensor& lv, const at::Tensor& pm,
                              const at::Tensor& plv, const at::Tensor& eps) {
