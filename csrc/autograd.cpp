@@ -31,12 +31,12 @@ Quad call_forward(const Tensor& mu, const Tensor& logvar, const OptTensor& prior
   return op.call(mu, logvar, prior_mu, prior_logvar, eps, samples);
 }
 
-Quad call_backward(const Tensor& grad_z, const Tensor& grad_kl, const Tensor& grad_log_q, const Tensor& mu,
+Quad call_backward(const Tensor& grad_z, const OptTensor& grad_kl, const OptTensor& grad_log_q, const Tensor& mu,
                    const Tensor& logvar, const OptTensor& prior_mu, const OptTensor& prior_logvar,
                    const OptTensor& eps, const Tensor& rng) {
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("vaezoo::reparameterize_bwd", "")
-                             .typed<Quad(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                             .typed<Quad(const Tensor&, const OptTensor&, const OptTensor&, const Tensor&, const Tensor&,
                                          const OptTensor&, const OptTensor&, const OptTensor&, const Tensor&)>();
   return op.call(grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, rng);
 }
@@ -60,6 +60,9 @@ class Reparameterize : public torch::autograd::Function<Reparameterize> {
     ctx->save_for_backward({mu, logvar, prior_mu.value_or(Tensor()), prior_logvar.value_or(Tensor()),
                             eps.value_or(Tensor()), rng});
     ctx->mark_non_differentiable({rng});
+    // Unused outputs get no gradient (not zeros): backward is then one kernel launch, with no fills before it.
+    ctx->set_materialize_grads(false);
+    ctx->saved_data["z_sizes"] = z.sizes().vec();
     return {z, kl, log_q, rng};
   }
 
@@ -69,16 +72,21 @@ class Reparameterize : public torch::autograd::Function<Reparameterize> {
     const Tensor& logvar = saved[1];
     const OptTensor prior_mu = defined_or_none(saved[2]), prior_logvar = defined_or_none(saved[3]);
     const OptTensor eps = defined_or_none(saved[4]);
-    const Tensor &grad_z = grads[0], &grad_kl = grads[1], &grad_log_q = grads[2];
+    const Tensor grad_z =
+        grads[0].defined() ? grads[0] : at::zeros(ctx->saved_data["z_sizes"].toIntVector(), mu.options());
+    const OptTensor grad_kl = defined_or_none(grads[1]), grad_log_q = defined_or_none(grads[2]);
     auto [grad_mu, grad_logvar, grad_pm, grad_plv] =
         call_backward(grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, saved[5]);
     Tensor grad_eps;
     // needs_input_grad counts the tensor arguments that were given: mu, logvar, [prior_mu, prior_logvar,] eps
     const size_t eps_edge = prior_mu.has_value() ? 4 : 2;
     if (eps.has_value() && ctx->needs_input_grad(eps_edge)) {  // z = mu + std * eps and log_q = -eps^2 / 2 - ...
-      std::vector<int64_t> shape(grad_log_q.sizes().begin(), grad_log_q.sizes().end());
-      shape.resize(shape.size() + mu.dim() - 1, 1);
-      grad_eps = grad_z * at::exp(0.5 * logvar) - grad_log_q.reshape(shape) * *eps;
+      grad_eps = grad_z * at::exp(0.5 * logvar);
+      if (grad_log_q.has_value()) {
+        std::vector<int64_t> shape(grad_log_q->sizes().begin(), grad_log_q->sizes().end());
+        shape.resize(shape.size() + mu.dim() - 1, 1);
+        grad_eps = grad_eps - grad_log_q->reshape(shape) * *eps;
+      }
     }
     if (!prior_mu.has_value()) grad_pm = grad_plv = Tensor();
     return {grad_mu, grad_logvar, grad_pm, grad_plv, grad_eps, Tensor()};

@@ -17,9 +17,10 @@ TORCH_LIBRARY(vaezoo, m) {
       "reparameterize_fwd(Tensor mu, Tensor logvar, Tensor? prior_mu, Tensor? prior_logvar, Tensor? eps, "
       "int? samples) -> (Tensor z, Tensor kl, Tensor log_q, Tensor rng)",
       {at::Tag::nondeterministic_seeded});
-  // Gradients wrt mu, logvar, prior_mu, prior_logvar (the last two empty without a prior).
+  // Gradients wrt mu, logvar, prior_mu, prior_logvar (the last two empty without a prior). An absent grad_kl or
+  // grad_log_q counts as zeros, so that autograd need not launch a fill for outputs that were not used.
   m.def(
-      "reparameterize_bwd(Tensor grad_z, Tensor grad_kl, Tensor grad_log_q, Tensor mu, Tensor logvar, "
+      "reparameterize_bwd(Tensor grad_z, Tensor? grad_kl, Tensor? grad_log_q, Tensor mu, Tensor logvar, "
       "Tensor? prior_mu, Tensor? prior_logvar, Tensor? eps, Tensor rng) "
       "-> (Tensor grad_mu, Tensor grad_logvar, Tensor grad_prior_mu, Tensor grad_prior_logvar)");
 }

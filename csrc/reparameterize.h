@@ -54,6 +54,12 @@ inline at::Tensor contiguous_or_empty(const std::optional<at::Tensor>& t) {
   return t.has_value() ? t->contiguous() : at::Tensor();
 }
 
+// An optional input made contiguous, or zeros of this shape when it is absent (an unused output's gradient).
+inline at::Tensor contiguous_or_zeros(const std::optional<at::Tensor>& t, at::IntArrayRef shape,
+                                      const at::TensorOptions& options) {
+  return t.has_value() ? t->contiguous() : at::zeros(shape, options);
+}
+
 // z's shape: mu's, with [K] in front when samples are asked for.
 inline std::vector<int64_t> z_shape(const at::Tensor& mu, const std::optional<int64_t>& samples) {
   std::vector<int64_t> shape(mu.sizes().begin(), mu.sizes().end());

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaezoo.ops import backends
+from vaezoo.ops import backends, reference_reparameterize, reparameterize
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 SHAPES = [(0, 5), (1, 1), (1, 7), (8, 32), (3, 4, 5, 5), (64, 33)]
@@ -48,3 +48,42 @@ def make_eps(shape, dtype, samples=None, device="cpu", seed=1) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     full = shape if samples is None else (samples, *shape)
     return torch.randn(full, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
+
+
+def partial_use_grads(used, prior=None, device="cpu"):
+    """Gradients (fused, reference) wrt every input when only the outputs at indices `used` reach the loss."""
+    inputs = make_inputs((9, 20), torch.float64, prior, device=device, requires_grad=True)
+    eps = make_eps((9, 20), torch.float64, samples=2, device=device).requires_grad_()
+    wanted = [t for t in (*inputs, eps) if t is not None]
+    fused = reparameterize(*inputs, eps=eps, samples=2, log_q=True, backend="fused")
+    ref = reference_reparameterize(*inputs, eps, 2)
+    cotangents = [torch.randn_like(fused[i]) for i in used]
+
+    def grads_of(outputs):
+        picked = [outputs[i] for i in used]
+        return torch.autograd.grad(picked, wanted, cotangents, allow_unused=True, materialize_grads=True)
+
+    return grads_of(fused), grads_of(ref)
+
+
+def eager_and_compiled_step(device="cpu"):
+    """(loss, parameter grads) of one VAE-like training step, eagerly and under torch.compile(fullgraph=True)."""
+    torch.manual_seed(0)
+    encoder, decoder = torch.nn.Linear(8, 6).to(device), torch.nn.Linear(3, 8).to(device)
+    params = [*encoder.parameters(), *decoder.parameters()]
+    x = torch.randn(16, 8, device=device)
+
+    def loss_fn(x: torch.Tensor) -> torch.Tensor:
+        mu, logvar = encoder(x).chunk(2, dim=1)
+        z, kl = reparameterize(mu, logvar)
+        return ((decoder(z) - x) ** 2).sum(1).mean() + kl.mean()
+
+    results = []
+    for fn in (loss_fn, torch.compile(loss_fn, fullgraph=True)):  # backward: AOTAutograd's compiled graph
+        for p in params:
+            p.grad = None
+        torch.manual_seed(1)
+        loss = fn(x)
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in params]))
+    return results

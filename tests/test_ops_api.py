@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from _ops_cases import fused_cpu, make_eps, make_inputs
+from _ops_cases import eager_and_compiled_step, fused_cpu, make_eps, make_inputs
 from vaezoo.ops import backends, reparameterize
 
 
@@ -27,25 +27,7 @@ def test_opcheck(prior, samples, explicit_eps):
 
 @fused_cpu
 def test_compiled_training_step_matches_eager():
-    torch.manual_seed(0)
-    encoder, decoder = torch.nn.Linear(8, 6), torch.nn.Linear(3, 8)
-    params = [*encoder.parameters(), *decoder.parameters()]
-    x = torch.randn(16, 8)
-
-    def loss_fn(x: torch.Tensor) -> torch.Tensor:
-        mu, logvar = encoder(x).chunk(2, dim=1)
-        z, kl = reparameterize(mu, logvar)
-        return ((decoder(z) - x) ** 2).sum(1).mean() + kl.mean()
-
-    results = []
-    for fn in (loss_fn, torch.compile(loss_fn, fullgraph=True)):  # backward: AOTAutograd's compiled graph
-        for p in params:
-            p.grad = None
-        torch.manual_seed(1)
-        loss = fn(x)
-        loss.backward()
-        results.append((loss.detach(), [p.grad.clone() for p in params]))
-    (loss_e, grads_e), (loss_c, grads_c) = results
+    (loss_e, grads_e), (loss_c, grads_c) = eager_and_compiled_step()
     torch.testing.assert_close(loss_c, loss_e)
     for a, b in zip(grads_c, grads_e):
         torch.testing.assert_close(a, b)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from _ops_cases import DTYPES, PRIORS, fused_cpu, make_eps, make_inputs, tolerance
+from _ops_cases import DTYPES, PRIORS, fused_cpu, make_eps, make_inputs, partial_use_grads, tolerance
 from vaezoo.ops import reference_reparameterize, reparameterize
 
 pytestmark = fused_cpu
@@ -44,6 +44,14 @@ def test_backward_regenerates_the_drawn_eps(prior):
     fused = grads(out, inputs)
     ref = grads(reference_reparameterize(*inputs, eps, 2), inputs)
     for a, b in zip(fused, ref):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("used", [(0,), (1,), (2,), (0, 1), (1, 2)])
+@pytest.mark.parametrize("prior", [None, "shared"])
+def test_grads_when_only_some_outputs_are_used(used, prior):
+    """Outputs that reach no loss get no gradient in backward (no zeros are made for them): still exact."""
+    for a, b in zip(*partial_use_grads(used, prior)):
         torch.testing.assert_close(a, b)
 
 

@@ -289,16 +289,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cpu(
-    const at::Tensor& grad_z, const at::Tensor& grad_kl, const at::Tensor& grad_log_q, const at::Tensor& mu,
-    const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu, const std::optional<at::Tensor>& prior_logvar,
-    const std::optional<at::Tensor>& eps, const at::Tensor& rng) {
+    const at::Tensor& grad_z, const std::optional<at::Tensor>& grad_kl, const std::optional<at::Tensor>& grad_log_q,
+    const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
+    const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps, const at::Tensor& rng) {
   const Problem p = make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples_of(grad_z, mu));
   const uint64_t seed = static_cast<uint64_t>(rng.cpu().const_data_ptr<int64_t>()[0]);
   const BackwardOutputs out = allocate_backward(mu, p);
   const at::Tensor mu_c = mu.contiguous(), lv_c = logvar.contiguous();
   const at::Tensor pm_c = contiguous_or_empty(prior_mu), plv_c = contiguous_or_empty(prior_logvar);
   const at::Tensor eps_c = contiguous_or_empty(eps);
-  const at::Tensor gz_c = grad_z.contiguous(), gkl_c = grad_kl.contiguous(), glq_c = grad_log_q.contiguous();
+  const at::Tensor gz_c = grad_z.contiguous(), gkl_c = contiguous_or_zeros(grad_kl, {p.B}, mu.options());
+  const at::Tensor glq_c = contiguous_or_zeros(grad_log_q, {p.K, p.B}, mu.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, mu.scalar_type(), "vaezoo_reparameterize_bwd", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const Inputs<scalar_t> in(p, mu_c, lv_c, pm_c, plv_c, eps_c, seed);

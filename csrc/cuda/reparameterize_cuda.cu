@@ -163,8 +163,8 @@ __global__ void __launch_bounds__(kThreads)
 template <typename scalar_t>
 struct Grads {
   const scalar_t* grad_z;
-  const scalar_t* grad_kl;
-  const scalar_t* grad_log_q;
+  const scalar_t* grad_kl;     // nullptr: zeros
+  const scalar_t* grad_log_q;  // nullptr: zeros
   scalar_t* grad_mu;
   scalar_t* grad_logvar;
   at::opmath_type<scalar_t>* grad_prior_mu;  // [B, D] per element; nullptr without a prior
@@ -186,9 +186,11 @@ __global__ void __launch_bounds__(kThreads)
        b += static_cast<int64_t>(gridDim.x) * kRowsPerBlock) {
     const int64_t row = b * in.D;
     const int64_t prow = in.shared_prior ? 0 : row;
-    const acc_t gk = static_cast<acc_t>(g.grad_kl[b]);
+    const acc_t gk = g.grad_kl != nullptr ? static_cast<acc_t>(g.grad_kl[b]) : acc_t(0);
     acc_t glq = 0;
-    for (int64_t k = 0; k < in.K; ++k) glq += static_cast<acc_t>(g.grad_log_q[k * in.B + b]);
+    if (g.grad_log_q != nullptr) {
+      for (int64_t k = 0; k < in.K; ++k) glq += static_cast<acc_t>(g.grad_log_q[k * in.B + b]);
+    }
     const acc_t lq_term = acc_t(-0.5) * glq;  // d log_q / d logvar = -1/2 per element (total derivative)
     for (int64_t d = static_cast<int64_t>(lane) * W; d < in.D; d += static_cast<int64_t>(G) * W) {
       acc_t m[W], l[W], s[W], gm[W], gl[W];
@@ -320,9 +322,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cuda(
-    const at::Tensor& grad_z, const at::Tensor& grad_kl, const at::Tensor& grad_log_q, const at::Tensor& mu,
-    const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu, const std::optional<at::Tensor>& prior_logvar,
-    const std::optional<at::Tensor>& eps, const at::Tensor& rng) {
+    const at::Tensor& grad_z, const std::optional<at::Tensor>& grad_kl, const std::optional<at::Tensor>& grad_log_q,
+    const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
+    const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps, const at::Tensor& rng) {
   const c10::cuda::OptionalCUDAGuard guard(mu.device());
   const Problem p = make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples_of(grad_z, mu));
   TORCH_CHECK(rng.device() == mu.device() && rng.scalar_type() == at::kLong && rng.numel() == 2,
@@ -331,13 +333,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cuda(
   const at::Tensor mu_c = mu.contiguous(), lv_c = logvar.contiguous();
   const at::Tensor pm_c = contiguous_or_empty(prior_mu), plv_c = contiguous_or_empty(prior_logvar);
   const at::Tensor eps_c = contiguous_or_empty(eps);
-  const at::Tensor gz_c = grad_z.contiguous(), gkl_c = grad_kl.contiguous(), glq_c = grad_log_q.contiguous();
+  const at::Tensor gz_c = grad_z.contiguous();
+  const at::Tensor gkl_c = contiguous_or_empty(grad_kl), glq_c = contiguous_or_empty(grad_log_q);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, mu.scalar_type(), "vaezoo_reparameterize_bwd_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const Inputs<scalar_t> in = make_inputs<scalar_t>(p, mu_c, lv_c, pm_c, plv_c, eps_c);
     const Grads<scalar_t> g{gz_c.const_data_ptr<scalar_t>(),
-                            gkl_c.const_data_ptr<scalar_t>(),
-                            glq_c.const_data_ptr<scalar_t>(),
+                            grad_kl.has_value() ? gkl_c.const_data_ptr<scalar_t>() : nullptr,
+                            grad_log_q.has_value() ? glq_c.const_data_ptr<scalar_t>() : nullptr,
                             out.grad_mu.mutable_data_ptr<scalar_t>(),
                             out.grad_logvar.mutable_data_ptr<scalar_t>(),
                             p.prior ? out.grad_prior_mu.mutable_data_ptr<acc_t>() : nullptr,
