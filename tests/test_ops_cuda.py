@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from _ops_cases import DTYPES, PRIORS, make_eps, make_inputs, tolerance
+from _ops_cases import DTYPES, PRIORS, eager_and_compiled_step, make_eps, make_inputs, partial_use_grads, tolerance
 from vaezoo.ops import backends, reference_reparameterize, reparameterize
 
 pytestmark = [
@@ -88,3 +88,52 @@ def test_cuda_graph_capture_replays_fresh_draws_and_backward():
     assert not torch.equal(draws[0], draws[1])  # each replay draws anew
     for eps, g in zip(draws, grads):  # d/dlogvar of sum(z^2) = z * eps with eps regenerated in backward
         torch.testing.assert_close(g, eps * eps)
+
+
+def cuda_kernels(fn) -> list[str]:
+    """Names of the CUDA kernels that fn() launches."""
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    return [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+
+
+@pytest.mark.parametrize("prior", [None, "full"])
+def test_one_kernel_launch_per_direction(prior):
+    inputs = make_inputs((512, 256), torch.float32, prior, device="cuda", requires_grad=True)
+    wanted = [t for t in inputs if t is not None]
+    reparameterize(*inputs, backend="fused")  # warm up (module load, generator creation)
+    forward = cuda_kernels(lambda: reparameterize(*inputs, backend="fused"))
+    assert len(forward) == 1 and "forward_kernel" in forward[0], forward
+    z, kl = reparameterize(*inputs, backend="fused")
+    grad_z, grad_kl = torch.randn_like(z), torch.randn_like(kl)
+    backward = cuda_kernels(lambda: torch.autograd.grad((z, kl), wanted, (grad_z, grad_kl), retain_graph=True))
+    assert len(backward) == 1 and "backward_kernel" in backward[0], backward
+
+
+@pytest.mark.parametrize("used", [(0,), (1,), (2,), (0, 1)])
+def test_grads_when_only_some_outputs_are_used(used):
+    for a, b in zip(*partial_use_grads(used, "shared", device="cuda")):
+        torch.testing.assert_close(a, b)
+
+
+def test_rng_state_replays_the_draw():
+    mu, logvar = make_inputs((300, 70), torch.float32, device="cuda")[:2]
+    state = torch.cuda.get_rng_state()
+    a = reparameterize(mu, logvar, backend="fused")[0]
+    torch.cuda.set_rng_state(state)
+    assert torch.equal(reparameterize(mu, logvar, backend="fused")[0], a)
+
+
+@pytest.mark.parametrize("prior, samples", [(None, None), ("shared", 3)])
+def test_opcheck_on_cuda(prior, samples):
+    mu, logvar, pm, plv = make_inputs((4, 3, 2), torch.float32, prior, device="cuda", requires_grad=True)
+    torch.library.opcheck(torch.ops.vaezoo.reparameterize_fwd.default, (mu, logvar, pm, plv, None, samples))
+
+
+def test_compiled_training_step_matches_eager_on_cuda():
+    (loss_e, grads_e), (loss_c, grads_c) = eager_and_compiled_step("cuda")
+    torch.testing.assert_close(loss_c, loss_e)
+    for a, b in zip(grads_c, grads_e):
+        torch.testing.assert_close(a, b)
