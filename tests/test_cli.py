@@ -155,3 +155,27 @@ def test_load_model_names_the_missing_plugin(capsys, tmp_path):
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(vaezoo.errors.RunDirError, match=r"unknown variant 'ghost-vae'.*vaezoo-ghost 1\.2 \(plugin ghost\)"):
         vaezoo.load_model(run)
+
+
+def test_bench_writes_a_table_and_json(capsys, tmp_path):
+    path = tmp_path / "bench.json"
+    code, out, _ = run_cli(
+        capsys, "bench", "--device", "cpu", "--size", "128x32", "--min-run-time", "0.01", "--rounds", "1",
+        "--json", str(path),
+    )
+    assert code == 0
+    result = json.loads(path.read_text())
+    rows = result["rows"]
+    assert [r["pass"] for r in rows] == ["forward", "backward", "forward+backward"]
+    assert all(r["size"] == "128x32" and r["reference_ms"] > 0 and r["compiled_ms"] > 0 for r in rows)
+    if "fused" in vaezoo.ops.backends()["cpu"]:
+        assert all(r["reference_over_fused"] == pytest.approx(r["reference_ms"] / r["fused_ms"]) for r in rows)
+    assert out.count("128x32") == 3
+
+
+@pytest.mark.parametrize(
+    "device, message", [("mps", "must be cpu or cuda"), ("cuda:7", "CUDA GPU(s) here"), ("gpu", "not a device")]
+)
+def test_bench_refuses_devices_it_cannot_use(capsys, device, message):
+    code, _, err = run_cli(capsys, "bench", "--device", device, "--size", "128x32")
+    assert code == 2 and message in err and "Traceback" not in err

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 import torch
 
+from vaezoo.errors import VaezooError
 from vaezoo.ops import backends, reparameterize
 from vaezoo.ops.reference import reference_reparameterize
 
@@ -167,6 +168,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; print the table (stdout) and write JSON where asked. Returns the exit status."""
     devices = args.device or ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    for device in devices:
+        try:
+            kind = torch.device(device)
+        except RuntimeError as err:
+            raise VaezooError(f"--device {device!r} is not a device PyTorch knows ({err})") from None
+        if kind.type not in ("cpu", "cuda"):
+            raise VaezooError(f"--device must be cpu or cuda[:N], got {device!r}")
+        if kind.type == "cuda" and (kind.index or 0) >= torch.cuda.device_count():
+            raise VaezooError(f"--device {device}: PyTorch sees {torch.cuda.device_count()} CUDA GPU(s) here")
     sizes = args.size or list(QUICK_SIZES if args.quick else SIZES)
     min_run_time = args.min_run_time or (0.2 if args.quick else 0.5)
     rounds = args.rounds or (1 if args.quick else 3)
