@@ -23,22 +23,24 @@ using OptTensor = std::optional<Tensor>;
 using Quad = std::tuple<Tensor, Tensor, Tensor, Tensor>;
 
 Quad call_forward(const Tensor& mu, const Tensor& logvar, const OptTensor& prior_mu, const OptTensor& prior_logvar,
-                  const OptTensor& eps, std::optional<int64_t> samples) {
+                  const OptTensor& eps, std::optional<int64_t> samples, int64_t row_start,
+                  std::optional<int64_t> row_total) {
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("vaezoo::reparameterize_fwd", "")
                              .typed<Quad(const Tensor&, const Tensor&, const OptTensor&, const OptTensor&,
-                                         const OptTensor&, std::optional<int64_t>)>();
-  return op.call(mu, logvar, prior_mu, prior_logvar, eps, samples);
+                                         const OptTensor&, std::optional<int64_t>, int64_t, std::optional<int64_t>)>();
+  return op.call(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total);
 }
 
 Quad call_backward(const Tensor& grad_z, const OptTensor& grad_kl, const OptTensor& grad_log_q, const Tensor& mu,
                    const Tensor& logvar, const OptTensor& prior_mu, const OptTensor& prior_logvar,
-                   const OptTensor& eps, const Tensor& rng) {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("vaezoo::reparameterize_bwd", "")
-                             .typed<Quad(const Tensor&, const OptTensor&, const OptTensor&, const Tensor&, const Tensor&,
-                                         const OptTensor&, const OptTensor&, const OptTensor&, const Tensor&)>();
-  return op.call(grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, rng);
+                   const OptTensor& eps, const Tensor& rng, int64_t row_start, std::optional<int64_t> row_total) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("vaezoo::reparameterize_bwd", "")
+          .typed<Quad(const Tensor&, const OptTensor&, const OptTensor&, const Tensor&, const Tensor&, const OptTensor&,
+                      const OptTensor&, const OptTensor&, const Tensor&, int64_t, std::optional<int64_t>)>();
+  return op.call(grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, rng, row_start, row_total);
 }
 
 OptTensor defined_or_none(const Tensor& t) {
@@ -49,11 +51,11 @@ class Reparameterize : public torch::autograd::Function<Reparameterize> {
  public:
   static variable_list forward(AutogradContext* ctx, const Tensor& mu, const Tensor& logvar,
                                const OptTensor& prior_mu, const OptTensor& prior_logvar, const OptTensor& eps,
-                               std::optional<int64_t> samples) {
+                               std::optional<int64_t> samples, int64_t row_start, std::optional<int64_t> row_total) {
     Quad out;
     {
       at::AutoDispatchBelowADInplaceOrView below_autograd;
-      out = call_forward(mu, logvar, prior_mu, prior_logvar, eps, samples);
+      out = call_forward(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total);
     }
     auto& [z, kl, log_q, rng] = out;
     // Backward regenerates eps from rng, the generator state of this call, instead of storing it.
@@ -63,6 +65,8 @@ class Reparameterize : public torch::autograd::Function<Reparameterize> {
     // Unused outputs get no gradient (not zeros): backward is then one kernel launch, with no fills before it.
     ctx->set_materialize_grads(false);
     ctx->saved_data["z_sizes"] = z.sizes().vec();
+    ctx->saved_data["row_start"] = row_start;
+    ctx->saved_data["row_total"] = row_total;
     return {z, kl, log_q, rng};
   }
 
@@ -76,7 +80,8 @@ class Reparameterize : public torch::autograd::Function<Reparameterize> {
         grads[0].defined() ? grads[0] : at::zeros(ctx->saved_data["z_sizes"].toIntVector(), mu.options());
     const OptTensor grad_kl = defined_or_none(grads[1]), grad_log_q = defined_or_none(grads[2]);
     auto [grad_mu, grad_logvar, grad_pm, grad_plv] =
-        call_backward(grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, saved[5]);
+        call_backward(grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, saved[5],
+                      ctx->saved_data["row_start"].toInt(), ctx->saved_data["row_total"].toOptional<int64_t>());
     Tensor grad_eps;
     // needs_input_grad counts the tensor arguments that were given: mu, logvar, [prior_mu, prior_logvar,] eps
     const size_t eps_edge = prior_mu.has_value() ? 4 : 2;
@@ -89,13 +94,15 @@ class Reparameterize : public torch::autograd::Function<Reparameterize> {
       }
     }
     if (!prior_mu.has_value()) grad_pm = grad_plv = Tensor();
-    return {grad_mu, grad_logvar, grad_pm, grad_plv, grad_eps, Tensor()};
+    return {grad_mu, grad_logvar, grad_pm, grad_plv, grad_eps, Tensor(), Tensor(), Tensor()};
   }
 };
 
 Quad forward_autograd(const Tensor& mu, const Tensor& logvar, const OptTensor& prior_mu,
-                      const OptTensor& prior_logvar, const OptTensor& eps, std::optional<int64_t> samples) {
-  const variable_list out = Reparameterize::apply(mu, logvar, prior_mu, prior_logvar, eps, samples);
+                      const OptTensor& prior_logvar, const OptTensor& eps, std::optional<int64_t> samples,
+                      int64_t row_start, std::optional<int64_t> row_total) {
+  const variable_list out =
+      Reparameterize::apply(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total);
   return {out[0], out[1], out[2], out[3]};
 }
 

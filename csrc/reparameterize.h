@@ -16,11 +16,18 @@ struct Problem {
   bool prior = false;         // diagonal Gaussian prior given (else N(0, I))
   bool shared_prior = false;  // the prior has no batch dimension
   bool explicit_eps = false;  // eps given (else drawn)
+  // Drawn eps are those of rows [row_start, row_start + B) of a batch of row_total rows (a data-parallel
+  // shard), so element (k, b, d) of z takes element (k, row_start + b, d) of that batch's noise stream.
+  int64_t row_start = 0;
+  int64_t row_total = 0;
+
+  // Position in the noise stream of z's flat element j of sample k (j counts from z's start).
+  int64_t noise_index(int64_t j, int64_t k) const { return j + (k * (row_total - B) + row_start) * D; }
 };
 
 inline Problem make_problem(const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
                             const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps,
-                            int64_t samples) {
+                            int64_t samples, int64_t row_start, std::optional<int64_t> row_total) {
   TORCH_CHECK(mu.dim() >= 1, "vaezoo: mu must have a batch dimension");
   TORCH_CHECK(logvar.sizes() == mu.sizes() && logvar.scalar_type() == mu.scalar_type(),
               "vaezoo: logvar must match mu in shape and dtype");
@@ -40,6 +47,10 @@ inline Problem make_problem(const at::Tensor& mu, const at::Tensor& logvar, cons
     TORCH_CHECK(prior_mu->numel() == prior_logvar->numel(), "vaezoo: prior_mu and prior_logvar must match in shape");
     p.shared_prior = prior_mu->dim() < mu.dim() || (prior_mu->size(0) == 1 && p.B != 1);
   }
+  p.row_start = row_start;
+  p.row_total = row_total.value_or(row_start + p.B);
+  TORCH_CHECK(p.row_start >= 0 && p.row_total >= p.row_start + p.B,
+              "vaezoo: the rows [row_start, row_start + B) must lie within row_total rows");
   p.explicit_eps = eps.has_value();
   if (p.explicit_eps) {
     TORCH_CHECK(eps->numel() == p.K * p.B * p.D && eps->scalar_type() == mu.scalar_type() &&

@@ -17,12 +17,14 @@ def test_backends_lists_cpu():
 
 @fused_cpu
 @pytest.mark.parametrize(
-    "prior, samples, explicit_eps", [(None, None, False), ("full", None, True), ("shared", 3, False), ("shared1", 2, True)]
+    "prior, samples, explicit_eps, shard",
+    [(None, None, False, ()), ("full", None, True, ()), ("shared", 3, False, (2, 9)), ("shared1", 2, True, ()),
+     (None, 2, False, (5, 9))],
 )
-def test_opcheck(prior, samples, explicit_eps):
+def test_opcheck(prior, samples, explicit_eps, shard):
     mu, logvar, pm, plv = make_inputs((4, 3, 2), torch.float32, prior, requires_grad=True)
     eps = make_eps((4, 3, 2), torch.float32, samples) if explicit_eps else None
-    torch.library.opcheck(torch.ops.vaezoo.reparameterize_fwd.default, (mu, logvar, pm, plv, eps, samples))
+    torch.library.opcheck(torch.ops.vaezoo.reparameterize_fwd.default, (mu, logvar, pm, plv, eps, samples, *shard))
 
 
 @fused_cpu

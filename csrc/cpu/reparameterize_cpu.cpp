@@ -53,6 +53,7 @@ struct Inputs {
   const scalar_t* prior_logvar;  // nullptr for N(0, I)
   const scalar_t* eps;           // nullptr when drawn
   rng::cpu::Key key;             // the draw (seed, offset 0)
+  const Problem* problem;        // for the position of z's elements in the noise stream
 
   Inputs(const Problem& p, const at::Tensor& mu_c, const at::Tensor& logvar_c, const at::Tensor& pm_c,
          const at::Tensor& plv_c, const at::Tensor& eps_c, uint64_t seed)
@@ -61,7 +62,8 @@ struct Inputs {
         prior_mu(p.prior ? pm_c.const_data_ptr<scalar_t>() : nullptr),
         prior_logvar(p.prior ? plv_c.const_data_ptr<scalar_t>() : nullptr),
         eps(p.explicit_eps ? eps_c.const_data_ptr<scalar_t>() : nullptr),
-        key(seed, 0) {}
+        key(seed, 0),
+        problem(&p) {}
 };
 
 // Per-task scratch: the chunk's eps (drawn, or given and converted) and per-element values kept across samples.
@@ -83,7 +85,8 @@ __attribute__((always_inline)) inline const acc_t* chunk_eps(const Inputs<scalar
     for (int64_t i = 0; i < n; ++i) scratch.eps[i] = static_cast<acc_t>(in.eps[start + i]);
     return scratch.eps;
   }
-  const float* drawn = rng::cpu::normals(in.key, start, n, scratch.drawn);
+  const Problem& p = *in.problem;  // [start, start + n) lies in one sample k (chunks never span samples)
+  const float* drawn = rng::cpu::normals(in.key, p.noise_index(start, start / (p.B * p.D)), n, scratch.drawn);
   if constexpr (std::is_same_v<acc_t, float>) return drawn;
   for (int64_t i = 0; i < n; ++i) scratch.eps[i] = static_cast<acc_t>(drawn[i]);
   return scratch.eps;
@@ -267,8 +270,8 @@ VZ_CPU_CLONES void backward_block(const Problem& p, const Inputs<scalar_t>& in, 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
     const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
     const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps,
-    std::optional<int64_t> samples) {
-  const Problem p = make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples.value_or(1));
+    std::optional<int64_t> samples, int64_t row_start, std::optional<int64_t> row_total) {
+  const Problem p = make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples.value_or(1), row_start, row_total);
   ForwardOutputs out = allocate_forward(mu, p, samples);
   const uint64_t seed = p.explicit_eps ? 0 : draw_seed();
   int64_t* state = out.rng.mutable_data_ptr<int64_t>();
@@ -291,8 +294,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cpu(
     const at::Tensor& grad_z, const std::optional<at::Tensor>& grad_kl, const std::optional<at::Tensor>& grad_log_q,
     const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
-    const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps, const at::Tensor& rng) {
-  const Problem p = make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples_of(grad_z, mu));
+    const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps, const at::Tensor& rng,
+    int64_t row_start, std::optional<int64_t> row_total) {
+  const Problem p =
+      make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples_of(grad_z, mu), row_start, row_total);
   const uint64_t seed = static_cast<uint64_t>(rng.cpu().const_data_ptr<int64_t>()[0]);
   const BackwardOutputs out = allocate_backward(mu, p);
   const at::Tensor mu_c = mu.contiguous(), lv_c = logvar.contiguous();

@@ -30,6 +30,7 @@ struct Inputs {
   const scalar_t* eps;           // nullptr when drawn
   int64_t B, D, K;
   bool shared_prior;
+  int64_t row_shift, sample_shift;  // noise index of z's element j of sample k: j + k * sample_shift + row_shift
 };
 
 template <typename T>
@@ -61,13 +62,16 @@ __device__ __forceinline__ void store(T* p, const A in[W]) {
   }
 }
 
-// eps of z's elements idx .. idx + W - 1: given, or from the Philox stream (idx % 4 == 0 when W = 4).
-template <int W, typename T, typename A>
-__device__ __forceinline__ void load_eps(const T* eps, uint64_t seed, uint64_t offset, int64_t idx, A out[W]) {
-  if (eps != nullptr) {
-    load<W>(eps + idx, out);
+// eps of z's elements idx .. idx + W - 1 of sample k: given, or from the Philox stream at their noise index
+// (a multiple of 4 when W = 4).
+template <int W, typename scalar_t, typename A>
+__device__ __forceinline__ void load_eps(const Inputs<scalar_t>& in, uint64_t seed, uint64_t offset, int64_t idx,
+                                         int64_t k, A out[W]) {
+  if (in.eps != nullptr) {
+    load<W>(in.eps + idx, out);
     return;
   }
+  idx += k * in.sample_shift + in.row_shift;
   float n[4];
   rng::normal4(seed, offset, static_cast<uint64_t>(idx) / 4, n);
   if constexpr (W == 4) {
@@ -128,7 +132,7 @@ __global__ void __launch_bounds__(kThreads)
         acc_t m[W], l[W], e[W], out[W];
         load<W>(in.mu + row + d, m);
         load<W>(in.logvar + row + d, l);
-        load_eps<W>(in.eps, seed, offset, zrow + d, e);
+        load_eps<W>(in, seed, offset, zrow + d, k, e);
         acc_t pm[W], plv[W];
         if (k == 0 && in.prior_mu != nullptr) {
           load<W>(in.prior_mu + prow + d, pm);
@@ -224,7 +228,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int64_t k = 0; k < in.K; ++k) {
         const int64_t zidx = (k * in.B + b) * in.D + d;
         acc_t e[W], gz[W];
-        load_eps<W>(in.eps, seed, offset, zidx, e);
+        load_eps<W>(in, seed, offset, zidx, k, e);
         load<W>(g.grad_z + zidx, gz);
 #pragma unroll
         for (int j = 0; j < W; ++j) {
@@ -284,15 +288,17 @@ Inputs<scalar_t> make_inputs(const Problem& p, const at::Tensor& mu, const at::T
           p.B,
           p.D,
           p.K,
-          p.shared_prior};
+          p.shared_prior,
+          p.noise_index(0, 0),
+          p.noise_index(0, 1) - p.noise_index(0, 0)};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
     const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
     const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps,
-    std::optional<int64_t> samples) {
+    std::optional<int64_t> samples, int64_t row_start, std::optional<int64_t> row_total) {
   const c10::cuda::OptionalCUDAGuard guard(mu.device());
-  const Problem p = make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples.value_or(1));
+  const Problem p = make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples.value_or(1), row_start, row_total);
   ForwardOutputs out = allocate_forward(mu, p, samples);
   at::PhiloxCudaState philox;
   if (!p.explicit_eps) {
@@ -324,9 +330,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cuda(
     const at::Tensor& grad_z, const std::optional<at::Tensor>& grad_kl, const std::optional<at::Tensor>& grad_log_q,
     const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
-    const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps, const at::Tensor& rng) {
+    const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps, const at::Tensor& rng,
+    int64_t row_start, std::optional<int64_t> row_total) {
   const c10::cuda::OptionalCUDAGuard guard(mu.device());
-  const Problem p = make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples_of(grad_z, mu));
+  const Problem p =
+      make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples_of(grad_z, mu), row_start, row_total);
   TORCH_CHECK(rng.device() == mu.device() && rng.scalar_type() == at::kLong && rng.numel() == 2,
               "vaezoo: rng must be the int64[2] state that reparameterize_fwd returned, on mu's device");
   const BackwardOutputs out = allocate_backward(mu, p);

@@ -6,9 +6,10 @@ import torch
 from vaezoo.ops.backend import BACKENDS, backends, use_fused
 from vaezoo.ops.fused import fused_reparameterize
 from vaezoo.ops.reference import reference_reparameterize
+from vaezoo.ops.shard import current_shard, noise_shard
 from vaezoo.ops.validation import check_arguments
 
-__all__ = ["BACKENDS", "backends", "reparameterize", "reference_reparameterize"]
+__all__ = ["BACKENDS", "backends", "noise_shard", "reparameterize", "reference_reparameterize"]
 
 
 def reparameterize(
@@ -27,9 +28,15 @@ def reparameterize(
     kl is KL(q(z|x) || prior) per example (summed over every non-batch dim) against N(0, I), or against the
     diagonal Gaussian (prior_mu, prior_logvar), shaped like mu or shared over the batch. With samples=K, z has
     shape [K, *mu.shape] and log_q [K, B]. eps, when given, replaces the random draw. backend is "auto" (the
-    fused kernels where built, unless $VAEZOO_BACKEND says otherwise), "fused" or "reference".
+    fused kernels where built, unless $VAEZOO_BACKEND says otherwise), "fused" or "reference". Inside a
+    `noise_shard(start, total)` block a drawn eps is that of rows [start, start + B) of a `total`-row draw.
     """
     check_arguments(mu, logvar, prior_mu, prior_logvar, eps, samples)
+    row_start, row_total = current_shard() or (0, None)
+    if row_total is not None and row_start + mu.shape[0] > row_total:
+        raise ValueError(
+            f"mu has {mu.shape[0]} rows, more than the rows {row_start}..{row_total} left in the noise_shard block"
+        )
     run = fused_reparameterize if use_fused(backend, mu.device.type) else reference_reparameterize
-    z, kl, lq = run(mu, logvar, prior_mu, prior_logvar, eps, samples)
+    z, kl, lq = run(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total)
     return (z, kl, lq) if log_q else (z, kl)

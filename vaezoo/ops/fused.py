@@ -13,14 +13,14 @@ import torch
 from vaezoo.ops.backend import LOAD_ERROR
 
 
-def _fake_forward(mu, logvar, prior_mu, prior_logvar, eps, samples):
+def _fake_forward(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start=0, row_total=None):
     batch = mu.shape[:1]
     z_shape = mu.shape if samples is None else (samples, *mu.shape)
     log_q_shape = batch if samples is None else (samples, *batch)
     return mu.new_empty(z_shape), mu.new_empty(batch), mu.new_empty(log_q_shape), mu.new_empty(2, dtype=torch.int64)
 
 
-def _fake_backward(grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, rng):
+def _fake_backward(grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, rng, row_start=0, row_total=None):
     grad_mu, grad_logvar = mu.new_empty(mu.shape), mu.new_empty(mu.shape)
     if prior_mu is None:
         return grad_mu, grad_logvar, mu.new_empty(0), mu.new_empty(0)
@@ -40,7 +40,9 @@ def fused_reparameterize(
     prior_logvar: torch.Tensor | None,
     eps: torch.Tensor | None,
     samples: int | None,
+    row_start: int = 0,
+    row_total: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(z, kl, log_q) from one fused kernel; same contract as reference_reparameterize."""
-    z, kl, log_q, _rng = _forward_op(mu, logvar, prior_mu, prior_logvar, eps, samples)
+    z, kl, log_q, _rng = _forward_op(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total)
     return z, kl, log_q

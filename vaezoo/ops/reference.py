@@ -20,16 +20,21 @@ def reference_reparameterize(
     prior_logvar: torch.Tensor | None,
     eps: torch.Tensor | None,
     samples: int | None,
+    row_start: int = 0,
+    row_total: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Return (z, kl, log_q) with z = mu + exp(logvar/2) * eps, computed in float32 or better.
 
-    kl is KL(N(mu, exp(logvar)) || prior) per example, log_q is log q(z|x) per drawn sample.
+    kl is KL(N(mu, exp(logvar)) || prior) per example, log_q is log q(z|x) per drawn sample. A drawn eps is
+    rows [row_start, row_start + B) of a draw for row_total rows (default: B).
     """
     acc = torch.promote_types(mu.dtype, torch.float32)
     m, lv = mu.to(acc), logvar.to(acc)
-    z_shape = mu.shape if samples is None else (samples, *mu.shape)
     if eps is None:
-        eps = torch.randn(z_shape, dtype=mu.dtype, device=mu.device)
+        rows = mu.shape[0]
+        total = rows if row_total is None else row_total
+        draw_shape = (total, *mu.shape[1:]) if samples is None else (samples, total, *mu.shape[1:])
+        eps = torch.randn(draw_shape, dtype=mu.dtype, device=mu.device).narrow(len(draw_shape) - mu.dim(), row_start, rows)
     e = eps.to(acc)
     std = torch.exp(0.5 * lv)
     z = m + std * e

@@ -1,0 +1,73 @@
+"""noise_shard: ranks that draw for their shards of a batch get the rows one whole-batch draw gives, on both
+backends, forward and backward, so data-parallel training matches one process."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from _ops_cases import make_inputs, tolerance
+from vaezoo.ops import backends, noise_shard, reparameterize
+
+BACKENDS = ["reference"] + (["fused"] if "fused" in backends()["cpu"] else [])
+DEVICES = ["cpu"] + (["cuda"] if "fused" in backends().get("cuda", []) else [])
+
+
+def shard_bounds(rows: int, parts: int) -> list[tuple[int, int]]:
+    cuts = [round(i * rows / parts) for i in range(parts + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("samples", [None, 3])
+@pytest.mark.parametrize("prior", [None, "full", "shared"])
+@pytest.mark.parametrize("shape, parts", [((10, 7), 3), ((12, 64), 2), ((6, 2, 4, 4), 4), ((5, 1030), 2)])
+def test_shards_draw_the_rows_of_one_whole_batch_draw(device, backend, samples, prior, shape, parts):
+    if device == "cuda" and backend == "reference":
+        pytest.skip("the reference path draws with torch.randn on either device; the CPU case covers it")
+    inputs = make_inputs(shape, torch.float64, prior, device=device, requires_grad=True)
+    wanted = [t for t in inputs if t is not None]
+    torch.manual_seed(11)
+    whole = reparameterize(*inputs, samples=samples, log_q=True, backend=backend)
+    cotangents = [torch.randn_like(o) for o in whole]
+    whole_grads = torch.autograd.grad(whole, wanted, cotangents)
+    batch_dim = 0 if samples is None else 1
+    pieces, grads = [], [torch.zeros_like(t) for t in wanted]
+    for start, stop in shard_bounds(shape[0], parts):
+        torch.manual_seed(11)  # every rank starts from the same generator state
+        rows = [None if t is None else (t[start:stop] if t.shape == inputs[0].shape else t) for t in inputs]
+        with noise_shard(start, shape[0]):
+            out = reparameterize(*rows, samples=samples, log_q=True, backend=backend)
+        pieces.append(out)
+        local_cot = [c.narrow(dim, start, stop - start) for c, dim in zip(cotangents, (batch_dim, 0, batch_dim))]
+        leaves = [r for r in rows if r is not None]
+        for g, a, t in zip(grads, torch.autograd.grad(out, leaves, local_cot), leaves):
+            if t.shape == g.shape:
+                g += a
+            else:
+                g[start:stop] += a
+    for i, dim in enumerate((batch_dim, 0, batch_dim)):  # z, kl, log_q
+        torch.testing.assert_close(torch.cat([p[i] for p in pieces], dim), whole[i], **tolerance(torch.float64, 64))
+    for a, b in zip(grads, whole_grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_outside_a_block_nothing_changes():
+    zeros = torch.zeros(4, 8)
+    torch.manual_seed(3)
+    plain = reparameterize(zeros, zeros)[0]
+    torch.manual_seed(3)
+    with noise_shard(0, 4):
+        same = reparameterize(zeros, zeros)[0]
+    assert torch.equal(plain, same)
+
+
+@pytest.mark.parametrize(
+    "start, total, rows, message",
+    [(-1, 4, 2, "start must be a non-negative int"), (5, 4, 2, "lies beyond total"), (3, 4, 2, "more than the rows")],
+)
+def test_bad_shards_are_refused(start, total, rows, message):
+    zeros = torch.zeros(rows, 3)
+    with pytest.raises(ValueError, match=message):
+        with noise_shard(start, total):
+            reparameterize(zeros, zeros)
