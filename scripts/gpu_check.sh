@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The checks that need a CUDA GPU, in one run: build vaezoo._C with its CUDA kernels against the python3 of the
-# machine (in place, nothing installed), run the CUDA tests, benchmark on the GPU, and train a small VAE on it.
+# machine (in place, nothing installed), run the CUDA tests, benchmark on the GPU, train a small VAE on it, and
+# train under torchrun with nccl beside a plain run.
 # Logs and the benchmark JSON go to $OUT (default ./gpu-check). Usage: bash scripts/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,8 @@ fi
 echo "built in $((SECONDS - start)) s"
 
 echo "== CUDA tests"
-"$PYTHON" -m pytest -q -p no:cacheprovider tests/test_ops_cuda.py 2>&1 | tee "$OUT/cuda-tests.log" | tail -25
+"$PYTHON" -m pytest -q -p no:cacheprovider tests/test_ops_cuda.py tests/test_ops_shard.py 2>&1 |
+  tee "$OUT/cuda-tests.log" | tail -25
 tests=$?
 
 echo "== benchmark"
@@ -33,4 +35,10 @@ echo "== training on the GPU"
   "$PYTHON" -m vaezoo train vae-conv --dataset digits --epochs 5 --device cuda --out /tmp/vaezoo-gpu-run --quiet &&
     "$PYTHON" -m vaezoo eval /tmp/vaezoo-gpu-run --device cuda --nll-samples 100
 } 2>&1 | tee "$OUT/train.log" | tail -12
+echo "== training with nccl under torchrun (one process per GPU) against one plain process"
+train=(-m vaezoo train vae-mlp --dataset digits --epochs 3 --batch-size 100 --device cuda --quiet)
+"$PYTHON" "${train[@]}" --out /tmp/vaezoo-gpu-plain >/dev/null 2>&1
+"$PYTHON" -m torch.distributed.run --standalone --nproc-per-node "$(nvidia-smi -L | wc -l)" "${train[@]}" \
+  --out /tmp/vaezoo-gpu-nccl 2>&1 | tee "$OUT/nccl.log" | tail -3
+paste -d'\n' /tmp/vaezoo-gpu-plain/metrics.jsonl /tmp/vaezoo-gpu-nccl/metrics.jsonl | tee -a "$OUT/nccl.log"
 exit "$tests"

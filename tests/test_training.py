@@ -91,11 +91,11 @@ def poisoned(step_to_poison: int):
     original = Trainer.batch
 
     def batch(self, index):
-        x, y = original(self, index)
+        x, y, rows = original(self, index)
         if self.state.step == step_to_poison:
             x = x.clone()
             x[0, 0, 0, 0] = float("nan")
-        return x, y
+        return x, y, rows
 
     return batch
 

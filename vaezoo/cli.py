@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -143,8 +144,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = resume(args.out, progress=not args.quiet, epochs=args.epochs)
     else:
         run = train(_train_config(args), progress=not args.quiet)
-    print(f"run written to {run}")
-    print(f"report: {run / 'report.html'}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports
+        print(f"run written to {run}")
+        print(f"report: {run / 'report.html'}")
     return 0
 
 

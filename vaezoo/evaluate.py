@@ -10,7 +10,9 @@ import torch
 from tqdm import tqdm
 
 from vaezoo.data import batches
+from vaezoo.distributed import World
 from vaezoo.model import VAE
+from vaezoo.ops import noise_shard
 
 
 def bits_per_dim(nats_per_example: float, input_shape: Sequence[int]) -> float:
@@ -43,18 +45,26 @@ def _labelled(
 
 
 def elbo(
-    model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000, seed: int = 0
+    model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000, seed: int = 0,
+    world: World | None = None,
 ) -> dict[str, float]:
     """Mean one-sample ELBO, reconstruction term and KL over x (labels y for a conditional model), with z drawn
-    from a fixed seed; for a discrete likelihood also the negative ELBO in bits per dimension."""
-    totals = {"elbo": 0.0, "recon": 0.0, "kl": 0.0}
+    from a fixed seed; for a discrete likelihood also the negative ELBO in bits per dimension.
+
+    With a world of several ranks, each rank evaluates its shard of every batch (drawing that shard's rows of
+    the batch's noise) and the sums are reduced: every rank gets what one process would compute."""
+    world = world or World()
     with _evaluating(model, seed) as device:
+        totals = torch.zeros(3, dtype=torch.float64, device=device)  # elbo, recon, kl
         for xb, yb in _labelled(x, y, batch_size, device):
-            out = model.elbo_terms(xb, yb)
-            totals["elbo"] += out.elbo.sum().item()
-            totals["recon"] += out.recon.sum().item()
-            totals["kl"] += out.kl.sum().item()
-    result = {key: value / len(x) for key, value in totals.items()}
+            start, stop = world.shard(len(xb))
+            if start == stop:
+                continue
+            with noise_shard(start, len(xb)):
+                out = model.elbo_terms(xb[start:stop], None if yb is None else yb[start:stop])
+            totals += torch.stack([out.elbo.sum(), out.recon.sum(), out.kl.sum()]).double()
+        world.sum(totals)
+    result = dict(zip(("elbo", "recon", "kl"), (totals / len(x)).tolist()))
     if model.likelihood.discrete:
         result["bits_per_dim"] = bits_per_dim(-result["elbo"], model.input_shape)
     return result

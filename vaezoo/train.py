@@ -10,6 +10,7 @@ import contextlib
 import math
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ from tqdm import tqdm
 from vaezoo import evaluate
 from vaezoo.checkpoint import TrainingState, load_latest_checkpoint, save_checkpoint
 from vaezoo.data import Dataset, dataset_loader, fixed_binarization
+from vaezoo.distributed import World, join
 from vaezoo.errors import VaezooError
 from vaezoo.factory import create_model, resolve
 from vaezoo.model import VAE
+from vaezoo.ops import noise_shard
 from vaezoo.outputs import write_run_outputs
 from vaezoo.rundir import (
     append_metrics, prepare_run_dir, read_config, read_metrics, rewrite_metrics, save_weights, write_config,
@@ -115,11 +118,20 @@ class Progress:
 
 
 class Trainer:
-    """One training run: model, optimizer, data order and RNG, stepping and checkpointing."""
+    """One training run: model, optimizer, data order and RNG, stepping and checkpointing.
 
-    def __init__(self, config: TrainConfig, data: Dataset, model: VAE, run: Path, progress: bool) -> None:
-        self.config, self.data, self.model, self.run, self.show = config, data, model, run, progress
-        self.device = torch.device(config.device)
+    In a world of several ranks every rank holds the same data order and generator states; each trains on its
+    shard of every global batch (of config.batch_size rows) with that shard's rows of the batch's noise, the
+    gradients and metrics are summed over the ranks, and only rank 0 writes files. The result is that of one
+    process training on the global batches, up to float rounding."""
+
+    def __init__(
+        self, config: TrainConfig, data: Dataset, model: VAE, run: Path, progress: bool, world: World | None = None
+    ) -> None:
+        self.world = world or World(device=torch.device(config.device))
+        self.config, self.data, self.model, self.run = config, data, model, run
+        self.show = progress and self.world.main
+        self.device = self.world.device
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.mode = binarization(config, model)
@@ -145,7 +157,8 @@ class Trainer:
         for name, value in self.model.state_dict().items():
             if value.is_floating_point() and not torch.isfinite(value).all():
                 raise NonFiniteError(f"refusing to checkpoint: {name} holds non-finite values")
-        save_checkpoint(self.run, self.state.step, self.snapshot())
+        if self.world.main:
+            save_checkpoint(self.run, self.state.step, self.snapshot())
 
     def restore(self, saved: TrainingState) -> None:
         self.model.load_state_dict(saved.model)
@@ -158,13 +171,15 @@ class Trainer:
         self.order = saved.tensors["order"]
 
     # -- steps -------------------------------------------------------------------------------------------
-    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """This rank's shard (x, y) of global batch `index`, and the global batch's size."""
         rows = self.order[index * self.config.batch_size : (index + 1) * self.config.batch_size]
         x = self.train_x[rows]
-        if self.mode == "dynamic":
+        if self.mode == "dynamic":  # drawn for the global batch on every rank: shards get one draw's rows
             x = torch.bernoulli(x, generator=self.generator)
-        y = self.data.train_y[rows].to(self.device) if self.model.conditional else None
-        return x.to(self.device, non_blocking=True), y
+        start, stop = self.world.shard(len(rows))
+        y = self.data.train_y[rows[start:stop]].to(self.device) if self.model.conditional else None
+        return x[start:stop].to(self.device, non_blocking=True), y, len(rows)
 
     def nonfinite(self, message: str) -> None:
         """Skip this step or stop, as configured; never let the values reach the weights."""
@@ -176,18 +191,30 @@ class Trainer:
             raise NonFiniteError(f"step {self.state.step}: {message}; training stopped{why}")
         tqdm.write(f"vaezoo: step {self.state.step}: {message}; the step was skipped", file=sys.stderr)
 
-    def step(self, x: torch.Tensor, y: torch.Tensor | None) -> float | None:
-        """One optimizer step; the loss, or None when the guard skipped it."""
+    def step(self, x: torch.Tensor, y: torch.Tensor | None, rows: int) -> float | None:
+        """One optimizer step on this rank's shard x of a global batch of `rows` rows; the global batch's mean
+        loss, or None when the guard skipped the step."""
         self.model.objective.step = self.state.step
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.config.bf16 else contextlib.nullcontext()
-        with autocast:
-            out = self.forward(x, y)
-        if not torch.isfinite(out.loss):
-            bad = [name for name in ("recon", "kl") if not torch.isfinite(getattr(out, name)).all()]
-            self.nonfinite(f"the loss went non-finite (in {', '.join(bad) or 'the loss itself'})")
-            return None
         self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.config.bf16 else contextlib.nullcontext()
+        out = None
+        if len(x):
+            with autocast, noise_shard(self.world.shard(rows)[0], rows):
+                out = self.forward(x, y)
+        # [sum of the shard's losses, 1 if the shard's loss is non-finite], summed over the ranks
+        local = out.loss.detach().float() if out is not None else torch.zeros((), device=self.device)
+        totals = self.world.sum(torch.stack([local * len(x), (~torch.isfinite(local)).float()]))
+        if totals[1] > 0:
+            if out is not None and not torch.isfinite(local):
+                bad = [name for name in ("recon", "kl") if not torch.isfinite(getattr(out, name)).all()]
+                self.nonfinite(f"the loss went non-finite (in {', '.join(bad) or 'the loss itself'})")
+            else:
+                self.nonfinite("the loss went non-finite on another rank")
+            return None
+        if out is not None:
+            # each shard's mean loss weighted by its share: the summed gradients are the global batch mean's
+            (out.loss * (len(x) / rows)).backward()
+        self.world.sum_gradients(self.model.parameters())
         for name, p in self.model.named_parameters():
             if p.grad is not None and not torch.isfinite(p.grad).all():
                 self.nonfinite(f"the gradient of {name} went non-finite")
@@ -196,7 +223,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
         self.optimizer.step()
         self.state.skipped_in_a_row = 0
-        return float(out.loss.detach())
+        return float(totals[0]) / rows
 
     # -- epochs ------------------------------------------------------------------------------------------
     def run_epoch(self) -> None:
@@ -208,13 +235,13 @@ class Trainer:
         self.model.train()
         for index in bar:
             start = time.perf_counter()
-            x, y = self.batch(index)
-            loss = self.step(x, y)
+            x, y, rows = self.batch(index)
+            loss = self.step(x, y, rows)
             state.step += 1
             state.batch = index + 1
             if loss is not None:
-                state.loss_sum += loss * len(x)
-                state.seen += len(x)
+                state.loss_sum += loss * rows
+                state.seen += rows
                 bar.set_postfix(loss=f"{state.loss_sum / state.seen:.2f}", refresh=False)
             state.epoch_seconds += time.perf_counter() - start
             if config.checkpoint_every and state.step % config.checkpoint_every == 0 and state.batch < self.steps_per_epoch:
@@ -223,7 +250,7 @@ class Trainer:
     def end_epoch(self) -> bool:
         """Evaluate, record, save and checkpoint; True when training should go on."""
         config, state = self.config, self.state
-        val = evaluate.elbo(self.model, self.held_out, self.held_out_y)
+        val = evaluate.elbo(self.model, self.held_out, self.held_out_y, world=self.world)
         metrics = {
             "epoch": state.epoch, "train_loss": state.loss_sum / max(state.seen, 1), "val_elbo": val["elbo"],
             "val_recon": val["recon"], "val_kl": val["kl"], "seconds": round(state.epoch_seconds, 3),
@@ -231,8 +258,9 @@ class Trainer:
         }
         if "bits_per_dim" in val:
             metrics["val_bits_per_dim"] = val["bits_per_dim"]
-        append_metrics(self.run, metrics)
-        save_weights(self.run, self.model)
+        if self.world.main:
+            append_metrics(self.run, metrics)
+            save_weights(self.run, self.model)
         if self.show:
             tqdm.write(
                 f"epoch {state.epoch}/{config.epochs}  train_loss {metrics['train_loss']:.2f}  "
@@ -258,43 +286,78 @@ class Trainer:
                 break
 
 
-def _load(config: TrainConfig) -> tuple[Dataset, VAE]:
+def _load(config: TrainConfig, device: torch.device) -> tuple[Dataset, VAE]:
     resolve(config.variant, config.overrides)  # bad names and overrides fail before any work
     loader = dataset_loader(config.dataset)
     data = loader(Path(config.data_dir) if config.data_dir else None, **config.data_options)
     model = create_model(config.variant, input_shape=data.input_shape, latent_dim=config.latent_dim, **config.overrides)
-    return data, model.to(config.device)
+    return data, model.to(device)
+
+
+@contextlib.contextmanager
+def _joined(config: TrainConfig) -> Iterator[World]:
+    """The world of this run (torchrun's process group, or one process), left at the end."""
+    world = join(config.device)
+    try:
+        yield world
+    finally:
+        world.close()
+
+
+def _on_main(world: World, action: Callable[[], Any]) -> Any:
+    """action() on rank 0, its failure raised on every rank (so that no rank waits for one that gave up)."""
+    result, error = None, None
+    if world.main:
+        try:
+            result = action()
+        except Exception as err:  # noqa: BLE001 - re-raised below, after the other ranks have heard of it
+            error = err
+    if not world.all_agree(error is None):
+        raise error or VaezooError("rank 0 failed; see its message")
+    return result
 
 
 def train(config: TrainConfig, progress: bool = True) -> Path:
-    """Train `config.variant` on `config.dataset` into the new run directory `config.out`; returns its path."""
+    """Train `config.variant` on `config.dataset` into the new run directory `config.out`; returns its path.
+
+    Under torchrun every rank calls this: each trains on its shard of every global batch (see Trainer)."""
     config.validate()
-    torch.manual_seed(config.seed)  # before the model is built: its initial weights repeat too
-    data, model = _load(config)
-    run = prepare_run_dir(config.out)
-    trainer = Trainer(config, data, model, run, progress)
-    write_config(run, {**model.config, "dataset": config.dataset, "train": asdict(config)})
-    trainer.fit()
-    write_run_outputs(model, data, run)
+    with _joined(config) as world:
+        torch.manual_seed(config.seed)  # before the model is built: its initial weights repeat too
+        data, model = _load(config, world.device)
+        run = Path(config.out)
+        _on_main(world, lambda: prepare_run_dir(config.out))
+        trainer = Trainer(config, data, model, run, progress, world)
+        if world.main:
+            write_config(run, {**model.config, "dataset": config.dataset, "train": asdict(config)})
+        trainer.fit()
+        if world.main:
+            write_run_outputs(model, data, run)
     return run
 
 
 def resume(run_dir: str, progress: bool = True, epochs: int | None = None) -> Path:
-    """Continue the run in `run_dir` from its newest good checkpoint (optionally to more `epochs`)."""
+    """Continue the run in `run_dir` from its newest good checkpoint (optionally to more `epochs`).
+
+    Under torchrun every rank calls this and restores the same checkpoint; the number of ranks may differ from
+    the interrupted run's, since the global batch is what a checkpoint describes."""
     run = Path(run_dir)
     saved_config = read_config(run)
     config = TrainConfig.from_dict(saved_config["train"])
     if epochs is not None:
         config.epochs = epochs
     config.validate()
-    data, model = _load(config)
-    trainer = Trainer(config, data, model, run, progress)
-    trainer.restore(load_latest_checkpoint(run))
-    done = trainer.state.epoch - 1
-    rewrite_metrics(run, [m for m in read_metrics(run) if m["epoch"] <= done])  # drop epochs to be redone
-    if epochs is not None:
-        write_config(run, {**saved_config, "train": asdict(config)})
-    if trainer.state.epoch <= config.epochs and trainer.state.bad_epochs < (config.patience or math.inf):
-        trainer.fit()
-    write_run_outputs(model, data, run)
+    with _joined(config) as world:
+        data, model = _load(config, world.device)
+        trainer = Trainer(config, data, model, run, progress, world)
+        trainer.restore(load_latest_checkpoint(run))
+        done = trainer.state.epoch - 1
+        if world.main:
+            rewrite_metrics(run, [m for m in read_metrics(run) if m["epoch"] <= done])  # drop epochs to be redone
+            if epochs is not None:
+                write_config(run, {**saved_config, "train": asdict(config)})
+        if trainer.state.epoch <= config.epochs and trainer.state.bad_epochs < (config.patience or math.inf):
+            trainer.fit()
+        if world.main:
+            write_run_outputs(model, data, run)
     return run
