@@ -87,3 +87,17 @@ def test_shards_cover_a_batch_once_and_evenly(rows, size):
     assert all(a[1] == b[0] for a, b in zip(shards, shards[1:]))
     lengths = [stop - start for start, stop in shards]
     assert max(lengths) - min(lengths) <= 1
+
+
+def test_gradients_are_summed_and_missing_ones_stay_missing(tmp_path):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        used, unused = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+        (used * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+        World(grouped=True).sum_gradients([used, unused])
+        assert torch.equal(used.grad, torch.tensor([1.0, 2.0, 3.0])) and unused.grad is None
+        assert World(grouped=True).sum(torch.tensor([2.0])).item() == 2.0
+    finally:
+        dist.destroy_process_group()

@@ -37,16 +37,17 @@ class World:
         return values
 
     def sum_gradients(self, parameters: Iterable[torch.nn.Parameter]) -> None:
-        """Every parameter's gradient summed over the ranks, in one collective (a missing gradient counts as 0)."""
+        """Every parameter's gradient summed over the ranks, in one collective. A parameter that has no gradient
+        on any rank keeps none (as in one process, where the optimizer then leaves it alone)."""
         if not self.grouped:
             return
         params = list(parameters)
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        flat = self.sum(torch.cat([p.grad.reshape(-1) for p in params]))
-        for p, g in zip(params, flat.split([p.numel() for p in params])):
-            p.grad.copy_(g.view_as(p))
+        grads = [torch.zeros_like(p).reshape(-1) if p.grad is None else p.grad.reshape(-1) for p in params]
+        has_grad = torch.tensor([float(p.grad is not None) for p in params], device=self.device)
+        flat = self.sum(torch.cat([*grads, has_grad]))
+        sums, ranks_with_grad = flat[: -len(params)], flat[-len(params) :].tolist()
+        for p, g, n in zip(params, sums.split([p.numel() for p in params]), ranks_with_grad):
+            p.grad = g.view_as(p).to(p.dtype) if n > 0 else None
 
     def all_agree(self, ok: bool) -> bool:
         """True when `ok` holds on every rank (each rank must call it)."""
