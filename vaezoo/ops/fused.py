@@ -20,7 +20,9 @@ def _fake_forward(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start=0,
     return mu.new_empty(z_shape), mu.new_empty(batch), mu.new_empty(log_q_shape), mu.new_empty(2, dtype=torch.int64)
 
 
-def _fake_backward(grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, rng, row_start=0, row_total=None):
+def _fake_backward(
+    grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, rng, row_start=0, row_total=None
+):
     grad_mu, grad_logvar = mu.new_empty(mu.shape), mu.new_empty(mu.shape)
     if prior_mu is None:
         return grad_mu, grad_logvar, mu.new_empty(0), mu.new_empty(0)
