@@ -25,26 +25,23 @@ def test_bernoulli_equals_torch():
 
 
 @pytest.mark.parametrize("learn", [False, True])
-def test_gaussian_equals_torch_with_fixed_or_per_pixel_sigma(learn):
-    likelihood = Gaussian(SHAPE, sigma=0.2, learn_sigma=learn)
-    if learn:
-        with torch.no_grad():
-            likelihood.log_scale.normal_(-1, 0.3)
-    mean, x = torch.rand(5, *SHAPE), torch.rand(5, *SHAPE)
-    expected = Normal(mean, likelihood.log_scale.exp()).log_prob(x).flatten(1).sum(1)
-    torch.testing.assert_close(likelihood.log_prob(mean, x), expected)
-    assert likelihood.log_scale.requires_grad == learn
-
-
-@pytest.mark.parametrize("learn", [False, True])
-def test_laplace_equals_torch(learn):
-    likelihood = LaplaceLikelihood(SHAPE, scale=0.3, learn_scale=learn)
+@pytest.mark.parametrize(
+    "make, distribution",
+    [
+        (lambda learn: Gaussian(SHAPE, sigma=0.2, learn_sigma=learn), Normal),
+        (lambda learn: LaplaceLikelihood(SHAPE, scale=0.3, learn_scale=learn), Laplace),
+    ],
+    ids=["gaussian", "laplace"],
+)
+def test_location_scale_likelihoods_equal_torch_with_fixed_or_per_pixel_scale(make, distribution, learn):
+    likelihood = make(learn)
     if learn:
         with torch.no_grad():
             likelihood.log_scale.normal_(-1, 0.3)
     loc, x = torch.rand(5, *SHAPE), torch.rand(5, *SHAPE)
-    expected = Laplace(loc, likelihood.log_scale.exp()).log_prob(x).flatten(1).sum(1)
+    expected = distribution(loc, likelihood.log_scale.exp()).log_prob(x).flatten(1).sum(1)
     torch.testing.assert_close(likelihood.log_prob(loc, x), expected)
+    assert likelihood.log_scale.requires_grad == learn
 
 
 def discretized_logistic_scipy(mean: np.ndarray, log_scale: np.ndarray, level: np.ndarray) -> np.ndarray:
