@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from vaezoo.discovery import reset_registry
+
+# The tests run tiny tensors on a shared 2-core machine, where intra-op threads only add overhead (10x here);
+# tests of thread invariance set their own thread counts.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -92,7 +92,8 @@ def test_train_writes_a_complete_run_and_never_overwrites_it(capsys, tmp_path):
     for name in ("model.safetensors", "config.json", "metrics.jsonl", "samples.png", "reconstructions.png"):
         assert (run / name).is_file(), name
     config = json.loads((run / "config.json").read_text())
-    assert config["variant"] == "vae-conv" and config["dataset"] == "digits"
+    assert config["variant"] == "vaezoo:vae-conv" and config["dataset"] == "digits"
+    assert config["identity"]["encoder"] == {"name": "vaezoo:conv", "distribution": "vaezoo", "version": vaezoo.__version__}
     assert config["overrides"] == {"encoder.channels": [8, 16], "decoder.channels": [16, 8]}
     assert {"vaezoo", "torch", "python"} <= set(config["versions"])
     metrics = read_metrics(run)
@@ -145,16 +146,19 @@ def test_demo_trains_and_writes_pictures(capsys, tmp_path):
     assert torch.isfinite(torch.tensor(read_metrics(tmp_path / "demo")[-1]["val_elbo"]))
 
 
-def test_load_model_names_the_missing_plugin(capsys, tmp_path):
+def test_load_model_of_an_older_run_names_the_missing_plugin(capsys, tmp_path):
     run = tmp_path / "run"
     assert run_cli(capsys, "train", "vae-mlp", "--dataset", "digits", "--epochs", "1", "--out", str(run), "--quiet")[0] == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["plugins"]["vaezoo"]["distribution"] == "vaezoo"
+    assert vaezoo.load_model(run).config["identity"] == config["identity"]
+    del config["identity"]  # as written before runs recorded each part's distribution
     config["variant"] = "ghost-vae"
-    config["plugins"]["ghost"] = {"distribution": "vaezoo-ghost", "version": "1.2"}
+    config["plugins"] = {"ghost": {"distribution": "vaezoo-ghost", "version": "1.2"}}
     (run / "config.json").write_text(json.dumps(config))
-    with pytest.raises(vaezoo.errors.RunDirError, match=r"unknown variant 'ghost-vae'.*vaezoo-ghost 1\.2 \(plugin ghost\)"):
+    with pytest.raises(vaezoo.errors.RunDirError) as info:
         vaezoo.load_model(run)
+    assert "'ghost-vae' is not registered here; the run was made with vaezoo-ghost==1.2 (plugin ghost)" in str(info.value)
+    assert "Did you mean" not in str(info.value)
 
 
 def test_bench_writes_a_table_and_json(capsys, tmp_path):

@@ -23,7 +23,7 @@ def test_builtin_variants_and_components_are_listed():
 def test_builtins_are_registered_through_the_hooks():
     record = get_registry().plugins["vaezoo"]
     assert record.status == "active" and record.builtin
-    assert set(record.contributed) == {"encoder", "decoder", "prior", "likelihood", "objective", "variant"}
+    assert set(record.contributed) == {"encoder", "posterior", "decoder", "prior", "likelihood", "objective", "variant"}
     assert get_registry().get("variant", "vae-mlp").plugin == "vaezoo"
 
 
@@ -63,7 +63,7 @@ def test_overrides_reach_the_right_part():
 
 
 def test_invalid_option_value_is_reported_with_the_part():
-    with pytest.raises(BadOverrideError, match="building encoder 'mlp'"):
+    with pytest.raises(BadOverrideError, match="building encoder 'vaezoo:mlp'"):
         vaezoo.create_model("vae-mlp", **{"encoder.hidden_dims": [0]})
     with pytest.raises(BadOverrideError, match="latent_dim"):
         vaezoo.create_model("vae-mlp", latent_dim=0)

@@ -6,7 +6,7 @@ import torch
 
 import vaezoo
 from vaezoo.discovery import get_registry
-from vaezoo.errors import BadOverrideError
+from vaezoo.errors import CombinationError
 from vaezoo.registry import Entry
 
 
@@ -67,5 +67,5 @@ def test_any_variant_can_be_made_conditional_and_networks_without_labels_are_ref
             super().__init__()
 
     get_registry().add(Entry("encoder", "plain", PlainEncoder, "test-plugin"))
-    with pytest.raises(BadOverrideError, match="takes no labels"):
+    with pytest.raises(CombinationError, match="takes no labels"):
         vaezoo.create_model("cvae-mlp", encoder="plain")

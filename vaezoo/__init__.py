@@ -2,16 +2,18 @@
 from vaezoo import ops
 from vaezoo._version import __version__
 from vaezoo.factory import create_model, get_model_spec, list_components, list_models
+from vaezoo.core import FEATURES, VAE, Latent, Likelihood, Objective, Posterior, Prior, VAEOutput
 from vaezoo.hookspecs import hookimpl, hookspec
-from vaezoo.model import VAE, VAEOutput
-from vaezoo.parts import Likelihood, Objective, Prior
 from vaezoo.rundir import load_model
 from vaezoo.spec import VariantSpec
 
 __all__ = [
+    "FEATURES",
     "VAE",
+    "Latent",
     "Likelihood",
     "Objective",
+    "Posterior",
     "Prior",
     "VAEOutput",
     "VariantSpec",

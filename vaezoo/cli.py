@@ -139,7 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         saved = read_config(args.out)
         for key, given in (("variant", args.variant), ("dataset", args.dataset)):
-            if saved[key] != given:
+            if saved[key].rpartition(":")[2] != given.rpartition(":")[2]:
                 raise VaezooError(f"--resume: {args.out} holds a run of {key} {saved[key]!r}, not {given!r}")
         run = resume(args.out, progress=not args.quiet, epochs=args.epochs)
     else:
@@ -265,28 +265,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     mode = binarization(TrainConfig.from_dict(read_config(args.run_dir)["train"]), model)
     x = fixed_binarization(data.test_x) if mode != "none" else data.test_x
     y = data.test_y if model.conditional else None
-    terms = evaluate.elbo(model, x, y)
-    nll = evaluate.importance_weighted_nll(model, x, args.nll_samples, y=y, progress=not args.json)
-    result = {
-        "examples": len(x), "elbo": terms["elbo"], "recon": terms["recon"], "kl": terms["kl"],
-        "nll": nll, "nll_samples": args.nll_samples,
-        "active_units": evaluate.active_units(model, x, y), "latent_dim": model.latent_dim,
-        "mutual_information": evaluate.mutual_information(model, x, y),
-        "kl_per_dim": evaluate.kl_per_dimension(model, x, y),
-    }
-    if model.likelihood.discrete:
-        result["bits_per_dim"] = evaluate.bits_per_dim(nll, model.input_shape)
+    result = evaluate.summary(model, x, y, args.nll_samples, progress=not args.json)
     if args.json:
         _print_json(result)
         return 0
+    missing = result["unavailable"]
     print(f"held-out examples      {result['examples']}")
     print(f"ELBO                   {result['elbo']:.2f} nats (reconstruction {result['recon']:.2f}, KL {result['kl']:.2f})")
-    print(f"{f'NLL (IW, K={args.nll_samples})':<23}{nll:.2f} nats")
+    if "nll" in result:
+        print(f"{f'NLL (IW, K={args.nll_samples})':<23}{result['nll']:.2f} nats")
     if "bits_per_dim" in result:
         print(f"bits per dimension     {result['bits_per_dim']:.4f}")
     print(f"active units           {result['active_units']} of {model.latent_dim}")
-    print(f"mutual information     {result['mutual_information']:.3f} nats")
-    print("KL per dimension       " + " ".join(f"{v:.2f}" for v in result["kl_per_dim"]))
+    if "mutual_information" in result:
+        print(f"mutual information     {result['mutual_information']:.3f} nats")
+    if "kl_per_dim" in result:
+        print("KL per dimension       " + " ".join(f"{v:.2f}" for v in result["kl_per_dim"]))
+    for metric, reason in missing.items():
+        print(f"{metric.replace('_', ' '):<23}not available: {reason}")
     return 0
 
 

@@ -2,11 +2,14 @@
 
 A plugin that fails to import, fails hook validation or raises inside a hook is recorded, reported with one
 warning and skipped; VAEZOO_STRICT_PLUGINS=1 makes such failures errors. VAEZOO_DISABLE_PLUGINS=a,b blocks
-plugins by entry-point or distribution name.
+plugins by entry-point or distribution name. An entry-point name that several distributions use is qualified
+as NAME@DISTRIBUTION for every one of them, so no plugin's identity depends on the order of the environment.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import os
 import warnings
 from importlib.metadata import EntryPoint, entry_points
@@ -22,6 +25,7 @@ ENTRY_POINT_GROUP = "vaezoo"
 BUILTIN_PLUGIN = "vaezoo"
 BUILTIN_MODULES = (
     "vaezoo.components.encoders",
+    "vaezoo.components.posteriors",
     "vaezoo.components.decoders",
     "vaezoo.components.priors",
     "vaezoo.components.likelihoods",
@@ -30,6 +34,7 @@ BUILTIN_MODULES = (
 )
 HOOKS = {
     "encoder": "vaezoo_register_encoders",
+    "posterior": "vaezoo_register_posteriors",
     "decoder": "vaezoo_register_decoders",
     "prior": "vaezoo_register_priors",
     "likelihood": "vaezoo_register_likelihoods",
@@ -78,10 +83,27 @@ def _entry_point_record(ep: EntryPoint) -> PluginRecord:
     )
 
 
+def _check_hook_functions(plugin: object) -> None:
+    """Refuse hook functions with a misspelt name (naming the close match) or an argument not called register."""
+    marker = f"{ENTRY_POINT_GROUP}_impl"
+    for attr in dir(plugin):
+        function = getattr(plugin, attr, None)
+        if not callable(function) or getattr(function, marker, None) is None:
+            continue
+        if attr not in HOOKS.values():
+            close = difflib.get_close_matches(attr, HOOKS.values(), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else f"; the hooks are {', '.join(HOOKS.values())}"
+            raise ValueError(f"{attr} is not a vaezoo hook{hint}")
+        argnames = list(inspect.signature(function).parameters)
+        if argnames != ["register"]:
+            raise ValueError(f"{attr}({', '.join(argnames)}): a vaezoo hook takes exactly one argument, named register")
+
+
 def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
     """Register one imported plugin with `pm`, refusing hookimpls that break the contract."""
     if ":" in name:
         raise ValueError(f"plugin name {name!r} may not contain ':' (it separates plugin and part in plugin:name)")
+    _check_hook_functions(plugin)
     pm.register(plugin, name=name)  # checks each hookimpl's arguments against its hookspec
     pm.check_pending()  # hookimpls named after no hookspec
     for caller in pm.get_hookcallers(plugin) or []:
@@ -119,12 +141,14 @@ def build_registry() -> Registry:
     for module_name in BUILTIN_MODULES:
         pm.register(importlib.import_module(module_name), name=module_name)
 
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    found = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.name, _entry_point_record(ep).distribution))
+    shared = {ep.name for ep in found if ep.name == BUILTIN_PLUGIN or sum(e.name == ep.name for e in found) > 1}
+    for ep in found:
         record = _entry_point_record(ep)
-        if ep.name in records:
+        if ep.name in shared:
             record.name = f"{ep.name}@{record.distribution}"
         records[record.name] = record
-        if ep.name in disabled or record.distribution in disabled:
+        if {ep.name, record.name, record.distribution} & disabled:
             record.status = "blocked"
             continue
         try:

@@ -31,3 +31,11 @@ class RunDirError(VaezooError, OSError):
 
 class PluginError(VaezooError, RuntimeError):
     """A plugin that failed to load or register, raised only in strict mode."""
+
+
+class NotAvailableError(VaezooError):
+    """A quantity that is not defined for this combination of parts (the message says why)."""
+
+
+class CombinationError(VaezooError, ValueError):
+    """Parts that cannot work together, or a part that breaks the plugin contract, found at build time."""

@@ -1,17 +1,21 @@
-"""Measuring a trained VAE: held-out ELBO and its terms, importance-weighted NLL and active units, in nats."""
+"""Measuring a trained VAE: held-out ELBO and its terms, importance-weighted NLL and active units, in nats.
+
+Each metric is computed where the model's parts define it; `summary` reports the others as not available,
+with the reason (METRIC_NEEDS names the posterior feature each one needs)."""
 from __future__ import annotations
 
 import itertools
 import math
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from tqdm import tqdm
 
+from vaezoo.core import VAE
+from vaezoo.core.estimators import elbo_terms, iw_terms
 from vaezoo.data import batches
 from vaezoo.distributed import World
-from vaezoo.model import VAE
 from vaezoo.ops import noise_shard
 
 
@@ -61,7 +65,7 @@ def elbo(
             if start == stop:
                 continue
             with noise_shard(start, len(xb)):
-                out = model.elbo_terms(xb[start:stop], None if yb is None else yb[start:stop])
+                out = elbo_terms(model, xb[start:stop], None if yb is None else yb[start:stop])
             totals += torch.stack([out.elbo.sum(), out.recon.sum(), out.kl.sum()]).double()
         world.sum(totals)
     result = dict(zip(("elbo", "recon", "kl"), (totals / len(x)).tolist()))
@@ -86,7 +90,7 @@ def importance_weighted_nll(
         bar = tqdm(_labelled(x, y, batch_size, device), total=math.ceil(len(x) / batch_size), disable=not progress,
                    desc=f"IW-NLL, K={samples}", leave=False)
         for xb, yb in bar:
-            total -= model.iw_terms(xb, samples, yb).terms["iw_bound"].sum().item()
+            total -= iw_terms(model, xb, samples, yb).terms["iw_bound"].sum().item()
     return total / len(x)
 
 
@@ -101,10 +105,11 @@ def active_units(
 
 def kl_per_dimension(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000) -> list[float]:
     """Mean KL(q(z_d|x) || p(z_d)) of each latent dimension over x (Monte-Carlo where the prior needs it)."""
+    model.posterior.require("kl_per_dim", model.prior)
     total = None
     with _evaluating(model, 0) as device:
         for xb, yb in _labelled(x, y, batch_size, device):
-            per_dim = model.elbo_terms(xb, yb, kl_per_dim=True).terms["kl_per_dim"].sum(0)
+            per_dim = elbo_terms(model, xb, yb, kl_per_dim=True).terms["kl_per_dim"].sum(0)
             total = per_dim if total is None else total + per_dim
     return (total / len(x)).tolist()
 
@@ -112,17 +117,46 @@ def kl_per_dimension(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None,
 def mutual_information(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, chunk: int = 100) -> float:
     """I(x; z) under q: E_x E_q(z|x)[log q(z|x) - log q(z)], with the aggregate posterior q(z) the mixture of
     the posteriors of every example in x (Hoffman & Johnson, 2016; the estimator of He et al., 2019)."""
+    posterior = model.posterior
+    posterior.require("density", model.prior)
     with _evaluating(model, 0) as device:
-        posteriors = [model.encode(xb, yb) for xb, yb in _labelled(x, y, 1000, device)]
-        mu = torch.cat([m for m, _ in posteriors]).double()
-        logvar = torch.cat([lv for _, lv in posteriors]).double()
-        q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
-        z = q.sample()
-        log_q_own = q.log_prob(z).sum(-1)
+        encoded = [model.encode(xb, yb) for xb, yb in _labelled(x, y, 1000, device)]
+        params = tuple(torch.cat(p) for p in zip(*encoded))
+        z = posterior.draw(params, model.prior).z.double()
+        params = tuple(p.double() for p in params)
+        log_q_own = posterior.log_density(z, params).sum(-1)
+        broadcast = tuple(p.unsqueeze(0) for p in params)
         log_q_aggregate = torch.cat([
-            torch.logsumexp(
-                torch.distributions.Normal(mu[None], q.scale[None]).log_prob(z[i : i + chunk, None]).sum(-1), dim=1
-            )
+            torch.logsumexp(posterior.log_density(z[i : i + chunk, None], broadcast).sum(-1), dim=1)
             for i in range(0, len(z), chunk)
         ]) - math.log(len(z))
     return float((log_q_own - log_q_aggregate).mean())
+
+
+#: The posterior feature each optional metric of `summary` needs.
+METRIC_NEEDS = {"nll": "samples", "mutual_information": "density", "kl_per_dim": "kl_per_dim"}
+
+
+def summary(
+    model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, nll_samples: int = 1000, progress: bool = False
+) -> dict[str, Any]:
+    """Every held-out metric defined for this model; `unavailable` maps each other metric to the reason."""
+    terms = elbo(model, x, y)
+    result: dict[str, Any] = {"examples": len(x), **{k: terms[k] for k in ("elbo", "recon", "kl")}}
+    result["latent_dim"] = model.latent_dim
+    result["active_units"] = active_units(model, x, y)
+    unavailable = {
+        metric: reason for metric, feature in METRIC_NEEDS.items()
+        if (reason := model.posterior.why_not(feature, model.prior)) is not None
+    }
+    if "nll" not in unavailable:
+        result["nll"] = importance_weighted_nll(model, x, nll_samples, y=y, progress=progress)
+        result["nll_samples"] = nll_samples
+        if model.likelihood.discrete:
+            result["bits_per_dim"] = bits_per_dim(result["nll"], model.input_shape)
+    if "mutual_information" not in unavailable:
+        result["mutual_information"] = mutual_information(model, x, y)
+    if "kl_per_dim" not in unavailable:
+        result["kl_per_dim"] = kl_per_dimension(model, x, y)
+    result["unavailable"] = unavailable
+    return result

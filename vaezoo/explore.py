@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from vaezoo.model import VAE
+from vaezoo.core import VAE
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -1,34 +1,21 @@
-"""Pick architectures by name: list variants and components, show a recipe, build a VAE with overrides."""
+"""Pick architectures by name: list variants and components, show a recipe, build a VAE with overrides, and
+rebuild the VAE a run recorded from the same distributions' parts."""
 from __future__ import annotations
 
-import fnmatch
 import inspect
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from vaezoo.contract import check_combination, check_type, declared, dry_run
+from vaezoo.core import VAE
 from vaezoo.discovery import get_registry
-from vaezoo.errors import BadOverrideError
-from vaezoo.model import VAE
-from vaezoo.registry import Entry
+from vaezoo.errors import BadOverrideError, CombinationError
+from vaezoo.hookspecs import CONTEXT, OPTIONAL_CONTEXT
+from vaezoo.registry import Entry, PluginRecord
 from vaezoo.spec import KINDS, VariantSpec
 
-#: Parameters that vaezoo passes to every factory itself, positionally; users cannot override them.
-CONTEXT_PARAMS = {
-    "encoder": ("input_shape", "latent_dim"),
-    "decoder": ("latent_dim", "output_shape"),
-    "prior": ("latent_dim",),
-    "likelihood": ("input_shape",),
-    "objective": (),
-}
-#: Parameters that vaezoo passes by keyword, only to factories whose signature names them: `num_classes` to
-#: the networks of a conditional VAE, the input shape and the VAE's (shared) encoder to priors that need them.
-OPTIONAL_CONTEXT = {
-    "encoder": ("num_classes",),
-    "decoder": ("num_classes",),
-    "prior": ("input_shape", "encoder"),
-    "likelihood": (),
-    "objective": (),
-}
+#: The order in which parts are built: each may need what is built before it.
+BUILD_ORDER = ("likelihood", "posterior", "encoder", "decoder", "prior", "objective")
 
 
 @dataclass(frozen=True)
@@ -53,7 +40,7 @@ def list_models(pattern: str = "*", tags: Sequence[str] | None = None) -> list[s
 
 
 def list_components(kind: str, pattern: str = "*") -> list[str]:
-    """Component names of `kind` (encoder, decoder, prior, likelihood, objective) matching `pattern`."""
+    """Component names of `kind` (encoder, posterior, decoder, prior, likelihood, objective) matching `pattern`."""
     if kind not in KINDS:
         raise BadOverrideError(f"unknown component kind {kind!r}; expected one of: {', '.join(KINDS)}")
     return get_registry().names(kind, pattern)
@@ -70,7 +57,7 @@ def component_options(kind: str, factory: Any) -> dict[str, Any] | None:
     params = inspect.signature(factory).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
-    context = CONTEXT_PARAMS[kind] + OPTIONAL_CONTEXT[kind]
+    context = CONTEXT[kind] + OPTIONAL_CONTEXT[kind]
     return {
         p.name: p.default
         for p in params
@@ -78,17 +65,14 @@ def component_options(kind: str, factory: Any) -> dict[str, Any] | None:
     }
 
 
-def declared_context(factory: Any, context: dict[str, Any]) -> dict[str, Any]:
-    """The optional context values whose names `factory`'s signature declares."""
-    params = inspect.signature(factory).parameters
-    return {key: value for key, value in context.items() if key in params}
-
-
-def resolve(name: str, overrides: dict[str, Any]) -> tuple[dict[str, Entry], dict[str, dict[str, Any]]]:
+def resolve(
+    name: str, overrides: dict[str, Any], pinned: dict[str, str] | None = None
+) -> tuple[dict[str, Entry], dict[str, dict[str, Any]]]:
     """Apply overrides to a variant: the chosen component entry and its options, per kind.
 
     An override is `kind=NAME` (swap that part; its recipe options are dropped), `kind={...}` or
-    `kind.option=value` (one part's option), or a bare `option=value` (every part that accepts it).
+    `kind.option=value` (one part's option), or a bare `option=value` (every part that accepts it). `pinned`
+    names the exact (plugin-qualified) part of some kinds, as a run recorded them.
     """
     registry = get_registry()
     recipe = get_model_spec(name).recipe
@@ -98,6 +82,7 @@ def resolve(name: str, overrides: dict[str, Any]) -> tuple[dict[str, Entry], dic
         value = overrides.get(kind)
         if isinstance(value, str):
             chosen[kind], options[kind] = value, {}
+    chosen.update(pinned or {})
     entries = {kind: registry.get(kind, chosen[kind]) for kind in KINDS}
     accepted = {kind: component_options(kind, entries[kind].obj) for kind in KINDS}
 
@@ -131,6 +116,90 @@ def resolve(name: str, overrides: dict[str, Any]) -> tuple[dict[str, Entry], dic
     return entries, options
 
 
+def _context(kind: str, factory: Any, available: dict[str, Any]) -> dict[str, Any]:
+    """The context for one factory: its kind's required context, and the optional context it declares."""
+    names = declared(factory)
+    return {k: available[k] for k in CONTEXT[kind]} | {
+        k: available[k] for k in OPTIONAL_CONTEXT[kind] if k in names and k in available
+    }
+
+
+def _identity(entry: Entry, plugins: dict[str, PluginRecord]) -> dict[str, str]:
+    record = plugins[entry.plugin]
+    return {"name": entry.qualified_name, "distribution": record.distribution, "version": record.version}
+
+
+def _build(
+    name: str, input_shape: Sequence[int] | None, latent_dim: int | None, num_classes: int | None,
+    overrides: dict[str, Any], pinned: dict[str, str] | None = None,
+) -> VAE:
+    """Build, check and wire the parts of variant `name` (see create_model)."""
+    variant = get_registry().get("variant", name)
+    recipe: VariantSpec = variant.obj
+    shape = _input_shape(input_shape if input_shape is not None else recipe.input_shape)
+    dim = recipe.latent_dim if latent_dim is None else latent_dim
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise BadOverrideError(f"latent_dim must be a positive int, got {latent_dim!r}")
+    classes = recipe.num_classes if num_classes is None else num_classes
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 0:
+        raise BadOverrideError(f"num_classes must be a non-negative int, got {num_classes!r}")
+    entries, options = resolve(name, overrides, pinned)
+    labels = {kind: f"{kind} {entries[kind].qualified_name!r}" for kind in KINDS}
+    if classes:
+        for kind in ("encoder", "decoder"):
+            if "num_classes" not in declared(entries[kind].obj):
+                raise CombinationError(
+                    f"variant {name!r} is conditional ({classes} classes), but {labels[kind]} takes no labels "
+                    "(its factory has no num_classes parameter)"
+                )
+    available: dict[str, Any] = {"input_shape": shape, "latent_dim": dim}
+    if classes:
+        available["num_classes"] = classes
+    parts: dict[str, Any] = {}
+    for kind in BUILD_ORDER:
+        factory = entries[kind].obj
+        try:
+            parts[kind] = factory(**_context(kind, factory, available), **options[kind])
+        except (ValueError, TypeError) as exc:
+            raise BadOverrideError(
+                f"variant {name!r}: building {labels[kind]} with options {options[kind]} for input_shape "
+                f"{shape} and latent_dim {dim} failed: {exc}"
+            ) from exc
+        check_type(kind, labels[kind], parts[kind])
+        if kind == "likelihood":
+            available["output_shape"] = parts[kind].param_shape()
+        elif kind == "posterior":
+            available["output_dims"] = parts[kind].param_dims()
+        elif kind == "encoder":
+            available["encoder"] = parts[kind]
+    encoder_dims = "output_dims" in declared(entries["encoder"].obj)
+    if not encoder_dims and parts["posterior"].param_dims() != (dim, dim):
+        raise CombinationError(
+            f"{labels['posterior']} reads tensors of sizes {parts['posterior'].param_dims()} from the encoder, but "
+            f"{labels['encoder']} returns (mu, logvar) of {dim} each (its factory has no output_dims parameter)"
+        )
+    check_combination(labels, parts, classes, declared(entries["prior"].obj))
+    dry_run(labels, parts, shape, dim, classes)
+    plugins = get_registry().plugins
+    config = {
+        "variant": variant.qualified_name, "input_shape": list(shape), "latent_dim": dim, "num_classes": classes,
+        "overrides": overrides, "identity": {"variant": _identity(variant, plugins)}
+        | {kind: _identity(entries[kind], plugins) for kind in KINDS},
+    }
+    return VAE(
+        parts["encoder"], parts["decoder"], parts["prior"], parts["likelihood"], parts["objective"],
+        posterior=parts["posterior"], input_shape=shape, latent_dim=dim, num_classes=classes, config=config,
+    )
+
+
+def _input_shape(value: Any) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise BadOverrideError(f"input_shape must be a sequence of positive sizes like (1, 28, 28), got {value!r}")
+    if not value or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in value):
+        raise BadOverrideError(f"input_shape must be positive sizes like (1, 28, 28), got {value!r}")
+    return tuple(value)
+
+
 def create_model(
     name: str,
     input_shape: Sequence[int] | None = None,
@@ -141,47 +210,57 @@ def create_model(
     """Build the variant `name` for inputs of `input_shape`, with `overrides` applied (see `resolve`).
 
     `num_classes` (default: the recipe's) > 0 builds a conditional VAE, whose encoder and decoder take labels.
-    This is the one place where parts meet: the likelihood fixes the decoder's output shape, and a prior that
-    declares `input_shape` or `encoder` gets them (the encoder is shared, not copied).
+    This is the one place where parts meet: the likelihood fixes the decoder's output shape, the posterior the
+    encoder's, and a prior that declares `input_shape`, `encoder` or `num_classes` gets them (the encoder is
+    shared, not copied). Parts that break the plugin contract, or cannot work together, are refused here with
+    a `CombinationError` that names them and says why.
     """
-    recipe = get_model_spec(name).recipe
-    shape = tuple(int(s) for s in (input_shape if input_shape is not None else recipe.input_shape))
-    if not shape or any(s < 1 for s in shape):
-        raise BadOverrideError(f"input_shape must be positive sizes like (1, 28, 28), got {input_shape!r}")
-    dim = recipe.latent_dim if latent_dim is None else latent_dim
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise BadOverrideError(f"latent_dim must be a positive int, got {latent_dim!r}")
-    classes = recipe.num_classes if num_classes is None else num_classes
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 0:
-        raise BadOverrideError(f"num_classes must be a non-negative int, got {num_classes!r}")
-    entries, options = resolve(name, overrides)
-    labels = {"num_classes": classes} if classes else {}
-    for kind in ("encoder", "decoder"):
-        if labels and not declared_context(entries[kind].obj, labels):
-            raise BadOverrideError(
-                f"variant {name!r} is conditional ({classes} classes), but {kind} {entries[kind].name!r} "
-                "takes no labels (its factory has no num_classes parameter)"
-            )
-    parts: dict[str, Any] = {}
-    try:
-        parts["likelihood"] = entries["likelihood"].obj(shape, **options["likelihood"])
-        parts["encoder"] = entries["encoder"].obj(shape, dim, **labels, **options["encoder"])
-        parts["decoder"] = entries["decoder"].obj(
-            dim, parts["likelihood"].param_shape(), **labels, **options["decoder"]
+    return _build(name, input_shape, latent_dim, num_classes, overrides)
+
+
+def rebuild(config: dict[str, Any]) -> VAE:
+    """The VAE a run's config describes, built from the parts of the very distributions that made it.
+
+    A part whose distribution is not installed, is blocked or failed to load, or no longer offers the part, is
+    refused with what to install or unblock; no other plugin's part of the same name is ever substituted.
+    """
+    identity = config["identity"]
+    pinned = {kind: _provider_name(kind, identity[kind]) for kind in KINDS if kind in identity}
+    return _build(
+        _provider_name("variant", identity["variant"]), config["input_shape"], config["latent_dim"],
+        config.get("num_classes", 0), config["overrides"], pinned,
+    )
+
+
+def _provider_name(kind: str, recorded: dict[str, str]) -> str:
+    """The plugin-qualified name under which the recorded distribution offers the recorded part today."""
+    registry = get_registry()
+    bare = recorded["name"].rpartition(":")[2]
+    dist, version = recorded["distribution"], recorded["version"]
+    records = [r for r in registry.plugins.values() if r.distribution == dist]
+    if not records:
+        raise CombinationError(
+            f"the run's {kind} {recorded['name']!r} comes from the distribution {dist} {version}, which is not "
+            f"installed: pip install '{dist}=={version}'"
         )
-        prior_context = declared_context(entries["prior"].obj, {"input_shape": shape, "encoder": parts["encoder"]})
-        parts["prior"] = entries["prior"].obj(dim, **prior_context, **options["prior"])
-        parts["objective"] = entries["objective"].obj(**options["objective"])
-    except (ValueError, TypeError) as exc:
-        failed = next(k for k in ("likelihood", "encoder", "decoder", "prior", "objective") if k not in parts)
-        raise BadOverrideError(
-            f"variant {name!r}: building {failed} {entries[failed].name!r} with options "
-            f"{options[failed]} for input_shape {shape} failed: {exc}"
-        ) from exc
-    plugins = get_registry().plugins
-    providers = {entry.plugin for entry in entries.values()} | {get_model_spec(name).plugin}
-    config = {
-        "variant": name, "input_shape": list(shape), "latent_dim": dim, "num_classes": classes, "overrides": overrides,
-        "plugins": {p: {"distribution": plugins[p].distribution, "version": plugins[p].version} for p in sorted(providers)},
-    }
-    return VAE(**parts, input_shape=shape, latent_dim=dim, num_classes=classes, config=config)
+    active = [r for r in records if r.status == "active"]
+    for record in active:
+        if (kind, bare) in {(k, n) for k, names in record.contributed.items() for n in names}:
+            return f"{record.name}:{bare}"
+    blocked = [r for r in records if r.status == "blocked"]
+    if blocked:
+        raise CombinationError(
+            f"the run's {kind} {recorded['name']!r} comes from plugin {blocked[0].name!r} ({dist}), which is "
+            f"installed but blocked by VAEZOO_DISABLE_PLUGINS; remove {blocked[0].name} from that variable"
+        )
+    failed = [r for r in records if r.status == "failed"]
+    if failed:
+        raise CombinationError(
+            f"the run's {kind} {recorded['name']!r} comes from plugin {failed[0].name!r} ({dist}), which failed "
+            f"to load: {failed[0].error}"
+        )
+    have = ", ".join(f"{r.distribution} {r.version}" for r in records)
+    raise CombinationError(
+        f"the run's {kind} {recorded['name']!r} was made with {dist} {version}; the installed {have} no longer "
+        f"offers it: pip install '{dist}=={version}'"
+    )

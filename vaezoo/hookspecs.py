@@ -2,22 +2,26 @@
 
 Every hook receives a `register` callback and returns nothing.
 
-Components (encoder, decoder, prior, likelihood, objective) are registered as
+Components (encoder, posterior, decoder, prior, likelihood, objective) are registered as
 ``register(name, factory, description=None, tags=())``, where `factory` is a callable (usually a class)
 that builds the part; its keyword parameters are the options a user may override. `vaezoo.create_model` is
-the one place where parts are built and wired; it passes each factory its context:
+the one place where parts are built and wired; it passes each factory its context by keyword, and a factory
+whose signature does not name its context (CONTEXT below) is refused when it is registered:
 
-- encoder:    ``factory(input_shape, latent_dim, **options) -> nn.Module``; ``forward(x)`` returns
-  ``(mu, logvar)``, each shaped ``[B, latent_dim]``.
-- decoder:    ``factory(latent_dim, output_shape, **options) -> nn.Module``; ``forward(z)`` returns the
+- encoder:    ``factory(input_shape=..., latent_dim=..., **options) -> nn.Module``; ``forward(x)`` returns the
+  posterior's parameters, one ``[B, d]`` tensor per ``d`` in ``posterior.param_dims()`` (for the Gaussian
+  posterior ``(mu, logvar)``, each ``[B, latent_dim]``). An encoder that names ``output_dims`` is told those
+  sizes; one that does not can only serve posteriors that read ``(mu, logvar)``.
+- posterior:  ``factory(latent_dim=..., **options) -> vaezoo.Posterior``: draws z from the encoder's output,
+  with log q(z|x) and the KL against the prior.
+- decoder:    ``factory(latent_dim=..., output_shape=..., **options) -> nn.Module``; ``forward(z)`` returns the
   likelihood's parameters shaped ``[B, *output_shape]`` (``output_shape`` is the likelihood's
   ``param_shape()``).
-- prior:      ``factory(latent_dim, **options) -> vaezoo.Prior``. A prior that names ``input_shape`` or
-  ``encoder`` in its signature also gets the input shape and the VAE's own encoder, shared, not copied (the
-  VampPrior encodes its pseudo-inputs with it); keep such an encoder out of your submodules (e.g.
-  ``object.__setattr__``) so the state dict holds its weights once. A prior may override ``Prior.draw`` to
-  shape the posterior itself (the ladder prior's top-down inference).
-- likelihood: ``factory(input_shape, **options) -> vaezoo.Likelihood``.
+- prior:      ``factory(latent_dim=..., **options) -> vaezoo.Prior``. A prior that names ``input_shape``,
+  ``encoder`` or ``num_classes`` in its signature also gets the input shape, the VAE's own encoder (shared,
+  not copied: the VampPrior encodes its pseudo-inputs with it; keep it out of your submodules, e.g. with
+  ``object.__setattr__``, so the state dict holds its weights once) and the number of classes.
+- likelihood: ``factory(input_shape=..., **options) -> vaezoo.Likelihood``.
 - objective:  ``factory(**options) -> vaezoo.Objective``; ``forward(vae, x)`` returns a ``vaezoo.VAEOutput``
   with ``loss`` set. Its ``step`` attribute is the training step, set by the training loop before each
   step, for schedules such as a KL warm-up.
@@ -41,10 +45,34 @@ hookimpl = pluggy.HookimplMarker("vaezoo")
 
 Register = Callable[..., Any]
 
+#: The context every factory of a kind is called with, by keyword; its signature must name each of these.
+CONTEXT = {
+    "encoder": ("input_shape", "latent_dim"),
+    "posterior": ("latent_dim",),
+    "decoder": ("latent_dim", "output_shape"),
+    "prior": ("latent_dim",),
+    "likelihood": ("input_shape",),
+    "objective": (),
+}
+#: Context passed by keyword only to factories whose signature names it (so it is never a user option).
+OPTIONAL_CONTEXT = {
+    "encoder": ("num_classes", "output_dims"),
+    "posterior": (),
+    "decoder": ("num_classes",),
+    "prior": ("input_shape", "encoder", "num_classes"),
+    "likelihood": (),
+    "objective": (),
+}
+
 
 @hookspec
 def vaezoo_register_encoders(register: Register) -> None:
-    """Register encoders: networks x -> (mu, logvar)."""
+    """Register encoders: networks x -> the posterior's parameters."""
+
+
+@hookspec
+def vaezoo_register_posteriors(register: Register) -> None:
+    """Register posteriors q(z|x): how z, log q(z|x) and the KL are drawn from the encoder's output."""
 
 
 @hookspec

@@ -7,7 +7,7 @@ import torch
 
 from vaezoo import explore, viz
 from vaezoo.data import Dataset
-from vaezoo.model import VAE
+from vaezoo.core import VAE
 from vaezoo.report import write_report
 from vaezoo.rundir import read_metrics
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from vaezoo.errors import AmbiguousNameError, UnknownNameError
+from vaezoo.hookspecs import CONTEXT
 from vaezoo.spec import KINDS, VariantSpec
 
 ALL_KINDS = (*KINDS, "variant")
@@ -154,6 +156,24 @@ class Registry:
         return f"unknown {kind} {name!r}.{hint}{listing}"
 
 
+def check_factory(kind: str, name: str, factory: Callable[..., Any]) -> None:
+    """Refuse a factory whose signature cannot take its kind's context by name (see hookspecs.CONTEXT)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no introspectable signature: the build-time checks still apply
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    takes = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    missing = [c for c in CONTEXT[kind] if c not in takes]
+    if missing:
+        call = ", ".join(f"{c}=..." for c in CONTEXT[kind]) + ", **options"
+        raise TypeError(
+            f"{kind} {name!r}: its factory {getattr(factory, '__qualname__', factory)}{inspect.signature(factory)} "
+            f"does not name {', '.join(missing)}; vaezoo calls {kind} factories as factory({call}), by keyword"
+        )
+
+
 def register_callback(registry: Registry, kind: str, plugin: str, record: PluginRecord) -> Callable[..., None]:
     """The `register` function handed to one plugin's hook for one kind."""
 
@@ -162,6 +182,8 @@ def register_callback(registry: Registry, kind: str, plugin: str, record: Plugin
             obj = VariantSpec.coerce(obj)
         elif not callable(obj):
             raise TypeError(f"{kind} {name!r}: the factory must be callable, got {type(obj).__name__}")
+        else:
+            check_factory(kind, name, obj)
         text = description if description is not None else (getattr(obj, "__doc__", None) or "")
         summary = text.strip().splitlines()[0] if text.strip() and kind != "variant" else (description or "")
         registry.add(Entry(kind, name, obj, plugin, summary, tuple(tags)))

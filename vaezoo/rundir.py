@@ -12,8 +12,8 @@ from safetensors.torch import load_file, save
 
 from vaezoo._version import __version__
 from vaezoo.atomic import atomic_write, atomic_write_text
-from vaezoo.errors import RunDirError, UnknownNameError
-from vaezoo.model import VAE
+from vaezoo.errors import RunDirError, UnknownNameError, VaezooError
+from vaezoo.core import VAE
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -90,22 +90,16 @@ def save_weights(run: Path, model: VAE) -> None:
 
 
 def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cpu") -> VAE:
-    """The trained VAE saved in `run_dir`, rebuilt from its config and loaded from safetensors."""
-    from vaezoo.factory import create_model
+    """The trained VAE saved in `run_dir`, rebuilt from its config and loaded from safetensors.
 
+    The parts come from the distributions the run recorded; when one is missing, blocked or changed, the error
+    says what to install or unblock (never another plugin's part of the same name).
+    """
     config = read_config(run_dir)
     try:
-        model = create_model(
-            config["variant"], input_shape=config["input_shape"], latent_dim=config["latent_dim"],
-            **{"num_classes": config["num_classes"]} if config.get("num_classes") else {}, **config["overrides"],
-        )
-    except UnknownNameError as exc:
-        needed = ", ".join(
-            f"{info['distribution']} {info['version']} (plugin {name})"
-            for name, info in config.get("plugins", {}).items() if name != "vaezoo"
-        )
-        hint = f" The run was made with: {needed}; install it (pip install ...) to load the run." if needed else ""
-        raise RunDirError(f"cannot rebuild the model of {run_dir}: {exc}{hint}") from exc
+        model = rebuild_recorded(config)
+    except VaezooError as exc:
+        raise RunDirError(f"cannot rebuild the model of {run_dir}: {exc}") from exc
     path = Path(run_dir) / WEIGHTS
     try:
         state = load_file(str(path))
@@ -118,6 +112,28 @@ def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cp
     except RuntimeError as exc:
         raise RunDirError(f"{path} does not fit variant {config['variant']!r}: {exc}") from exc
     return model.to(device).eval()
+
+
+def rebuild_recorded(config: dict[str, Any]) -> VAE:
+    """The model of a run config; runs written before parts were recorded by distribution name their plugins."""
+    from vaezoo.factory import create_model, rebuild
+
+    if "identity" in config:
+        return rebuild(config)
+    try:
+        return create_model(
+            config["variant"], input_shape=config["input_shape"], latent_dim=config["latent_dim"],
+            num_classes=config.get("num_classes", 0), **config["overrides"],
+        )
+    except UnknownNameError:
+        needed = ", ".join(
+            f"{info['distribution']}=={info['version']} (plugin {name})"
+            for name, info in config.get("plugins", {}).items() if name != "vaezoo"
+        )
+        raise RunDirError(
+            f"the run's variant {config['variant']!r} is not registered here"
+            + (f"; the run was made with {needed}: pip install it" if needed else "")
+        ) from None
 
 
 def load_run_data(run_dir: str | os.PathLike[str]):

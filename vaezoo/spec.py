@@ -5,7 +5,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("encoder", "decoder", "prior", "likelihood", "objective")
+KINDS = ("encoder", "posterior", "decoder", "prior", "likelihood", "objective")
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class VariantSpec:
     prior: str = "standard-normal"
     likelihood: str = "bernoulli"
     objective: str = "elbo"
+    posterior: str = "gaussian"
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     latent_dim: int = 16
     input_shape: tuple[int, ...] = (1, 28, 28)

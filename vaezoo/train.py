@@ -24,7 +24,7 @@ from vaezoo.data import Dataset, dataset_loader, fixed_binarization
 from vaezoo.distributed import World, join
 from vaezoo.errors import VaezooError
 from vaezoo.factory import create_model, resolve
-from vaezoo.model import VAE
+from vaezoo.core import VAE
 from vaezoo.ops import noise_shard
 from vaezoo.outputs import write_run_outputs
 from vaezoo.rundir import (

@@ -1,4 +1,5 @@
-"""Built-in encoders: networks x -> (mu, logvar); with `num_classes`, x and a one-hot label -> (mu, logvar)."""
+"""Built-in encoders: networks x -> the posterior's parameters (for the Gaussian, mu and logvar); with
+`num_classes`, x and a one-hot label -> the same."""
 from __future__ import annotations
 
 import math
@@ -20,16 +21,17 @@ from vaezoo.components.layers import (
 from vaezoo.hookspecs import Register, hookimpl
 
 
-class GaussianHead(nn.Module):
-    """Maps features to the mean and log-variance of q(z|x)."""
+class PosteriorHead(nn.Module):
+    """Maps features to the posterior's parameters: one tensor per entry of `output_dims` (default: the mean and
+    log-variance of a Gaussian over `latent_dim` dimensions)."""
 
-    def __init__(self, in_features: int, latent_dim: int) -> None:
+    def __init__(self, in_features: int, latent_dim: int, output_dims: Sequence[int] | None) -> None:
         super().__init__()
-        self.linear = nn.Linear(in_features, 2 * latent_dim)
+        self.sizes = list(positive_ints("output_dims", output_dims or (latent_dim, latent_dim)))
+        self.linear = nn.Linear(in_features, sum(self.sizes))
 
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.linear(h).chunk(2, dim=-1)
-        return mu, logvar
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.linear(h).split(self.sizes, dim=-1))
 
 
 class MLPEncoder(nn.Module):
@@ -43,12 +45,13 @@ class MLPEncoder(nn.Module):
         activation: str = "relu",
         *,
         num_classes: int = 0,
+        output_dims: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.body, width = mlp(math.prod(input_shape) + num_classes, hidden_dims, activation)
-        self.head = GaussianHead(width, latent_dim)
+        self.head = PosteriorHead(width, latent_dim, output_dims)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         return self.head(self.body(with_label(x.flatten(1), y)))
 
 
@@ -64,6 +67,7 @@ class ConvEncoder(nn.Module):
         activation: str = "relu",
         *,
         num_classes: int = 0,
+        output_dims: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         c, h, w = image_shape("conv encoder", input_shape)
@@ -75,9 +79,9 @@ class ConvEncoder(nn.Module):
         flat = c * halved_sizes(h, len(channels))[-1] * halved_sizes(w, len(channels))[-1]
         self.convs = nn.Sequential(*stack)
         self.dense = nn.Sequential(nn.Linear(flat + num_classes, hidden), layers.activation(activation))
-        self.head = GaussianHead(hidden, latent_dim)
+        self.head = PosteriorHead(hidden, latent_dim, output_dims)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         return self.head(self.dense(with_label(self.convs(x).flatten(1), y)))
 
 
@@ -94,6 +98,7 @@ class ResNetEncoder(nn.Module):
         activation: str = "relu",
         *,
         num_classes: int = 0,
+        output_dims: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         c, h, w = image_shape("resnet encoder", input_shape)
@@ -108,9 +113,9 @@ class ResNetEncoder(nn.Module):
         flat = c * halved_sizes(h, len(channels))[-1] * halved_sizes(w, len(channels))[-1]
         self.blocks = nn.Sequential(*stack)
         self.dense = nn.Sequential(nn.Linear(flat + num_classes, hidden), layers.activation(activation))
-        self.head = GaussianHead(hidden, latent_dim)
+        self.head = PosteriorHead(hidden, latent_dim, output_dims)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         return self.head(self.dense(with_label(self.blocks(x).flatten(1), y)))
 
 

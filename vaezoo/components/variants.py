@@ -72,7 +72,7 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
     ),
     "hvae-mlp": (
         VariantSpec(
-            **MLP, prior="ladder", latent_dim=40,
+            **MLP, prior="ladder", posterior="ladder", latent_dim=40,
             options={"prior": {"layers": 2, "hidden": 256}, "objective": {"warmup_steps": 5000}},
         ),
         "Hierarchical VAE: two stochastic layers of 20, top-down inference, KL warm-up (Sønderby et al., 2016)",

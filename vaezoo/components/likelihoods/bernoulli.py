@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vaezoo.parts import Likelihood
+from vaezoo.core import Likelihood
 
 
 class Bernoulli(Likelihood):

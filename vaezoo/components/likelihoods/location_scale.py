@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from vaezoo.components.densities import LOG_2PI
-from vaezoo.parts import Likelihood
+from vaezoo.core import Likelihood
 
 LOG_2 = math.log(2.0)
 

@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from vaezoo.parts import Likelihood
+from vaezoo.core import Likelihood
 
 BINS = 256
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from vaezoo.model import VAE, VAEOutput
-from vaezoo.parts import Objective
+from vaezoo.core import VAE, Objective, VAEOutput
+from vaezoo.core.estimators import elbo_terms
 
 
 class ELBO(Objective):
@@ -33,9 +33,12 @@ class ELBO(Objective):
             return self.beta
         return self.beta * min(1.0, self.step / self.warmup_steps)
 
+    def needs(self) -> frozenset[str]:
+        return frozenset({"kl_per_dim"}) if self.free_bits > 0 else frozenset()
+
     def forward(self, vae: VAE, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
         per_dim = self.free_bits > 0
-        out = vae.elbo_terms(x, y, kl_per_dim=per_dim)
+        out = elbo_terms(vae, x, y, kl_per_dim=per_dim)
         if per_dim:
             kl = out.terms["kl_per_dim"].mean(0).clamp(min=self.free_bits).sum()
         else:

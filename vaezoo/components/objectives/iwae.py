@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from vaezoo.components.layers import positive_int
-from vaezoo.model import VAE, VAEOutput
-from vaezoo.parts import Objective
+from vaezoo.core import VAE, Objective, VAEOutput
+from vaezoo.core.estimators import iw_terms
 
 
 class IWAE(Objective):
@@ -15,5 +15,8 @@ class IWAE(Objective):
         super().__init__()
         self.samples = positive_int("samples", samples)
 
+    def needs(self) -> frozenset[str]:
+        return frozenset({"samples"})
+
     def forward(self, vae: VAE, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        return vae.iw_terms(x, self.samples, y)
+        return iw_terms(vae, x, self.samples, y)

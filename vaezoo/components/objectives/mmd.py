@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from vaezoo.model import VAE, VAEOutput
-from vaezoo.parts import Objective
+from vaezoo.core import VAE, Objective, VAEOutput
+from vaezoo.core.estimators import elbo_terms
 
 
 def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -54,7 +54,7 @@ class MMDObjective(Objective):
         self.kernel, self.scale = kernel, float(scale)
 
     def forward(self, vae: VAE, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        out = vae.elbo_terms(x, y)
+        out = elbo_terms(vae, x, y)
         divergence = mmd(out.z, vae.prior.sample(len(x)).to(out.z), self.kernel, self.scale)
         out.loss = -(out.recon.mean() - self.kl_weight * out.kl.mean() - self.mmd_weight * divergence)
         out.terms["mmd"] = divergence

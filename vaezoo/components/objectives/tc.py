@@ -6,9 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vaezoo.components.densities import normal_log_density
-from vaezoo.model import VAE, VAEOutput
-from vaezoo.parts import Objective
+from vaezoo.core import VAE, Objective, Posterior, VAEOutput
 
 
 @dataclass
@@ -22,8 +20,8 @@ class KLDecomposition:
 
 def decompose_kl(
     z: torch.Tensor,
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
+    posterior: Posterior,
+    q_params: tuple[torch.Tensor, ...],
     log_q: torch.Tensor,
     log_p: torch.Tensor,
     dataset_size: int | None = None,
@@ -36,7 +34,7 @@ def decompose_kl(
     """
     batch = z.shape[0]
     log_norm = math.log(batch * (dataset_size or batch))
-    pairwise = normal_log_density(z.unsqueeze(1), mu.unsqueeze(0), logvar.unsqueeze(0))  # [i, k, d]
+    pairwise = posterior.log_density(z.unsqueeze(1), tuple(p.unsqueeze(0) for p in q_params))  # [i, k, d]
     log_qz = torch.logsumexp(pairwise.sum(-1), dim=1) - log_norm
     log_prod_marginals = (torch.logsumexp(pairwise, dim=1) - log_norm).sum(-1)
     return KLDecomposition(log_q - log_qz, log_qz - log_prod_marginals, log_prod_marginals - log_p)
@@ -57,12 +55,16 @@ class BetaTCVAE(Objective):
         self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
         self.dataset_size = dataset_size
 
+    def needs(self) -> frozenset[str]:
+        return frozenset({"density"})
+
     def forward(self, vae: VAE, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        mu, logvar = vae.encode(x, y)
-        latent = vae.latent(mu, logvar)
+        q_params = vae.encode(x, y)
+        latent = vae.posterior.draw(q_params, vae.prior)
         params = vae.decode_params(latent.z, y)
         recon = vae.likelihood.log_prob(params, x)
-        parts = decompose_kl(latent.z, mu, logvar, latent.log_q, vae.prior.log_prob(latent.z), self.dataset_size)
+        log_p = vae.prior.log_prob(latent.z)
+        parts = decompose_kl(latent.z, vae.posterior, q_params, latent.log_q, log_p, self.dataset_size)
         penalty = self.alpha * parts.mi + self.beta * parts.tc + self.gamma * parts.dim_kl
         terms = {"mi": parts.mi, "tc": parts.tc, "dim_kl": parts.dim_kl}
-        return VAEOutput(-(recon - penalty).mean(), recon, latent.kl, latent.z, mu, logvar, params, terms)
+        return VAEOutput(-(recon - penalty).mean(), recon, latent.kl, latent.z, q_params, params, terms)

@@ -6,7 +6,7 @@ from torch import nn
 
 from vaezoo.components.densities import LOG_2PI
 from vaezoo.components.layers import positive_int
-from vaezoo.parts import Prior
+from vaezoo.core import Prior
 
 
 def mixture_log_prob(

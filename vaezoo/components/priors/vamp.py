@@ -10,7 +10,7 @@ from torch import nn
 
 from vaezoo.components.layers import positive_int
 from vaezoo.components.priors.mixture import mixture_log_prob, mixture_sample
-from vaezoo.parts import Prior
+from vaezoo.core import Prior
 
 
 class VampPrior(Prior):
@@ -18,8 +18,11 @@ class VampPrior(Prior):
 
     create_model hands the factory the shared encoder; it is kept by reference, not as a submodule, so the
     model's state dict holds the encoder's weights once. Pseudo-inputs live in [0, 1] (a hard tanh of free
-    parameters, started near 0.05 as in the paper). KL by Monte Carlo.
+    parameters, started near 0.05 as in the paper). KL by Monte Carlo. In a conditional VAE (`num_classes` > 0)
+    pseudo-input k is encoded with label k mod num_classes, so p(z) stays one mixture over every class.
     """
+
+    encodes_with = "gaussian"
 
     def __init__(
         self,
@@ -29,11 +32,15 @@ class VampPrior(Prior):
         components: int = 500,
         init_mean: float = 0.05,
         init_std: float = 0.01,
+        *,
+        num_classes: int = 0,
     ) -> None:
         super().__init__(latent_dim)
         components = positive_int("components", components)
         self.pseudo = nn.Parameter(init_mean + init_std * torch.randn(components, *input_shape))
         object.__setattr__(self, "encoder", encoder)  # shared with the VAE: not a second registered copy
+        onehot = F.one_hot(torch.arange(components) % num_classes, num_classes).float() if num_classes else None
+        self.register_buffer("labels", onehot, persistent=False)
 
     def pseudo_inputs(self) -> torch.Tensor:
         """The K pseudo-inputs, [K, *input_shape], clipped to [0, 1]."""
@@ -41,7 +48,8 @@ class VampPrior(Prior):
 
     def components(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(means, logvars), each [K, latent_dim]: the encoder's Gaussians for the pseudo-inputs."""
-        return self.encoder(self.pseudo_inputs())
+        labels = [] if self.labels is None else [self.labels.to(self.pseudo.dtype)]
+        return self.encoder(self.pseudo_inputs(), *labels)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         means, logvars = self.components()

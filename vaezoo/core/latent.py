@@ -1,0 +1,19 @@
+"""Latent: what a posterior's draw returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Latent:
+    """A reparameterized draw: z, its KL term per example, and log q(z|x) (from the same pass).
+
+    With `samples=K`, z is [K, B, D] and log_q [K, B]; kl is [B] when analytic, [K, B] when Monte-Carlo.
+    From `Posterior.kl_per_dim`, kl is [B, D]: one term per latent dimension.
+    """
+
+    z: torch.Tensor
+    kl: torch.Tensor
+    log_q: torch.Tensor

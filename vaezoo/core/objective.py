@@ -1,0 +1,27 @@
+"""Objective: how a loss is made from the parts, and which features of them it needs."""
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:  # the VAE holds an objective; an objective is handed the VAE
+    from vaezoo.core.model import VAE
+    from vaezoo.core.output import VAEOutput
+
+
+class Objective(nn.Module, abc.ABC):
+    """Turns a VAE and a batch into a loss (and the terms it is made of)."""
+
+    #: The optimizer step about to be taken; the training loop sets it before each step, for schedules.
+    step: int = 0
+
+    def needs(self) -> frozenset[str]:
+        """The posterior features (keys of `vaezoo.core.FEATURES`) this objective uses, with its options."""
+        return frozenset()
+
+    @abc.abstractmethod
+    def forward(self, vae: VAE, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
+        """Return the output of one training step on x (and labels y for a conditional VAE), with `loss` set."""
