@@ -1,10 +1,15 @@
 """Shared fixtures: a fresh plugin registry per test and small data."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Iterator
+
 import pytest
 import torch
 
 from vaezoo.discovery import reset_registry
+
+from plugin_sites import FakeSite
 
 # The tests run tiny tensors on a shared 2-core machine, where intra-op threads only add overhead (10x here);
 # tests of thread invariance set their own thread counts.
@@ -19,3 +24,14 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch):
     reset_registry()
     yield
     reset_registry()
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSite]:
+    """An empty folder on sys.path for fake installed distributions; discovery starts afresh."""
+    fake = FakeSite(tmp_path / "site")
+    fake.root.mkdir()
+    monkeypatch.syspath_prepend(str(fake.root))
+    reset_registry()
+    yield fake
+    fake.forget_modules()

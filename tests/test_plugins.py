@@ -18,7 +18,7 @@ from vaezoo.discovery import PluginWarning, get_registry, reset_registry
 from vaezoo.errors import AmbiguousNameError, BadOverrideError, PluginError
 from vaezoo.rundir import read_metrics
 
-from plugin_sites import FakeSite, pip_install_flows
+from plugin_sites import pip_install_flows
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -82,6 +82,11 @@ def test_flow_vae_trains_one_epoch_through_the_cli(flows, capsys, tmp_path):
     last_layers = [layer.net[-1].weight for layer in model.prior.layers]
     assert any(w.abs().sum() > 0 for w in last_layers), "the prior starts at zero and must have been trained"
     assert model.sample(4).shape == (4, 1, 8, 8)
+    capsys.readouterr()
+    assert main(["eval", str(run), "--nll-samples", "5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert math.isfinite(result["nll"]) and math.isfinite(result["mutual_information"])
+    assert "closed-form KL" in result["unavailable"]["kl_per_dim"]
 
 
 def test_flow_prior_needs_two_latent_dims(flows):
@@ -191,17 +196,6 @@ BROKEN = {
             register("Not A Name", dict)
     """),
 }
-
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSite]:
-    """An empty folder on sys.path for fake distributions; discovery starts afresh."""
-    fake = FakeSite(tmp_path / "site")
-    fake.root.mkdir()
-    monkeypatch.syspath_prepend(str(fake.root))
-    reset_registry()
-    yield fake
-    fake.forget_modules()
 
 
 def assert_builtin_zoo_works() -> None:

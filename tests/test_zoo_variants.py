@@ -1,6 +1,7 @@
 """Every variant of the zoo: it is listed, builds for several input shapes, and its loss falls on digits."""
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 import vaezoo
 from vaezoo.cli import main
 from vaezoo.data import fixed_binarization, load_dataset
-from vaezoo.evaluate import elbo
+from vaezoo.evaluate import METRIC_NEEDS, elbo
 from vaezoo.rundir import read_metrics
 
 ZOO = [
@@ -45,6 +46,33 @@ def labels_for(model: vaezoo.VAE, n: int) -> torch.Tensor | None:
 
 def test_every_variant_is_listed():
     assert set(ZOO) <= set(vaezoo.list_models())
+    assert set(vaezoo.list_models()) - set(ZOO) <= {"flow-vae-mlp"}  # a new built-in variant joins ZOO
+
+
+def tiny_flags(name: str) -> list[str]:
+    """tiny(name) as --set flags."""
+    return [arg for kind, options in tiny(name).items() for key, value in options.items()
+            for arg in ("--set", f"{kind}.{key}={json.dumps(value)}")]
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_every_variant_trains_then_evaluates_from_the_command_line(capsys, tmp_path, name):
+    run = tmp_path / "run"
+    code = main(["train", name, "--dataset", "digits", "--epochs", "1", "--out", str(run), "--quiet", *tiny_flags(name)])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["eval", str(run), "--nll-samples", "5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    model = vaezoo.load_model(run)
+    for metric, feature in METRIC_NEEDS.items():
+        reason = model.posterior.why_not(feature, model.prior)
+        assert (metric in result) == (reason is None) and result["unavailable"].get(metric) == reason
+    numbers = [result[k] for k in ("elbo", "recon", "kl", "nll", "bits_per_dim") if k in result]
+    assert numbers and all(math.isfinite(v) for v in numbers)
+    assert result["nll"] <= -result["elbo"] + 1.0  # 5 importance samples bound log p(x) at least as tightly
+    assert main(["eval", str(run), "--nll-samples", "5"]) == 0
+    table = capsys.readouterr().out
+    assert all(f"not available: {reason}" in table for reason in result["unavailable"].values())
 
 
 @pytest.mark.parametrize("name", ZOO)
