@@ -9,7 +9,18 @@ python=${PYTHON:-python3}
 torch_spec=${VAEZOO_TORCH:-torch==2.14.1}   # the CUDA 13.0 build: runs on the CPU too, and lets nvcc build the CUDA kernels
 
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install --quiet "$torch_spec" setuptools wheel ninja 2> >(grep -v "^WARNING: Location" >&2)
+
+# stamp NAME FILES...: true when the hash of FILES (and the build settings) equals the one saved for NAME, so
+# a step whose inputs have not changed since it last succeeded is skipped; `stamp_save NAME FILES...` records it.
+stamp_hash() { { find "$@" -type f ! -path "*/__pycache__/*" ! -path "*.egg-info/*" ! -path "*/build/*" -print0 \
+    | sort -z | xargs -0 sha256sum; echo "$torch_spec ${CUDA_HOME:-} ${TORCH_CUDA_ARCH_LIST:-}"; } | sha256sum | cut -d' ' -f1; }
+stamp() { local name=$1; shift; [ -f ".venv/.stamp-$name" ] && [ "$(cat ".venv/.stamp-$name")" = "$(stamp_hash "$@")" ]; }
+stamp_save() { local name=$1; shift; stamp_hash "$@" > ".venv/.stamp-$name"; }
+
+if ! stamp torch pyproject.toml; then
+    .venv/bin/python -m pip install --quiet "$torch_spec" setuptools wheel ninja 2> >(grep -v "^WARNING: Location" >&2)
+    stamp_save torch pyproject.toml
+fi
 
 missing=()
 [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
@@ -23,6 +34,13 @@ if [ -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]; then
     export CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
     export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 fi
-.venv/bin/python -m pip install --quiet --no-build-isolation -e ".[test]" 2> >(grep -v "^WARNING: Location" >&2)
-.venv/bin/python -m pip install --quiet --no-build-isolation --no-deps ./plugins/vaezoo-flows 2> >(grep -v "^WARNING: Location" >&2)
+# the editable install builds vaezoo._C (minutes): only when csrc/, setup.py or pyproject.toml changed
+if ! stamp vaezoo csrc setup.py pyproject.toml || ! .venv/bin/python -c "import vaezoo._C" 2>/dev/null; then
+    .venv/bin/python -m pip install --quiet --no-build-isolation -e ".[test]" 2> >(grep -v "^WARNING: Location" >&2)
+    stamp_save vaezoo csrc setup.py pyproject.toml
+fi
+if ! stamp flows plugins/vaezoo-flows; then
+    .venv/bin/python -m pip install --quiet --no-build-isolation --no-deps ./plugins/vaezoo-flows 2> >(grep -v "^WARNING: Location" >&2)
+    stamp_save flows plugins/vaezoo-flows
+fi
 .venv/bin/python -c "import vaezoo.ops as ops; print('vaezoo ready; fused-op backends:', ops.backends())"
