@@ -61,7 +61,7 @@ OPTIONAL_CONTEXT = {
     "decoder": ("num_classes",),
     "prior": ("input_shape", "encoder", "num_classes"),
     "likelihood": (),
-    "objective": (),
+    "objective": ("input_shape", "latent_dim"),
 }
 
 

@@ -88,6 +88,24 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
         "Conditional VAE: a one-hot label joins the conv features and z (Sohn et al., 2015)",
         ("conditional",),
     ),
+    "factor-vae-conv": (
+        VariantSpec(**CONV, objective="factor", latent_dim=10, options={"objective": {"gamma": 6.0}}),
+        "FactorVAE: ELBO plus 6 x total correlation, by a discriminator and the density-ratio trick "
+        "(Kim & Mnih, 2018)",
+        ("disentanglement", "adversarial"),
+    ),
+    "aae-conv": (
+        VariantSpec(**CONV, objective="aae", latent_dim=16),
+        "Adversarial autoencoder: a discriminator matches the aggregate posterior to N(0, I) "
+        "(Makhzani et al., 2016)",
+        ("adversarial",),
+    ),
+    "vae-gan-conv": (
+        VariantSpec(**CONV, objective="vae-gan", latent_dim=16),
+        "VAE-GAN: the decoder is also a GAN generator, reconstruction also in the discriminator's features "
+        "(Larsen et al., 2016)",
+        ("adversarial",),
+    ),
     "gaussian-vae-conv": (
         VariantSpec(**CONV, likelihood="gaussian", latent_dim=16, options={"likelihood": {"learn_sigma": True}}),
         "VAE for continuous pixels: Gaussian likelihood with a sigma learned per pixel",

@@ -13,14 +13,28 @@ if TYPE_CHECKING:  # the VAE holds an objective; an objective is handed the VAE
 
 
 class Objective(nn.Module, abc.ABC):
-    """Turns a VAE and a batch into a loss (and the terms it is made of)."""
+    """Turns a VAE and a batch into a loss (and the terms it is made of).
+
+    An adversarial objective also owns an adversary (a discriminator, a submodule saved with the model) that
+    the training loop updates with an optimizer of its own, `adversary_steps` times after each VAE step.
+    """
 
     #: The optimizer step about to be taken; the training loop sets it before each step, for schedules.
     step: int = 0
+    #: Adversary updates per VAE update (only for objectives whose `adversary()` is not None).
+    adversary_steps: int = 1
 
     def needs(self) -> frozenset[str]:
         """The posterior features (keys of `vaezoo.core.FEATURES`) this objective uses, with its options."""
         return frozenset()
+
+    def adversary(self) -> nn.Module | None:
+        """The network trained against the VAE by its own optimizer, kept out of the VAE's; None if there is none."""
+        return None
+
+    def adversary_loss(self, vae: VAE, x: torch.Tensor, y: torch.Tensor | None, out: VAEOutput) -> torch.Tensor:
+        """The adversary's loss on the batch of the VAE step whose output is `out` (treat `out` as fixed)."""
+        raise NotImplementedError(f"{type(self).__name__} has no adversary")
 
     @abc.abstractmethod
     def forward(self, vae: VAE, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
