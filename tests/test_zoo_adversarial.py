@@ -108,3 +108,50 @@ def test_vae_gan_measures_reconstruction_in_the_discriminators_features():
     out.loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
     adversary_gets_every_gradient(model, model.objective.adversary_loss(model, x, None, out))
+
+
+# --- in the training loop: a second parameter group, stepped after the VAE --------------------------------------
+
+
+def tiny_run(tmp_path, name: str, *extra: str) -> list[str]:
+    return ["train", name, "--dataset", "digits", "--quiet", "--batch-size", "256", "--set", "encoder.channels=[4]",
+            "--set", "decoder.channels=[4]", "--set", "encoder.hidden=16", "--set", "decoder.hidden=16", *extra]
+
+
+def test_the_trainer_steps_the_vae_and_the_adversary_each_with_its_own_loss(tmp_path, monkeypatch):
+    from vaezoo.data import load_dataset
+    from vaezoo.train import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    data = load_dataset("digits")
+    model = vaezoo.create_model("factor-vae-conv", input_shape=data.input_shape, steps=3,
+                                **{"objective.hidden_dims": [16]})
+    trainer = Trainer(TrainConfig("factor-vae-conv", "digits", str(tmp_path)), data, model, tmp_path, False)
+    calls = []
+    real = model.objective.adversary_loss
+    monkeypatch.setattr(model.objective, "adversary_loss", lambda *a: calls.append(1) or 0.0 * real(*a))
+    adversary = [p.detach().clone() for p in model.objective.adversary().parameters()]
+    vae = [p.detach().clone() for p in trainer.vae_params]
+    assert trainer.step(*trainer.batch(0)) is not None
+    assert len(calls) == 3  # `steps` adversary updates per VAE update
+    # the VAE's loss (which depends on the discriminator) moved the VAE and not the discriminator
+    assert all(torch.equal(a, p) for a, p in zip(adversary, model.objective.adversary().parameters()))
+    assert any(not torch.equal(a, p) for a, p in zip(vae, trainer.vae_params))
+    monkeypatch.setattr(model.objective, "adversary_loss", real)
+    assert trainer.step(*trainer.batch(1)) is not None
+    assert any(not torch.equal(a, p) for a, p in zip(adversary, model.objective.adversary().parameters()))
+
+
+@pytest.mark.parametrize("name", ["factor-vae-conv", "aae-conv"])
+def test_an_adversarial_run_resumes_to_the_weights_of_an_unbroken_one(tmp_path, name, capsys):
+    from safetensors.torch import load_file
+
+    from vaezoo.cli import main
+
+    assert main(tiny_run(tmp_path, name, "--epochs", "2", "--out", str(tmp_path / "straight"))) == 0
+    assert main(tiny_run(tmp_path, name, "--epochs", "1", "--out", str(tmp_path / "broken"))) == 0
+    assert main(tiny_run(tmp_path, name, "--epochs", "2", "--out", str(tmp_path / "broken"), "--resume")) == 0
+    straight = load_file(tmp_path / "straight" / "model.safetensors")
+    resumed = load_file(tmp_path / "broken" / "model.safetensors")
+    assert any(k.startswith("objective.discriminator") for k in straight)
+    assert straight.keys() == resumed.keys() and all(torch.equal(straight[k], resumed[k]) for k in straight)

@@ -16,7 +16,7 @@ from vaezoo.rundir import read_metrics
 ZOO = [
     "vae-mlp", "vae-conv", "vae-resnet", "beta-vae-mlp", "beta-vae-conv", "beta-tcvae-conv", "info-vae-mlp",
     "wae-mmd-conv", "iwae-mlp", "vamp-vae-mlp", "mog-vae-mlp", "hvae-mlp", "cvae-mlp", "cvae-conv",
-    "gaussian-vae-conv",
+    "gaussian-vae-conv", "factor-vae-conv", "aae-conv", "vae-gan-conv",
 ]
 
 #: Small networks per encoder/decoder kind, so a short run is quick.
@@ -37,6 +37,10 @@ def tiny(name: str) -> dict[str, dict[str, object]]:
         overrides["prior"] = {"components": 20}
     if recipe.prior == "ladder":
         overrides["prior"] = {"hidden": 32}
+    if recipe.objective in ("factor", "aae"):
+        overrides["objective"] = {"hidden_dims": [32]}
+    if recipe.objective == "vae-gan":
+        overrides["objective"] = {"channels": [8], "hidden": 32}
     return overrides
 
 

@@ -89,6 +89,19 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+def fused_optimizer(model: torch.nn.Module) -> bool:
+    """True when torch's fused Adam can step every parameter (floating point, on the CPU or a CUDA GPU)."""
+    return all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in model.parameters())
+
+
+def nonfinite_gradients(params: list[torch.Tensor]) -> torch.Tensor:
+    """1.0 when any gradient holds a NaN or an infinity, else 0.0: one fused max-norm, no host synchronization."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros((), device=params[0].device if params else "cpu")
+    return (~torch.isfinite(torch.stack(torch._foreach_norm(grads, float("inf"))))).any().float()
+
+
 def _positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise VaezooError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
@@ -132,7 +145,14 @@ class Trainer:
         self.config, self.data, self.model, self.run = config, data, model, run
         self.show = progress and self.world.main
         self.device = self.world.device
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        adversary = model.objective.adversary()
+        self.adversary_params = [] if adversary is None else list(adversary.parameters())
+        adversarial = {id(p) for p in self.adversary_params}
+        self.vae_params = [p for p in model.parameters() if id(p) not in adversarial]
+        groups = [{"params": self.vae_params}] + ([{"params": self.adversary_params}] if adversary else [])
+        # one optimizer, a group each for the VAE and the adversary: a parameter without a gradient is not
+        # stepped, so each update moves one side, and checkpoints keep one optimizer state as before
+        self.optimizer = torch.optim.Adam(groups, lr=config.lr, fused=fused_optimizer(model))
         self.generator = torch.Generator().manual_seed(config.seed)
         self.mode = binarization(config, model)
         self.train_x = fixed_binarization(data.train_x, seed=config.seed + 1) if self.mode == "static" else data.train_x
@@ -192,38 +212,78 @@ class Trainer:
         tqdm.write(f"vaezoo: step {self.state.step}: {message}; the step was skipped", file=sys.stderr)
 
     def step(self, x: torch.Tensor, y: torch.Tensor | None, rows: int) -> float | None:
-        """One optimizer step on this rank's shard x of a global batch of `rows` rows; the global batch's mean
-        loss, or None when the guard skipped the step."""
+        """One optimizer step on this rank's shard x of a global batch of `rows` rows (then the adversary's
+        steps, for an adversarial objective); the global batch's mean loss, or None when the guard skipped it.
+
+        The loss is backpropagated before it is checked, so the check of the loss and of every gradient is one
+        reduction and the step's one host synchronization; a non-finite step never reaches the weights."""
         self.model.objective.step = self.state.step
         self.optimizer.zero_grad(set_to_none=True)
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.config.bf16 else contextlib.nullcontext()
         out = None
         if len(x):
-            with autocast, noise_shard(self.world.shard(rows)[0], rows):
+            with self.autocast(), noise_shard(self.world.shard(rows)[0], rows):
                 out = self.forward(x, y)
-        # [sum of the shard's losses, 1 if the shard's loss is non-finite], summed over the ranks
-        local = out.loss.detach().float() if out is not None else torch.zeros((), device=self.device)
-        totals = self.world.sum(torch.stack([local * len(x), (~torch.isfinite(local)).float()]))
-        if totals[1] > 0:
-            if out is not None and not torch.isfinite(local):
-                bad = [name for name in ("recon", "kl") if not torch.isfinite(getattr(out, name)).all()]
-                self.nonfinite(f"the loss went non-finite (in {', '.join(bad) or 'the loss itself'})")
-            else:
-                self.nonfinite("the loss went non-finite on another rank")
-            return None
-        if out is not None:
             # each shard's mean loss weighted by its share: the summed gradients are the global batch mean's
             (out.loss * (len(x) / rows)).backward()
-        self.world.sum_gradients(self.model.parameters())
-        for name, p in self.model.named_parameters():
-            if p.grad is not None and not torch.isfinite(p.grad).all():
-                self.nonfinite(f"the gradient of {name} went non-finite")
-                return None
+        for p in self.adversary_params:  # the VAE's loss trains the VAE only
+            p.grad = None
+        self.world.sum_gradients(self.vae_params)
+        local = out.loss.detach().float() if out is not None else torch.zeros((), device=self.device)
+        loss_sum, bad_loss, bad_grad = self.world.sum(
+            torch.stack([local * len(x), (~torch.isfinite(local)).float(), nonfinite_gradients(self.vae_params)])
+        ).tolist()
+        if bad_loss or bad_grad:
+            self.nonfinite(self.describe_nonfinite(out, local, bool(bad_loss), self.vae_params))
+            return None
         if self.config.clip_grad is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
+            torch.nn.utils.clip_grad_norm_(self.vae_params, self.config.clip_grad, foreach=True)
         self.optimizer.step()
+        if self.adversary_params and not self.adversary_steps(x, y, rows, out):
+            return None
         self.state.skipped_in_a_row = 0
-        return float(totals[0]) / rows
+        return loss_sum / rows
+
+    def adversary_steps(self, x: torch.Tensor, y: torch.Tensor | None, rows: int, out: Any) -> bool:
+        """The objective's adversary updates on this batch, against the VAE step's output; False when one went
+        non-finite (it is skipped like any step)."""
+        objective = self.model.objective
+        for _ in range(objective.adversary_steps):
+            self.optimizer.zero_grad(set_to_none=True)
+            local = torch.zeros((), device=self.device)
+            if out is not None:
+                with self.autocast():
+                    loss = objective.adversary_loss(self.model, x, y, out)
+                (loss * (len(x) / rows)).backward()
+                local = loss.detach().float()
+            self.world.sum_gradients(self.adversary_params)
+            bad_loss, bad_grad = self.world.sum(
+                torch.stack([(~torch.isfinite(local)).float(), nonfinite_gradients(self.adversary_params)])
+            ).tolist()
+            if bad_loss or bad_grad:
+                what = "the adversary's loss" if bad_loss else "the adversary's gradient"
+                self.nonfinite(f"{what} went non-finite")
+                return False
+            if self.config.clip_grad is not None:
+                torch.nn.utils.clip_grad_norm_(self.adversary_params, self.config.clip_grad, foreach=True)
+            self.optimizer.step()
+        return True
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast for the forward pass when asked for, else nothing."""
+        if self.config.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def describe_nonfinite(self, out: Any, loss: torch.Tensor, bad_loss: bool, params: list[torch.Tensor]) -> str:
+        """What went non-finite in a step, for the message (only ever computed for a step that is skipped)."""
+        if bad_loss and (out is None or torch.isfinite(loss)):
+            return "the loss went non-finite on another rank"
+        if bad_loss:
+            bad = [name for name in ("recon", "kl") if not torch.isfinite(getattr(out, name)).all()]
+            return f"the loss went non-finite (in {', '.join(bad) or 'the loss itself'})"
+        names = {id(p): name for name, p in self.model.named_parameters()}
+        bad = next((names[id(p)] for p in params if p.grad is not None and not torch.isfinite(p.grad).all()), None)
+        return f"the gradient of {bad} went non-finite" if bad else "a gradient went non-finite on another rank"
 
     # -- epochs ------------------------------------------------------------------------------------------
     def run_epoch(self) -> None:
