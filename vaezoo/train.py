@@ -194,7 +194,7 @@ class Trainer:
     def step(self, x: torch.Tensor, y: torch.Tensor | None, rows: int) -> float | None:
         """One optimizer step on this rank's shard x of a global batch of `rows` rows; the global batch's mean
         loss, or None when the guard skipped the step."""
-        self.model.objective.step = self.state.step
+        self.model.objective.step = self.model.posterior.step = self.state.step
         self.optimizer.zero_grad(set_to_none=True)
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.config.bf16 else contextlib.nullcontext()
         out = None

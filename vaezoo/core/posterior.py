@@ -25,6 +25,9 @@ class Posterior(nn.Module, abc.ABC):
     family: str = "gaussian"
     #: What the prior's `support` must include for the KL to be defined.
     requires: frozenset[str] = frozenset({"euclidean"})
+    #: The optimizer step about to be taken; the training loop sets it before each step, for schedules (the
+    #: Gumbel-softmax temperature).
+    step: int = 0
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
