@@ -94,4 +94,6 @@ class GumbelSoftmaxPosterior(Posterior):
             return "the KL of a categorical variable is one term per variable of several one-hot dimensions"
         if feature == "density":
             return "the dimensions of a one-hot block have no separate densities"
+        if feature == "moments":
+            return "the moments of a relaxed categorical draw depend on the temperature and have no closed form"
         return None

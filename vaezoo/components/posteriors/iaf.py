@@ -68,4 +68,6 @@ class IAFPosterior(Posterior):
             return "the flow mixes the latent dimensions, so its Monte-Carlo KL does not split per dimension"
         if feature == "density":
             return "the flow mixes the latent dimensions, so q(z|x) has no per-dimension density"
+        if feature == "moments":
+            return "the flow's output has no closed-form mean and variance"
         return None

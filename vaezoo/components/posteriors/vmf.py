@@ -123,5 +123,7 @@ class VonMisesFisherPosterior(Posterior):
             return "the KL of a von Mises-Fisher distribution on the sphere does not split per dimension"
         if feature == "density":
             return "a von Mises-Fisher distribution has no per-dimension density (its dimensions are tied to the sphere)"
+        if feature == "moments":
+            return "the moments of a von Mises-Fisher draw are not implemented (and z lies on the sphere, not around N(0, I))"
         return None
 

@@ -60,4 +60,6 @@ class VQPosterior(Posterior):
             return "the KL of a quantized code is one term per code vector of code_dim dimensions"
         if feature == "density":
             return "a quantized posterior is a point mass, with no density per dimension"
+        if feature == "moments":
+            return "a quantized posterior is a point mass on the nearest codes"
         return None
