@@ -1,13 +1,15 @@
 """Built-in objectives, registered through the objectives hook."""
 from __future__ import annotations
 
+from vaezoo.components.objectives.dip import DIPVAE
 from vaezoo.components.objectives.elbo import ELBO
 from vaezoo.components.objectives.iwae import IWAE
+from vaezoo.components.objectives.miwae import CIWAE, MIWAE, PIWAE
 from vaezoo.components.objectives.mmd import MMDObjective
 from vaezoo.components.objectives.tc import BetaTCVAE
 from vaezoo.hookspecs import Register, hookimpl
 
-__all__ = ["ELBO", "IWAE", "BetaTCVAE", "MMDObjective"]
+__all__ = ["CIWAE", "DIPVAE", "ELBO", "IWAE", "MIWAE", "PIWAE", "BetaTCVAE", "MMDObjective"]
 
 
 @hookimpl
@@ -16,3 +18,7 @@ def vaezoo_register_objectives(register: Register) -> None:
     register("tc", BetaTCVAE)
     register("mmd", MMDObjective)
     register("iwae", IWAE)
+    register("dip", DIPVAE, description="DIP-VAE I or II: ELBO plus a covariance penalty on q(z) (Kumar et al., 2018)")
+    register("miwae", MIWAE, description="mean of M IWAE bounds of K draws (Rainforth et al., 2018)")
+    register("piwae", PIWAE, description="IWAE(MK) for the decoder, MIWAE(M, K) for the encoder (Rainforth et al., 2018)")
+    register("ciwae", CIWAE, description="beta ELBO + (1 - beta) IWAE of the same draws (Rainforth et al., 2018)")
