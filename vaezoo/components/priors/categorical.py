@@ -68,7 +68,7 @@ class JointPrior(Prior):
         self.categorical = CategoricalPrior(latent_dim - continuous, categories, learn)
 
     def sample(self, n: int) -> torch.Tensor:
-        return torch.cat([self.normal.sample(n), self.categorical.sample(n).to(self.normal._anchor.dtype)], dim=-1)
+        return torch.cat([self.normal.sample(n), self.categorical.sample(n)], dim=-1)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         c = self.continuous
