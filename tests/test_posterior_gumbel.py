@@ -106,3 +106,17 @@ def test_joint_prior_must_split_the_latents_like_the_posterior():
     model = vaezoo.create_model("vae-mlp", input_shape=shape, latent_dim=9, posterior="joint", prior="joint",
                                 continuous=3, categories=2, **dims)
     assert model.posterior.param_dims() == (3, 3, 6)
+
+
+def test_the_training_loop_hands_the_step_to_the_posterior():
+    from vaezoo.data import Dataset
+    from vaezoo.train import TrainConfig, Trainer
+
+    x = torch.rand(20, 1, 4, 4).bernoulli()
+    data = Dataset("tiny", x, torch.zeros(20, dtype=torch.long), x[:4], torch.zeros(4, dtype=torch.long))
+    model = vaezoo.create_model("gumbel-vae-mlp", input_shape=(1, 4, 4), latent_dim=4, categories=2,
+                                **{"encoder.hidden_dims": [8], "decoder.hidden_dims": [8]})
+    trainer = Trainer(TrainConfig("gumbel-vae-mlp", "tiny", "unused", batch_size=10), data, model, None, False)
+    trainer.state.step = 7
+    trainer.step(x[:10], None, 10)
+    assert model.posterior.step == model.objective.step == 7
