@@ -217,7 +217,7 @@ class Trainer:
 
         The loss is backpropagated before it is checked, so the check of the loss and of every gradient is one
         reduction and the step's one host synchronization; a non-finite step never reaches the weights."""
-        self.model.objective.step = self.state.step
+        self.model.objective.step = self.model.posterior.step = self.state.step
         self.optimizer.zero_grad(set_to_none=True)
         out = None
         if len(x):

@@ -111,6 +111,84 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
         "VAE for continuous pixels: Gaussian likelihood with a sigma learned per pixel",
         (),
     ),
+    "svae-mlp": (
+        VariantSpec(**MLP, posterior="vmf", prior="uniform-sphere", latent_dim=10),
+        "Hyperspherical VAE: von Mises-Fisher posterior on S^9, uniform prior, vae-mlp's networks "
+        "(Davidson et al., 2018)",
+        ("density", "hyperspherical"),
+    ),
+    "gumbel-vae-mlp": (
+        VariantSpec(
+            **MLP, posterior="gumbel-softmax", prior="categorical", latent_dim=200,
+            options={"posterior": {"categories": 10, "temperature": 1.0, "min_temperature": 0.5,
+                                   "anneal_rate": 3e-5}, "prior": {"categories": 10}},
+        ),
+        "Categorical VAE: 20 ten-way Gumbel-softmax latents, temperature annealed from 1 to 0.5 "
+        "(Jang et al., 2017; Maddison et al., 2017)",
+        ("discrete",),
+    ),
+    "joint-vae-conv": (
+        VariantSpec(
+            **CONV, posterior="joint", prior="joint", latent_dim=20,
+            options={"posterior": {"continuous": 10, "categories": 10}, "prior": {"continuous": 10, "categories": 10}},
+        ),
+        "JointVAE: 10 Gaussian latents and one ten-way Gumbel-softmax latent, on the ELBO (Dupont, 2018)",
+        ("discrete", "disentanglement"),
+    ),
+    "vq-vae-conv": (
+        VariantSpec(
+            **CONV, posterior="vq", prior="codebook", latent_dim=32,
+            options={"posterior": {"commitment": 0.25},
+                     "prior": {"codes": 128, "code_dim": 4, "update": "ema", "decay": 0.99, "learn": True}},
+        ),
+        "VQ-VAE: 8 codes of 4 dimensions from a 128-code codebook learned by moving averages, commitment 0.25, "
+        "straight-through; a categorical prior over codes fitted by the KL term (van den Oord et al., 2017)",
+        ("discrete",),
+    ),
+    "vq-vae-mlp": (
+        VariantSpec(
+            **MLP, posterior="vq", prior="codebook", latent_dim=32,
+            options={"posterior": {"commitment": 0.25}, "prior": {"codes": 128, "code_dim": 4, "update": "loss"}},
+        ),
+        "VQ-VAE with the codebook learned by its loss |sg(z_e) - e|^2, commitment 0.25, MLP networks "
+        "(van den Oord et al., 2017)",
+        ("discrete",),
+    ),
+    "iaf-vae-mlp": (
+        VariantSpec(
+            **MLP, posterior="iaf", latent_dim=20,
+            options={"posterior": {"steps": 2, "hidden_dims": [320, 320], "context": 32}},
+        ),
+        "VAE with two inverse autoregressive flow steps (MADE) on the Gaussian posterior, vae-mlp's networks "
+        "(Kingma et al., 2016)",
+        ("density", "flow"),
+    ),
+    "dip-vae-conv": (
+        VariantSpec(**CONV, objective="dip", latent_dim=10, options={"objective": {"kind": "i", "lambda_od": 10.0}}),
+        "DIP-VAE-I: ELBO plus lambda_od = 10, lambda_d = 100 penalties on Cov[E[z|x]] (Kumar et al., 2018)",
+        ("disentanglement",),
+    ),
+    "dip-vae-ii-conv": (
+        VariantSpec(**CONV, objective="dip", latent_dim=10, options={"objective": {"kind": "ii", "lambda_od": 10.0}}),
+        "DIP-VAE-II: ELBO plus lambda_od = lambda_d = 10 penalties on the covariance of q(z) (Kumar et al., 2018)",
+        ("disentanglement",),
+    ),
+    "miwae-mlp": (
+        VariantSpec(**MLP, objective="miwae", latent_dim=20, options={"objective": {"samples": 4, "groups": 4}}),
+        "MIWAE(M=4, K=4): the mean of 4 importance-weighted bounds of 4 draws, vae-mlp's networks "
+        "(Rainforth et al., 2018)",
+        ("density",),
+    ),
+    "piwae-mlp": (
+        VariantSpec(**MLP, objective="piwae", latent_dim=20, options={"objective": {"samples": 4, "groups": 4}}),
+        "PIWAE: the decoder on IWAE(16), the encoder on MIWAE(4, 4) of the same draws (Rainforth et al., 2018)",
+        ("density",),
+    ),
+    "ciwae-mlp": (
+        VariantSpec(**MLP, objective="ciwae", latent_dim=20, options={"objective": {"samples": 16, "beta": 0.5}}),
+        "CIWAE: 0.5 ELBO + 0.5 IWAE(16) of the same draws (Rainforth et al., 2018)",
+        ("density",),
+    ),
 }
 
 

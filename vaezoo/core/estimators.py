@@ -9,8 +9,16 @@ import math
 
 import torch
 
+from vaezoo.core.latent import Latent
 from vaezoo.core.model import VAE
 from vaezoo.core.output import VAEOutput
+
+
+def with_posterior_loss(terms: dict[str, torch.Tensor], latent: Latent) -> dict[str, torch.Tensor]:
+    """Put the posterior's own loss, if it has one, in terms["posterior_loss"] (VAE.forward adds it to the loss)."""
+    if latent.aux is not None:
+        terms["posterior_loss"] = latent.aux
+    return terms
 
 
 def elbo_terms(vae: VAE, x: torch.Tensor, y: torch.Tensor | None = None, *, kl_per_dim: bool = False) -> VAEOutput:
@@ -26,6 +34,7 @@ def elbo_terms(vae: VAE, x: torch.Tensor, y: torch.Tensor | None = None, *, kl_p
     else:
         latent = vae.posterior.draw(q_params, vae.prior)
         kl, terms = latent.kl, {}
+    with_posterior_loss(terms, latent)
     params = vae.decode_params(latent.z, y)
     recon = vae.likelihood.log_prob(params, x)
     return VAEOutput(-(recon - kl).mean(), recon, kl, latent.z, q_params, params, terms)
@@ -47,5 +56,5 @@ def iw_terms(vae: VAE, x: torch.Tensor, samples: int, y: torch.Tensor | None = N
     kl = latent.log_q - vae.prior.log_prob(latent.z)
     log_w = recon - kl
     bound = torch.logsumexp(log_w, dim=0) - math.log(samples)
-    terms = {"iw_bound": bound, "log_w": log_w}
+    terms = with_posterior_loss({"iw_bound": bound, "log_w": log_w}, latent)
     return VAEOutput(-bound.mean(), recon.mean(0), kl.mean(0), latent.z, q_params, params, terms)

@@ -74,7 +74,12 @@ class VAE(nn.Module):
         return [onehot]
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        return self.objective(self, x) if y is None else self.objective(self, x, y)
+        """The objective's output; the posterior's own loss (`terms["posterior_loss"]`, e.g. VQ's codebook and
+        commitment terms) is added to `loss` here, so that every objective trains it."""
+        out = self.objective(self, x) if y is None else self.objective(self, x, y)
+        if "posterior_loss" in out.terms:
+            out.loss = out.loss + out.terms["posterior_loss"].mean()
+        return out
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """The posterior's parameters for x: for the Gaussian posterior (mu, logvar), each [B, latent_dim]."""

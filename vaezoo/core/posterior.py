@@ -15,6 +15,7 @@ FEATURES = {
     "samples": "several draws of z per input, each with log q(z|x) (importance weighting)",
     "kl_per_dim": "the KL split into one term per latent dimension",
     "density": "log q(z_d|x) per dimension of any z under any input's posterior (aggregate-posterior estimates)",
+    "moments": "the mean and the per-dimension variance of q(z|x)",
 }
 
 
@@ -25,6 +26,9 @@ class Posterior(nn.Module, abc.ABC):
     family: str = "gaussian"
     #: What the prior's `support` must include for the KL to be defined.
     requires: frozenset[str] = frozenset({"euclidean"})
+    #: The optimizer step about to be taken; the training loop sets it before each step, for schedules (the
+    #: Gumbel-softmax temperature).
+    step: int = 0
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
@@ -65,6 +69,10 @@ class Posterior(nn.Module, abc.ABC):
         """One draw whose kl is [B, latent_dim]; needs the feature "kl_per_dim"."""
         self.require("kl_per_dim", prior)
         raise NotImplementedError(f"{type(self).__name__} offers kl_per_dim but does not implement it")
+
+    def moments(self, params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """E[z|x] and Var[z_d|x], each [B, latent_dim]; needs the feature "moments"."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement moments")
 
     def log_density(self, z: torch.Tensor, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """log q(z_d|x) per dimension, [..., latent_dim], z and params broadcasting; needs the feature "density"."""

@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 from vaezoo.components.objectives.aae import AdversarialAutoencoder
+from vaezoo.components.objectives.dip import DIPVAE
 from vaezoo.components.objectives.elbo import ELBO
 from vaezoo.components.objectives.factor import FactorVAE
 from vaezoo.components.objectives.iwae import IWAE
+from vaezoo.components.objectives.miwae import CIWAE, MIWAE, PIWAE
 from vaezoo.components.objectives.mmd import MMDObjective
 from vaezoo.components.objectives.tc import BetaTCVAE
 from vaezoo.components.objectives.vaegan import VAEGAN
 from vaezoo.hookspecs import Register, hookimpl
 
-__all__ = ["ELBO", "IWAE", "VAEGAN", "AdversarialAutoencoder", "BetaTCVAE", "FactorVAE", "MMDObjective"]
+__all__ = [
+    "CIWAE", "DIPVAE", "ELBO", "IWAE", "MIWAE", "PIWAE", "VAEGAN", "AdversarialAutoencoder", "BetaTCVAE", "FactorVAE",
+    "MMDObjective",
+]
 
 
 @hookimpl
@@ -22,3 +27,7 @@ def vaezoo_register_objectives(register: Register) -> None:
     register("factor", FactorVAE)
     register("aae", AdversarialAutoencoder)
     register("vae-gan", VAEGAN)
+    register("dip", DIPVAE, description="DIP-VAE I or II: ELBO plus a covariance penalty on q(z) (Kumar et al., 2018)")
+    register("miwae", MIWAE, description="mean of M IWAE bounds of K draws (Rainforth et al., 2018)")
+    register("piwae", PIWAE, description="IWAE(MK) for the decoder, MIWAE(M, K) for the encoder (Rainforth et al., 2018)")
+    register("ciwae", CIWAE, description="beta ELBO + (1 - beta) IWAE of the same draws (Rainforth et al., 2018)")

@@ -2,13 +2,27 @@
 from __future__ import annotations
 
 from vaezoo.components.posteriors.gaussian import GaussianPosterior
+from vaezoo.components.posteriors.gumbel import GumbelSoftmaxPosterior
+from vaezoo.components.posteriors.iaf import IAFPosterior
+from vaezoo.components.posteriors.joint import JointPosterior
 from vaezoo.components.posteriors.ladder import LadderPosterior
+from vaezoo.components.posteriors.vmf import VonMisesFisherPosterior
+from vaezoo.components.posteriors.vq import VQPosterior
 from vaezoo.hookspecs import Register, hookimpl
 
-__all__ = ["GaussianPosterior", "LadderPosterior"]
+__all__ = [
+    "GaussianPosterior", "GumbelSoftmaxPosterior", "IAFPosterior", "JointPosterior", "LadderPosterior",
+    "VQPosterior", "VonMisesFisherPosterior",
+]
 
 
 @hookimpl
 def vaezoo_register_posteriors(register: Register) -> None:
     register("gaussian", GaussianPosterior)
     register("ladder", LadderPosterior)
+    register("vmf", VonMisesFisherPosterior, description="von Mises-Fisher on the hypersphere (Davidson et al., 2018)")
+    register("gumbel-softmax", GumbelSoftmaxPosterior,
+             description="relaxed categorical latents, annealed temperature (Jang et al., 2017; Maddison et al., 2017)")
+    register("joint", JointPosterior, description="Gaussian plus Gumbel-softmax categorical latents (JointVAE; Dupont, 2018)")
+    register("vq", VQPosterior, description="vector quantization, straight-through (VQ-VAE; van den Oord et al., 2017)")
+    register("iaf", IAFPosterior, description="inverse autoregressive flow on a Gaussian (Kingma et al., 2016)")

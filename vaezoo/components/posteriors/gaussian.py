@@ -49,5 +49,8 @@ class GaussianPosterior(Posterior):
         kl = kl.view_as(mu) if analytic is not None else log_q - prior.log_prob_per_dim(z)
         return Latent(z, kl, log_q.sum(-1))
 
+    def moments(self, params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        return params[0], torch.exp(params[1])
+
     def log_density(self, z: torch.Tensor, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
         return normal_log_density(z, *params)

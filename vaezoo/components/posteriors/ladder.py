@@ -57,4 +57,6 @@ class LadderPosterior(Posterior):
             return "the ladder's KL of each layer is conditional on the layers above, so it does not split per dimension"
         if feature == "density":
             return "each layer's posterior depends on the layers drawn above it, so q(z|x) has no per-dimension density"
+        if feature == "moments":
+            return "each layer's posterior depends on the layers drawn above it, so its moments have no closed form"
         return None

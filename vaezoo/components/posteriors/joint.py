@@ -1,0 +1,54 @@
+"""Joint continuous and discrete latents (JointVAE; Dupont, 2018): a diagonal Gaussian over the first
+`continuous` dimensions, Gumbel-softmax categorical variables over the rest."""
+from __future__ import annotations
+
+import torch
+
+from vaezoo import ops
+from vaezoo.components.layers import positive_int
+from vaezoo.components.posteriors.gumbel import GumbelSoftmaxPosterior
+from vaezoo.core import Latent, Prior
+
+
+class JointPosterior(GumbelSoftmaxPosterior):
+    """The encoder returns (mu, logvar) of the Gaussian part [continuous each] and logits [latent_dim - continuous].
+
+    The Gaussian part goes through the fused operator with its analytic KL against the joint prior's N(0, I);
+    the categorical part is drawn as in `GumbelSoftmaxPosterior` (same temperature options). The KL is the sum.
+    The joint prior must split the latent dimensions the same way.
+    """
+
+    family = "joint"
+    requires = frozenset({"euclidean-simplex"})
+
+    def __init__(
+        self, latent_dim: int, continuous: int = 10, categories: int = 10, temperature: float = 1.0,
+        min_temperature: float = 0.5, anneal_rate: float = 3e-5, hard: bool = False,
+    ) -> None:
+        self.continuous = positive_int("continuous", continuous)
+        if continuous >= latent_dim:
+            raise ValueError(f"continuous ({continuous}) must leave dimensions for the categories of latent_dim {latent_dim}")
+        super().__init__(latent_dim, categories, temperature, min_temperature, anneal_rate, hard)
+
+    def discrete_dim(self) -> int:
+        return self.latent_dim - self.continuous
+
+    def param_dims(self) -> tuple[int, ...]:
+        return (self.continuous, self.continuous, self.discrete_dim())
+
+    def prior_mismatch(self, prior: Prior) -> str | None:
+        mismatch = super().prior_mismatch(prior)
+        if mismatch is None and (prior.continuous, prior.categorical.categories) != (self.continuous, self.categories):
+            return (f"the posterior has {self.continuous} continuous dimensions and {self.categories} categories, the "
+                    f"prior {prior.continuous} and {prior.categorical.categories}")
+        return mismatch
+
+    def draw(self, params: tuple[torch.Tensor, ...], prior: Prior, samples: int | None = None) -> Latent:
+        mu, logvar, logits = params
+        z_c, kl_c, log_q_c = ops.reparameterize(mu, logvar, samples=samples, log_q=True)
+        d = self.discrete(logits, prior.categorical.log_probs(), samples)
+        return Latent(torch.cat([z_c, d.z.to(z_c.dtype)], dim=-1), kl_c + d.kl, log_q_c + d.log_q)
+
+    def mean(self, params: tuple[torch.Tensor, ...], prior: Prior) -> torch.Tensor:
+        """The Gaussian mean, then the most probable value of each categorical variable."""
+        return torch.cat([params[0], super().mean(params[2:], prior)], dim=-1)
