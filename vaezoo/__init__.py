@@ -1,5 +1,5 @@
 """vaezoo: a plugin-based model zoo of Variational Autoencoders on PyTorch, with fused C++/CUDA kernels."""
-from vaezoo import ops
+from vaezoo import metrics, ops
 from vaezoo._version import __version__
 from vaezoo.factory import create_model, get_model_spec, list_components, list_models
 from vaezoo.core import FEATURES, VAE, Latent, Likelihood, Objective, Posterior, Prior, VAEOutput
@@ -25,5 +25,6 @@ __all__ = [
     "list_components",
     "list_models",
     "load_model",
+    "metrics",
     "ops",
 ]

@@ -128,7 +128,7 @@ def _train_config(args: argparse.Namespace):
         latent_dim=args.latent_dim,
         overrides=parse_set(args.set), device=args.device, seed=args.seed, binarize=args.binarize,
         clip_grad=args.clip_grad, patience=args.patience, compile=args.compile, bf16=args.bf16,
-        checkpoint_every=args.checkpoint_every, on_nonfinite=args.on_nonfinite,
+        checkpoint_every=args.checkpoint_every, on_nonfinite=args.on_nonfinite, limit=args.limit,
     )
 
 
@@ -266,6 +266,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     x = fixed_binarization(data.test_x) if mode != "none" else data.test_x
     y = data.test_y if model.conditional else None
     result = evaluate.summary(model, x, y, args.nll_samples, progress=not args.json)
+    if args.disentanglement or args.sample_quality:
+        from vaezoo.analysis_eval import evaluate_run
+
+        result.update(evaluate_run(args.run_dir, model, data, disentanglement=args.disentanglement,
+                                   sample_quality=args.sample_quality, quality_samples=args.quality_samples,
+                                   progress=not args.json))
     if args.json:
         _print_json(result)
         return 0
@@ -283,6 +289,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print("KL per dimension       " + " ".join(f"{v:.2f}" for v in result["kl_per_dim"]))
     for metric, reason in missing.items():
         print(f"{metric.replace('_', ' '):<23}not available: {reason}")
+    if "disentanglement" in result:
+        d = result["disentanglement"]
+        print(f"MIG {d['mig']:.3f}  SAP {d['sap']:.3f}  DCI disentanglement {d['dci']['disentanglement']:.3f} "
+              f"completeness {d['dci']['completeness']:.3f} informativeness {d['dci']['informativeness']:.3f}")
+        print(f"BetaVAE score {d['beta_vae_score']:.3f}  FactorVAE score {d['factor_vae_score']:.3f}")
+    if "sample_quality" in result:
+        q = result["sample_quality"]
+        print(f"FID {q['fid']:.3f}  KID {q['kid']:.4f}  precision {q['precision']:.3f}  recall {q['recall']:.3f} "
+              f"(vaezoo features; classifier test accuracy {q['features']['test_accuracy']:.3f})")
     return 0
 
 
@@ -321,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a variant on a dataset into a run directory")
     p.add_argument("variant", help="variant name (see `vaezoo list`)")
-    p.add_argument("--dataset", required=True, help="digits or fashion-mnist")
+    p.add_argument("--dataset", required=True,
+                   help="digits, fashion-mnist, mnist, folder, arrays, dsprites or colour-shapes")
     p.add_argument("--data-dir", help="folder with the dataset's files (fashion-mnist: its four IDX files)")
     p.add_argument("--epochs", type=int, help="passes over the training set (default 10; with --resume: the run's)")
     p.add_argument("--batch-size", type=int, default=128, help="examples per step (default 128)")
@@ -331,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a part or option: prior=NAME, beta=4, encoder.hidden_dims=[512,256] (repeatable)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--limit", type=int, metavar="N", help="train on the first N examples of a fixed shuffle (quick runs)")
     p.add_argument("--image-size", type=int, help="folder dataset: resize images to this many pixels square")
     p.add_argument("--channels", type=int, choices=(1, 3), help="folder dataset: 1 (grey) or 3 (RGB)")
     p.add_argument("--binarize", default="auto", choices=("auto", "dynamic", "static", "none"),
@@ -358,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nll-samples", type=int, default=1000, help="importance samples K for the NLL (default 1000)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--disentanglement", action="store_true",
+                   help="MIG, SAP, DCI, BetaVAE and FactorVAE scores (datasets with factors: dsprites, colour-shapes)")
+    p.add_argument("--sample-quality", action="store_true",
+                   help="FID, KID, precision/recall on features of a classifier vaezoo trains and caches per dataset")
+    p.add_argument("--quality-samples", type=int, default=5000, help="generated and held-out images compared (default 5000)")
     p.set_defaults(func=cmd_eval)
 
     def picture_command(name: str, help_text: str, func) -> argparse.ArgumentParser:

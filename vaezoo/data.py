@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +21,17 @@ HELD_OUT_FRACTION = 0.1
 
 @dataclass
 class Dataset:
-    """Training and held-out images in [0, 1], with integer labels."""
+    """Training and held-out images in [0, 1], with integer labels; ground-truth datasets also carry the
+    values of their generative factors (float64 [N, K], one column per name in factor_names)."""
 
     name: str
     train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+    train_factors: torch.Tensor | None = None
+    test_factors: torch.Tensor | None = None
+    factor_names: tuple[str, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -115,12 +120,28 @@ def load_arrays(data_dir: Path | None) -> Dataset:
     return Dataset(f"arrays:{path.name}", arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"])
 
 
+def load_dsprites(data_dir: Path | None, limit: int | None = None) -> Dataset:
+    """dSprites, rendered and cached by vaezoo (see vaezoo.dsprites); reads only the `limit` rows asked for."""
+    from vaezoo import dsprites
+
+    return dsprites.load_dsprites(data_dir, limit)
+
+
+def load_colour_shapes(data_dir: Path | None) -> Dataset:
+    """The small coloured-shapes set with five independent factors (see vaezoo.colour_shapes)."""
+    from vaezoo import colour_shapes
+
+    return colour_shapes.load_colour_shapes(data_dir)
+
+
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "digits": load_digits,
     "fashion-mnist": load_fashion_mnist,
     "mnist": load_mnist,
     "folder": load_image_folder,
     "arrays": load_arrays,
+    "dsprites": load_dsprites,
+    "colour-shapes": load_colour_shapes,
 }
 
 
@@ -133,9 +154,35 @@ def dataset_loader(name: str) -> Callable[..., Dataset]:
     return DATASETS[name]
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None, **options: Any) -> Dataset:
-    """Load a dataset by name; `data_dir` says where its files are; options go to its loader (image_size, ...)."""
-    return dataset_loader(name)(Path(data_dir) if data_dir is not None else None, **options)
+def _check_limit(limit: object) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise DataError(f"limit must be a positive integer, got {limit!r}")
+
+
+def limit_training(data: Dataset, limit: int) -> Dataset:
+    """The first `limit` training examples of a fixed shuffle (seed 0) of the training split; held-out kept."""
+    _check_limit(limit)
+    rows = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(0))[:limit]
+    factors = None if data.train_factors is None else data.train_factors[rows]
+    return Dataset(data.name, data.train_x[rows], data.train_y[rows], data.test_x, data.test_y,
+                   factors, data.test_factors, data.factor_names)
+
+
+def load_dataset(
+    name: str, data_dir: str | os.PathLike[str] | None = None, *, limit: int | None = None, **options: Any
+) -> Dataset:
+    """Load a dataset by name; `data_dir` says where its files are; options go to its loader (image_size, ...).
+
+    `limit` keeps the first N training examples of a fixed shuffle; a loader that takes `limit` itself
+    (dsprites, whose training split is already in a fixed shuffled order) reads only those."""
+    loader = dataset_loader(name)
+    directory = Path(data_dir) if data_dir is not None else None
+    if limit is not None:
+        _check_limit(limit)
+    if limit is not None and "limit" in inspect.signature(loader).parameters:
+        return loader(directory, limit=limit, **options)
+    data = loader(directory, **options)
+    return data if limit is None else limit_training(data, limit)
 
 
 def fixed_binarization(x: torch.Tensor, seed: int = 0) -> torch.Tensor:

@@ -39,3 +39,7 @@ class NotAvailableError(VaezooError):
 
 class CombinationError(VaezooError, ValueError):
     """Parts that cannot work together, or a part that breaks the plugin contract, found at build time."""
+
+
+class MetricInputError(VaezooError, ValueError):
+    """Codes, factors or features that a metric cannot take: wrong shape, too few rows, non-numeric values."""

@@ -17,7 +17,10 @@ PICTURES = (
     ("reconstructions.png", "Reconstructions (inputs above, reconstructions below)"),
     ("interpolation.png", "Interpolations between held-out inputs"),
     ("traversal.png", "Latent traversals (one row per latent dimension)"),
+    ("traversal_factors.png", "Latent traversals labelled by the factor each dimension captures best "
+     "(normalized mutual information in brackets)"),
 )
+EVALUATION = "evaluation.json"
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
@@ -56,6 +59,34 @@ def _metrics_table(metrics: list[dict]) -> str:
     return f"<table><tr>{head}</tr>\n" + "\n".join(body) + "</table>"
 
 
+def _flat(prefix: str, value: object) -> list[tuple[str, object]]:
+    """Nested dicts as (dotted key, value) pairs; lists of dicts are left out (they have their own picture)."""
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _flat(f"{prefix}.{k}" if prefix else k, v)]
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return []
+    return [(prefix, value)]
+
+
+def _evaluation_section(run: Path) -> str:
+    """The table of `vaezoo eval --disentanglement --sample-quality` results, when the run has them."""
+    path = run / EVALUATION
+    if not path.is_file():
+        return ""
+    try:
+        evaluation = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "<h2>Evaluation</h2><p>evaluation.json is damaged; run vaezoo eval again.</p>"
+    rows = "".join(
+        f'<tr><td class="key">{html.escape(k)}</td><td>{v:.4f}</td></tr>' if isinstance(v, float)
+        else f'<tr><td class="key">{html.escape(k)}</td><td class="key">{html.escape(str(v))}</td></tr>'
+        for k, v in _flat("", evaluation)
+    )
+    note = ("<p>Sample quality is measured on features of a classifier vaezoo trains on this dataset: figures "
+            "compare models within vaezoo, not with Inception-based FID.</p>" if "sample_quality" in evaluation else "")
+    return f"<h2>Evaluation (vaezoo eval)</h2>{note}<table>{rows}</table>"
+
+
 def write_report(run_dir: str | os.PathLike[str]) -> Path:
     """Write report.html into the run directory, embedding every picture there so the page stands alone."""
     run = Path(run_dir)
@@ -76,6 +107,7 @@ def write_report(run_dir: str | os.PathLike[str]) -> Path:
 <body>
 <h1>{html.escape(title)}</h1>
 {summary}
+{_evaluation_section(run)}
 <h2>Pictures</h2>
 {''.join(figures)}
 <h2>Metrics per epoch</h2>

@@ -142,4 +142,4 @@ def load_run_data(run_dir: str | os.PathLike[str]):
 
     config = read_config(run_dir)
     train = config.get("train", {})
-    return load_dataset(config["dataset"], train.get("data_dir"), **train.get("data_options", {}))
+    return load_dataset(config["dataset"], train.get("data_dir"), limit=train.get("limit"), **train.get("data_options", {}))

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from vaezoo import evaluate
 from vaezoo.checkpoint import TrainingState, load_latest_checkpoint, save_checkpoint
-from vaezoo.data import Dataset, dataset_loader, fixed_binarization
+from vaezoo.data import Dataset, fixed_binarization, load_dataset
 from vaezoo.distributed import World, join
 from vaezoo.errors import VaezooError
 from vaezoo.factory import create_model, resolve
@@ -63,11 +63,12 @@ class TrainConfig:
     bf16: bool = False
     checkpoint_every: int | None = None
     on_nonfinite: str = "skip"
+    limit: int | None = None  # train on the first N examples of a fixed shuffle of the training split
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size"):
             _positive_int(name, getattr(self, name))
-        for name in ("patience", "checkpoint_every"):
+        for name in ("patience", "checkpoint_every", "limit"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -348,8 +349,7 @@ class Trainer:
 
 def _load(config: TrainConfig, device: torch.device) -> tuple[Dataset, VAE]:
     resolve(config.variant, config.overrides)  # bad names and overrides fail before any work
-    loader = dataset_loader(config.dataset)
-    data = loader(Path(config.data_dir) if config.data_dir else None, **config.data_options)
+    data = load_dataset(config.dataset, config.data_dir or None, limit=config.limit, **config.data_options)
     model = create_model(config.variant, input_shape=data.input_shape, latent_dim=config.latent_dim, **config.overrides)
     return data, model.to(device)
 

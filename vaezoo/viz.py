@@ -65,3 +65,22 @@ def save_curves(metrics: list[dict[str, float]], path: str | os.PathLike[str]) -
     fig.savefig(buffer, format="png")
     plt.close(fig)
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
+
+
+def save_labelled_rows(images: torch.Tensor, labels: list[str], path: str | os.PathLike[str], nrow: int) -> None:
+    """Write a grid of `len(labels)` rows of `nrow` images with each row's label printed to its left (PNG)."""
+    from PIL import ImageDraw
+
+    grid = grid_array(images, nrow)
+    rows = len(labels)
+    cell = (grid.shape[0] - 2) / rows
+    picture = Image.fromarray(grid).convert("RGB")
+    margin = 8 + 6 * max(len(label) for label in labels)
+    canvas = Image.new("RGB", (picture.width + margin, picture.height), "white")
+    canvas.paste(picture, (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    for i, label in enumerate(labels):
+        draw.text((4, int(2 + i * cell + cell / 2 - 5)), label, fill="black")
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    atomic_write(path, lambda f: f.write(buffer.getvalue()))

@@ -3,6 +3,7 @@ budget, then report the held-out ELBO, the importance-weighted NLL, active units
 
     python benchmarks/quality/run.py                       # every variant below, 50 epochs each
     python benchmarks/quality/run.py --variants vae-mlp --epochs 5
+    python benchmarks/quality/run.py --sample-quality      # adds FID, precision and recall columns
 
 Each variant trains through `vaezoo.train` into RUNS/VARIANT (a finished run there is evaluated again, not
 retrained); results are merged into benchmarks/results/quality.json and the table quality.md.
@@ -40,6 +41,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--nll-batch", type=int, default=10, help="test examples per IW-NLL batch (default 10)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice); 1 on a shared "
                         "machine, where threads spinning on busy cores run many times slower")
+    parser.add_argument("--sample-quality", action="store_true",
+                        help="also FID, KID and precision/recall of 10,000 samples on vaezoo's Fashion-MNIST "
+                        "classifier features (comparable within vaezoo, not with Inception-based figures)")
     parser.add_argument("--runs", default="runs/quality", help="where the run directories go")
     parser.add_argument("--results", default=str(RESULTS), help="where quality.json and quality.md go")
     return parser.parse_args()
@@ -68,7 +72,14 @@ def measure(variant: str, run: Path, args: argparse.Namespace) -> dict[str, obje
     metrics = read_metrics(run)
     start = time.perf_counter()
     nll = importance_weighted_nll(model, held_out, samples=args.nll_samples, batch_size=args.nll_batch)
-    return {
+    quality = {}
+    if args.sample_quality:
+        from vaezoo.analysis_eval import sample_quality_scores
+
+        q = sample_quality_scores(model, data, samples=len(data.test_x))
+        quality = {"fid": q["fid"], "kid": q["kid"], "precision": q["precision"], "recall": q["recall"],
+                   "classifier_test_accuracy": q["features"]["test_accuracy"]}
+    return {**quality,
         "variant": variant,
         "epochs": args.epochs,
         "elbo": elbo(model, held_out)["elbo"],
@@ -87,16 +98,20 @@ def measure(variant: str, run: Path, args: argparse.Namespace) -> dict[str, obje
 def write_table(results: dict[str, dict[str, object]], path: Path) -> None:
     """quality.md: one row per variant, best NLL first."""
     rows = sorted(results.values(), key=lambda r: r["iw_nll"])
+    quality = any("fid" in r for r in rows)  # sample-quality columns once any row has them
     lines = [
         "| variant | epochs | held-out ELBO (nats) | IW-NLL (nats) | K | active units | train time (min) "
-        "| median epoch (s) | threads |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| median epoch (s) | threads |" + (" FID | precision | recall |" if quality else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if quality else ""),
     ]
     for r in rows:
+        extra = ""
+        if quality:
+            extra = (f" {r['fid']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} |" if "fid" in r else " - | - | - |")
         lines.append(
             f"| {r['variant']} | {r['epochs']} | {r['elbo']:.2f} | {r['iw_nll']:.2f} | {r['nll_samples']} | "
             f"{r['active_units']}/{r['latent_dim']} | {r['train_seconds'] / 60:.1f} | "
-            f"{r['median_epoch_seconds']:.1f} | {r['threads']} |"
+            f"{r['median_epoch_seconds']:.1f} | {r['threads']} |" + extra
         )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -1,0 +1,153 @@
+"""The disentanglement table: train disentangling variants on dsprites for several seeds, then score the
+codes of the held-out set with MIG, DCI and the FactorVAE score (and SAP and the BetaVAE score).
+
+    python benchmarks/disentanglement/run.py --device cuda --epochs 30 --limit 100000 --seeds 0 1 2
+    python benchmarks/disentanglement/run.py --epochs 1 --limit 500 --seeds 0 --variants beta-vae-conv  # smoke
+
+Each (variant, seed) trains through `vaezoo.train` into RUNS/VARIANT-eE-lL-sS (a finished run there is scored
+again, not retrained). Variants the zoo does not have yet (factor-vae-conv, dip-vae-conv until they exist)
+are listed as missing. Writes OUT.json (every seed's scores and the set-up) and OUT.md (mean and sd).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import vaezoo
+from vaezoo.analysis_eval import disentanglement_scores
+from vaezoo.errors import VaezooError
+from vaezoo.rundir import load_run_data, read_metrics
+from vaezoo.train import TrainConfig, train
+
+VARIANTS = ["vae-conv", "beta-vae-conv", "beta-tcvae-conv", "factor-vae-conv", "dip-vae-conv"]
+OUT = Path(__file__).resolve().parents[1] / "results" / "disentanglement"
+COLUMNS = [("mig", "MIG"), ("dci_disentanglement", "DCI disentanglement"), ("factor_vae_score", "FactorVAE score"),
+           ("dci_completeness", "DCI completeness"), ("dci_informativeness", "DCI informativeness"),
+           ("sap", "SAP"), ("beta_vae_score", "BetaVAE score")]
+PUBLISHED = """Published ranges on dSprites (Locatello et al., 2019, "Challenging Common Assumptions in the
+Unsupervised Learning of Disentangled Representations", ICML; violin plots over 6 hyperparameters x 50 seeds
+per method for beta-VAE, AnnealedVAE, FactorVAE, DIP-VAE-I/II and beta-TCVAE, trained for 300,000 steps on
+all 737,280 images): MIG spans about 0.0-0.4, DCI disentanglement about 0.0-0.6 and the FactorVAE score about
+0.4-0.9 (approximate readings of the paper's figures, not a table; the study's metrics use disentanglement_lib,
+whose SAP uses a linear SVM and whose DCI uses gradient-boosted trees, where vaezoo uses a nearest-mean
+classifier and random forests; MIG and the FactorVAE score follow the same definitions)."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=VARIANTS, help="variants to train and score")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    parser.add_argument("--epochs", type=int, default=30, help="passes over the training images (default 30)")
+    parser.add_argument("--limit", type=int, default=100_000,
+                        help="training images: the first N of dsprites' fixed shuffle (default 100000)")
+    parser.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
+    parser.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default 5e-4)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--runs", default="runs/disentanglement", help="where the run directories go")
+    parser.add_argument("--out", default=str(OUT), help="results path without suffix: writes OUT.json and OUT.md")
+    return parser.parse_args(argv)
+
+
+def train_or_reuse(variant: str, seed: int, args: argparse.Namespace) -> Path:
+    """The finished run of (variant, seed) at this budget, training it first if there is none."""
+    run = Path(args.runs) / f"{variant}-e{args.epochs}-l{args.limit}-s{seed}"
+    metrics = read_metrics(run)
+    if metrics and metrics[-1]["epoch"] == args.epochs and (run / "report.html").exists():
+        return run
+    if run.exists():
+        raise SystemExit(f"{run} holds an unfinished run; remove it to train {variant} seed {seed} again")
+    config = TrainConfig(variant=variant, dataset="dsprites", out=str(run), epochs=args.epochs, limit=args.limit,
+                         batch_size=args.batch_size, lr=args.lr, seed=seed, device=args.device)
+    return train(config, progress=False)
+
+
+def score(run: Path, device: str) -> dict[str, float]:
+    """The disentanglement scores of one finished run, flattened, with its held-out ELBO and training time."""
+    model = vaezoo.load_model(run, device=device)
+    d = disentanglement_scores(model, load_run_data(run))
+    metrics = read_metrics(run)
+    return {
+        "mig": d["mig"], "sap": d["sap"], "beta_vae_score": d["beta_vae_score"],
+        "factor_vae_score": d["factor_vae_score"], "dci_disentanglement": d["dci"]["disentanglement"],
+        "dci_completeness": d["dci"]["completeness"], "dci_informativeness": d["dci"]["informativeness"],
+        "val_elbo": metrics[-1]["val_elbo"], "train_seconds": round(sum(m["seconds"] for m in metrics), 1),
+    }
+
+
+def summary(per_seed: list[dict[str, float]], key: str) -> str:
+    values = [r[key] for r in per_seed]
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def write_markdown(record: dict, path: Path) -> None:
+    setup = record["setup"]
+    lines = [
+        f"Disentanglement on dsprites ({setup['limit']} training images, {setup['epochs']} epochs, batch "
+        f"{setup['batch_size']}, Adam {setup['lr']}, seeds {', '.join(map(str, setup['seeds']))}; "
+        f"held-out set of 5,000; mean ± sd over seeds; {setup['machine']}).",
+        "",
+        "| variant | seeds | " + " | ".join(title for _, title in COLUMNS) + " | held-out ELBO (nats) |",
+        "|---|---:|" + "---:|" * (len(COLUMNS) + 1),
+    ]
+    for variant, per_seed in record["results"].items():
+        cells = " | ".join(summary(per_seed, key) for key, _ in COLUMNS)
+        lines.append(f"| {variant} | {len(per_seed)} | {cells} | {summary(per_seed, 'val_elbo')} |")
+    if record["missing"]:
+        lines += ["", f"Not in the zoo yet: {', '.join(record['missing'])}."]
+    for variant, why in record["failed"].items():
+        lines += ["", f"{variant} failed: {why}"]
+    lines += ["", f"Command: `{setup['command']}`", "", PUBLISHED.replace("\n", " ")]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    known = set(vaezoo.list_models())
+    variants = [v for v in args.variants if v in known]
+    missing = [v for v in args.variants if v not in known]
+    for v in missing:
+        print(f"skipping {v}: not in the zoo yet", flush=True)
+    record = {"results": {}, "missing": missing, "failed": {}, "setup": {
+        "dataset": "dsprites", "limit": args.limit, "epochs": args.epochs, "batch_size": args.batch_size,
+        "lr": args.lr, "seeds": args.seeds, "device": args.device, "torch": torch.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, device {args.device}",
+        "command": "python benchmarks/disentanglement/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for variant in variants:
+        for seed in args.seeds:
+            start = time.perf_counter()
+            print(f"{variant} seed {seed}: training ({args.epochs} epochs on {args.limit} images)...", flush=True)
+            try:
+                run = train_or_reuse(variant, seed, args)
+                result = {"seed": seed, **score(run, args.device)}
+            except (VaezooError, RuntimeError) as exc:  # one variant that cannot train yet stops only itself
+                record["failed"][variant] = f"seed {seed}: {type(exc).__name__}: {exc}"
+                print(f"{variant} seed {seed}: failed: {exc}", flush=True)
+                break
+            record["results"].setdefault(variant, []).append(result)
+            print(f"{variant} seed {seed}: MIG {result['mig']:.3f}  DCI-D {result['dci_disentanglement']:.3f}  "
+                  f"FactorVAE {result['factor_vae_score']:.3f}  ({time.perf_counter() - start:.0f}s)", flush=True)
+            out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            write_markdown(record, out.with_suffix(".md"))
+    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_markdown(record, out.with_suffix(".md"))
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""dSprites (Matthey et al., 2017), rendered by vaezoo: 64x64 binary images of a square, an ellipse and a
+heart at 6 scales, 40 orientations and 32x32 positions, 737,280 in all, with their factor values.
+
+The images are rendered once, deterministically, into a cache file of packed bits (one 512-byte row per
+image, in factor order) and read from it by memory map, so a subset never unpacks the rest.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaezoo.atomic import atomic_write
+from vaezoo.cache import cache_dir
+from vaezoo.errors import DataError
+from vaezoo.shapes import SHAPES, place_everywhere, shape_mask
+
+VERSION = 1  # bump when the rendering changes: the cache file is named after it
+SIZE = 64
+FACTOR_NAMES = ("shape", "scale", "orientation", "position_x", "position_y")
+SCALES = np.linspace(0.5, 1.0, 6)
+ORIENTATIONS = np.linspace(0.0, 2 * np.pi, 40)  # as in dSprites: 0 and 2 pi both appear
+POSITIONS = np.linspace(0.0, 1.0, 32)
+GRID = (len(SHAPES), len(SCALES), len(ORIENTATIONS), len(POSITIONS), len(POSITIONS))
+COUNT = int(np.prod(GRID))  # 737,280
+HALF_SIZE = 8.8  # pixels from centre to edge at scale 1 (no edge falls exactly half-way across a pixel)
+WINDOW = 27  # odd, > 2 * HALF_SIZE * sqrt(2): holds a square turned 45 degrees
+CENTRES = 16 + np.arange(len(POSITIONS))  # pixel centres 16..47: one pixel per position step
+HELD_OUT = 5_000  # enough for every metric; evaluating more each epoch costs CPU runs minutes
+ROW_BYTES = SIZE * SIZE // 8
+
+
+def factor_values(indices: np.ndarray) -> np.ndarray:
+    """float64 [N, 5] factor values of images by index: shape (0, 1, 2), scale, orientation (radians), x, y."""
+    shape, scale, orientation, x, y = np.unravel_index(indices, GRID)
+    return np.stack([shape.astype(np.float64), SCALES[scale], ORIENTATIONS[orientation], POSITIONS[x], POSITIONS[y]], 1)
+
+
+def _masks_of(shape: int, scale: int, orientation: int) -> np.ndarray:
+    """bool [32, 32, 64, 64]: the sprite at every (x, y) position."""
+    mask = shape_mask(SHAPES[shape], HALF_SIZE * SCALES[scale], ORIENTATIONS[orientation], WINDOW)
+    return place_everywhere(mask, SIZE, CENTRES)
+
+
+def render(indices: np.ndarray) -> np.ndarray:
+    """bool [N, 64, 64] images by index, drawn directly (without the cache)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    shape, scale, orientation, x, y = np.unravel_index(indices, GRID)
+    out = np.empty((len(indices), SIZE, SIZE), dtype=bool)
+    for key in sorted(set(zip(shape.tolist(), scale.tolist(), orientation.tolist()))):
+        rows = np.flatnonzero((shape == key[0]) & (scale == key[1]) & (orientation == key[2]))
+        out[rows] = _masks_of(*key)[x[rows], y[rows]]
+    return out
+
+
+def cache_path() -> Path:
+    return cache_dir() / f"dsprites-v{VERSION}.npy"
+
+
+def _write_cache(path: Path) -> None:
+    """Render every image in index order into `path` as packed bits [737280, 512], streamed and atomic."""
+    def write(f) -> None:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": (COUNT, ROW_BYTES)})
+        for shape in range(GRID[0]):
+            for scale in range(GRID[1]):
+                for orientation in range(GRID[2]):
+                    images = _masks_of(shape, scale, orientation).reshape(-1, SIZE * SIZE)
+                    f.write(np.packbits(images, axis=1).tobytes())
+
+    atomic_write(path, write)
+
+
+def packed_images() -> np.ndarray:
+    """The memory-mapped cache of all images as packed bits [737280, 512], rendered on first use."""
+    path = cache_path()
+    if not path.exists():
+        _write_cache(path)
+    try:
+        packed = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"the dSprites cache {path} is unreadable ({exc}); delete it and it is rendered again") from exc
+    if packed.shape != (COUNT, ROW_BYTES) or packed.dtype != np.uint8:
+        raise DataError(f"the dSprites cache {path} holds {packed.shape} {packed.dtype}, not ({COUNT}, {ROW_BYTES}) uint8; delete it")
+    return packed
+
+
+def read_images(indices: np.ndarray) -> torch.Tensor:
+    """float32 [N, 1, 64, 64] images in {0, 1} by index, read from the cache (only the rows asked for)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    order = np.argsort(indices)
+    rows = np.empty((len(indices), ROW_BYTES), dtype=np.uint8)
+    rows[order] = packed_images()[indices[order]]  # sorted reads touch the file in order
+    bits = np.unpackbits(rows, axis=1).reshape(-1, 1, SIZE, SIZE)
+    return torch.from_numpy(bits.astype(np.float32))
+
+
+def split_order() -> np.ndarray:
+    """A fixed shuffle of all indices: the first HELD_OUT are held out, the rest are the training set."""
+    return np.random.default_rng(0).permutation(COUNT)
+
+
+def load_dsprites(data_dir: Path | None = None, limit: int | None = None):
+    """The dSprites Dataset: 732,280 training images (or the first `limit` of their fixed shuffle) and
+    5,000 held out, labelled by shape, with all five factor values."""
+    from vaezoo.data import Dataset
+
+    if data_dir is not None:
+        raise DataError("dsprites is rendered by vaezoo and takes no --data-dir")
+    order = split_order()
+    test, train = order[:HELD_OUT], order[HELD_OUT:]
+    if limit is not None:
+        train = train[:limit]
+    train_f, test_f = factor_values(train), factor_values(test)
+    return Dataset(
+        "dsprites", read_images(train), torch.from_numpy(train_f[:, 0].astype(np.int64)),
+        read_images(test), torch.from_numpy(test_f[:, 0].astype(np.int64)),
+        train_factors=torch.from_numpy(train_f), test_factors=torch.from_numpy(test_f), factor_names=FACTOR_NAMES,
+    )
