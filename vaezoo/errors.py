@@ -39,3 +39,8 @@ class NotAvailableError(VaezooError):
 
 class CombinationError(VaezooError, ValueError):
     """Parts that cannot work together, or a part that breaks the plugin contract, found at build time."""
+
+
+class NonFiniteError(VaezooError, FloatingPointError):
+    """Training produced non-finite values (loss, gradient or weights) and was told to stop, or would have
+    written them; vaezoo never writes a non-finite tensor."""
