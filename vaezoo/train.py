@@ -40,6 +40,7 @@ from vaezoo.runlock import RunLock
 BINARIZE = ("auto", "dynamic", "static", "none")
 ON_NONFINITE = ("skip", "stop")
 MAX_SKIPPED_IN_A_ROW = 50
+MAX_LATENT_DIM = 65536  # far beyond any VAE's; a typo of a few digits more is refused before allocating
 MAX_LR = 1e3  # Adam's step is lr-sized: far beyond this it overflows float32 on the first step
 
 __all__ = ["NonFiniteError", "TrainConfig", "Trainer", "resume", "train"]
@@ -77,6 +78,8 @@ class TrainConfig:
                 _positive_int(name, getattr(self, name))
         if self.latent_dim is not None:
             _positive_int("latent_dim", self.latent_dim)
+            if self.latent_dim > MAX_LATENT_DIM:
+                raise VaezooError(f"latent-dim must be at most {MAX_LATENT_DIM}, got {self.latent_dim}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
             raise VaezooError(f"lr must be a positive number no larger than {MAX_LR:g}, got {self.lr!r}")
         if self.clip_grad is not None and not (math.isfinite(self.clip_grad) and self.clip_grad > 0):
