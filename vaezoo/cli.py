@@ -159,6 +159,10 @@ def _train_flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+#: how _train_flags' keys are named to the user
+FLAGS = {"variant": "variant", "dataset": "--dataset", "overrides": "--set", "data_options": "--image-size/--channels"}
+
+
 def _resume_conflicts(args: argparse.Namespace, saved: dict[str, Any]) -> list[str]:
     """The flags given with --resume that differ from the run's settings (which a resumed run keeps)."""
     train = {**saved.get("train", {}), "latent_dim": saved["latent_dim"], "overrides": saved["overrides"]}
@@ -167,7 +171,7 @@ def _resume_conflicts(args: argparse.Namespace, saved: dict[str, Any]) -> list[s
     for key, given in named.items():
         held = saved[key] if key in ("variant", "dataset") else train.get(key)
         if given is not None and given != held:
-            flag = key if key in ("variant", "dataset") else f"--{key.replace('_', '-')}"
+            flag = FLAGS.get(key, f"--{key.replace('_', '-')}")
             conflicts.append(f"{flag} (the run has {held!r}, not {given!r})")
     return conflicts
 
@@ -183,6 +187,8 @@ def _resume(args: argparse.Namespace):
             f"--resume continues {args.out} with its own settings, which differ: {'; '.join(conflicts)}. Leave those "
             "flags out, or train a new run into another --out"
         )
+    if args.device is not None:
+        check_device(args.device)
     before = saved.get("train", {})
     for key, given in (("device", args.device), ("checkpoint_every", args.checkpoint_every)):
         if given is not None and given != before.get(key):
