@@ -41,18 +41,27 @@ def claim_new_run_dir(path: str | os.PathLike[str]) -> RunLock:
         run.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunDirError(f"cannot write the run directory {run}: {exc.strerror or exc}; choose a writable --out") from exc
+    _refuse_contents(run)  # before locking, so that a refused directory is left exactly as it was
     lock = lock_run_dir(run)
-    held = sorted(p.name + ("/" if p.is_dir() else "") for p in run.iterdir() if p.name != LOCK_FILE)
-    if held:
+    try:
+        _refuse_contents(run)  # again under the lock: another writer may have started in between
+    except RunDirError:
         lock.release()
-        if CONFIG in held:
-            raise RunDirError(
-                f"{run} already holds a run; add --resume to continue it, or choose another --out (delete {run} "
-                "to start over)"
-            )
+        raise
+    return lock
+
+
+def _refuse_contents(run: Path) -> None:
+    """RunDirError naming what `run` holds, unless it holds nothing (but a lock file)."""
+    held = sorted(p.name + ("/" if p.is_dir() else "") for p in run.iterdir() if p.name != LOCK_FILE)
+    if CONFIG in held:
+        raise RunDirError(
+            f"{run} already holds a run; add --resume to continue it, or choose another --out (delete {run} "
+            "to start over)"
+        )
+    if held:
         shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
         raise RunDirError(f"{run} is not empty (it holds {shown}); a new run needs an empty or new --out directory")
-    return lock
 
 
 def claim_run_dir(path: str | os.PathLike[str]) -> RunLock:
