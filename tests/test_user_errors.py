@@ -151,6 +151,9 @@ CASES = {
                                        edit_config(lambda c: c.__setitem__("overrides", [1]))),
     "config input_shape is text": Case(["eval", "{tmp}/run"], "input_shape must be",
                                        edit_config(lambda c: c.__setitem__("input_shape", "1,8,8"))),
+    "config lacks train": Case(["eval", "{tmp}/run"], "lacks 'train'", edit_config(lambda c: c.pop("train"))),
+    "config train.seed is text": Case(RESUME, "seed must be an integer",
+                                      edit_config(lambda c: c["train"].__setitem__("seed", "x"))),
     "config data_dir outside the run": Case(
         ["eval", "{tmp}/run"], "pass --data-dir",
         edit_config(lambda c: c.update(dataset="arrays", train={**c["train"], "data_dir": "../../etc/passwd"}))),

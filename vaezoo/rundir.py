@@ -95,17 +95,21 @@ CONFIG_FIELDS: dict[str, tuple[Any, str]] = {
                     "a list of positive sizes"),
     "latent_dim": (lambda v: _is_count(v, 1), "a positive integer"),
     "overrides": (lambda v: isinstance(v, dict), "an object of KEY: VALUE overrides"),
+    "train": (lambda v: isinstance(v, dict), "an object of training settings"),
 }
 OPTIONAL_FIELDS: dict[str, tuple[Any, str]] = {
     "num_classes": (lambda v: v is None or _is_count(v, 0), "a non-negative integer"),
     "plugins": (lambda v: isinstance(v, dict) and all(isinstance(i, dict) for i in v.values()),
                 "an object of plugin records"),
-    "train": (lambda v: isinstance(v, dict), "an object of training settings"),
+}
+TRAIN_REQUIRED: dict[str, tuple[Any, str]] = {
+    key: (lambda v: isinstance(v, str) and bool(v), "a name") for key in ("variant", "dataset", "out")
 }
 TRAIN_FIELDS: dict[str, tuple[Any, str]] = {
     "data_dir": (lambda v: v is None or isinstance(v, str), "a path or null"),
     "data_options": (lambda v: isinstance(v, dict), "an object"),
     "binarize": (lambda v: isinstance(v, str), "a binarization mode"),
+    "overrides": (lambda v: isinstance(v, dict), "an object of KEY: VALUE overrides"),
 }
 
 
@@ -146,7 +150,8 @@ def read_config(run: str | os.PathLike[str]) -> dict[str, Any]:
         )
     _check_fields(path, config, CONFIG_FIELDS, required=True)
     _check_fields(path, config, OPTIONAL_FIELDS, required=False)
-    _check_fields(path, config.get("train", {}), TRAIN_FIELDS, required=False, prefix="train.")
+    _check_fields(path, config["train"], TRAIN_REQUIRED, required=True, prefix="train.")
+    _check_fields(path, config["train"], TRAIN_FIELDS, required=False, prefix="train.")
     return config
 
 

@@ -82,7 +82,11 @@ class TrainConfig:
                 raise VaezooError(f"latent-dim must be at most {MAX_LATENT_DIM}, got {self.latent_dim}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
             raise VaezooError(f"lr must be a positive number no larger than {MAX_LR:g}, got {self.lr!r}")
-        if self.clip_grad is not None and not (math.isfinite(self.clip_grad) and self.clip_grad > 0):
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not -(2**63) <= self.seed < 2**64:
+            raise VaezooError(f"seed must be an integer that fits in 64 bits, got {self.seed!r}")
+        if self.clip_grad is not None and not (
+            isinstance(self.clip_grad, (int, float)) and math.isfinite(self.clip_grad) and self.clip_grad > 0
+        ):
             raise VaezooError(f"clip-grad must be a positive number, got {self.clip_grad!r}")
         if self.binarize not in BINARIZE:
             raise VaezooError(f"binarize must be one of {', '.join(BINARIZE)}, got {self.binarize!r}")
@@ -465,7 +469,7 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
         raise VaezooError(f"a resumed run keeps its settings; only {', '.join(RESUMABLE_CHANGES)} may change, "
                           f"not {', '.join(sorted(unknown))}")
     saved_config = read_config(run)
-    config = TrainConfig.from_dict(saved_config.get("train", {}))
+    config = TrainConfig.from_dict(saved_config["train"])
     if epochs is not None:
         config.epochs = epochs
     for key, value in changes.items():
@@ -484,7 +488,8 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
         if world.main:
             rewrite_metrics(run, [m for m in read_metrics(run) if m["epoch"] <= done])  # drop epochs to be redone
             if epochs is not None or changes:
-                write_config(run, {**saved_config, "train": asdict(config)})
+                record = {**asdict(config), "data_dir": user_data_dir or saved_config["train"].get("data_dir")}
+                write_config(run, {**saved_config, "train": record})
         if trainer.state.epoch <= config.epochs and trainer.state.bad_epochs < (config.patience or math.inf):
             trainer.fit()
         if world.main:
