@@ -170,6 +170,8 @@ def _resume_conflicts(args: argparse.Namespace, saved: dict[str, Any]) -> list[s
     conflicts = []
     for key, given in named.items():
         held = saved[key] if key in ("variant", "dataset") else train.get(key)
+        if key == "variant":  # "vae-mlp" names the run's "vaezoo:vae-mlp" too
+            given, held = given.rpartition(":")[2], held.rpartition(":")[2]
         if given is not None and given != held:
             flag = FLAGS.get(key, f"--{key.replace('_', '-')}")
             conflicts.append(f"{flag} (the run has {held!r}, not {given!r})")

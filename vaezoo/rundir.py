@@ -98,6 +98,8 @@ CONFIG_FIELDS: dict[str, tuple[Any, str]] = {
     "train": (lambda v: isinstance(v, dict), "an object of training settings"),
 }
 OPTIONAL_FIELDS: dict[str, tuple[Any, str]] = {
+    "identity": (lambda v: isinstance(v, dict) and all(isinstance(i, dict) for i in v.values()),
+                 "an object of part records"),
     "num_classes": (lambda v: v is None or _is_count(v, 0), "a non-negative integer"),
     "plugins": (lambda v: isinstance(v, dict) and all(isinstance(i, dict) for i in v.values()),
                 "an object of plugin records"),
