@@ -98,6 +98,17 @@ def labelled_arrays(tmp: Path, run: Path) -> None:
     np.savez(tmp / "data.npz", x=rng.random((50, 8, 8), dtype=np.float32), y=np.arange(50) % 13)
 
 
+def conditional_run_on_relabelled_data(tmp: Path, run: Path) -> None:
+    """A cvae run trained on labels 0..9, and its data file relabelled 0..12 afterwards."""
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 8, 8), dtype=np.float32)
+    np.savez(tmp / "data.npz", x=x, y=np.arange(40) % 10)
+    train(TrainConfig(variant="cvae-mlp", dataset="arrays", data_dir=str(tmp / "data.npz"), out=str(tmp / "cvae"),
+                      epochs=1, batch_size=16, overrides={"encoder.hidden_dims": [8], "decoder.hidden_dims": [8]}),
+          progress=False)
+    np.savez(tmp / "data.npz", x=x, y=np.arange(40) % 13)
+
+
 def forge_checkpoints(edit: Callable[[dict, dict], None]) -> Callable[[Path, Path], None]:
     """Every checkpoint of a copy of the run changed by `edit(tensors, extra)`, with a recomputed checksum."""
     def setup(tmp: Path, run: Path) -> None:
@@ -176,6 +187,11 @@ CASES = {
     "cvae labels out of range": Case(
         ["train", "cvae-mlp", "--quiet", "--epochs", "1", "--dataset", "arrays", "--data-dir", "{tmp}/data.npz",
          "--out", "{tmp}/o"], "training labels run 0..12, but this conditional model has 10 classes", labelled_arrays),
+    "eval cvae on labels out of range": Case(["eval", "{tmp}/cvae", "--data-dir", "{tmp}/data.npz"],
+                                            "this conditional model has 10 classes", conditional_run_on_relabelled_data),
+    "reconstruct cvae on labels out of range": Case(
+        ["reconstruct", "{tmp}/cvae", "--data-dir", "{tmp}/data.npz", "--out", "{tmp}/r.png"],
+        "this conditional model has 10 classes", conditional_run_on_relabelled_data),
     # training settings
     "--lr 1e39": Case([*TRAIN, "--dataset", "digits", "--lr", "1e39", "--out", "{tmp}/o"], "lr must be a positive"),
     "--latent-dim 1000000000": Case([*TRAIN, "--dataset", "digits", "--latent-dim", "1000000000", "--out", "{tmp}/o"],

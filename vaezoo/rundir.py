@@ -259,9 +259,13 @@ def run_data_dir(run_dir: str | os.PathLike[str], config: dict[str, Any], data_d
 
 
 def load_run_data(run_dir: str | os.PathLike[str], data_dir: str | None = None):
-    """The dataset a run was trained on: from `data_dir`, or from where the run read it (see run_data_dir)."""
-    from vaezoo.data import load_dataset
+    """The dataset a run was trained on: from `data_dir`, or from where the run read it (see run_data_dir); a
+    conditional run's labels are checked against its classes."""
+    from vaezoo.data import check_labels, load_dataset
 
     config = read_config(run_dir)
     options = config.get("train", {}).get("data_options", {})
-    return load_dataset(config["dataset"], run_data_dir(run_dir, config, data_dir), **options)
+    data = load_dataset(config["dataset"], run_data_dir(run_dir, config, data_dir), **options)
+    if config.get("num_classes"):
+        check_labels(data, config["num_classes"])
+    return data
