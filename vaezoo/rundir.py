@@ -70,7 +70,7 @@ def claim_run_dir(path: str | os.PathLike[str]) -> RunLock:
     _existing_dir(run)
     if not run.is_dir():
         raise RunDirError(f"{run} does not exist: there is no run to resume; train without --resume to start one")
-    return lock_run_dir(run, purpose="resume another run")
+    return lock_run_dir(run)
 
 
 def versions() -> dict[str, str]:

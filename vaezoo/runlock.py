@@ -41,7 +41,7 @@ def _holder(fd: int) -> str:
     return f"pid {text}" if text.isdigit() else "another process"
 
 
-def lock_run_dir(run: Path, purpose: str = "train into it") -> RunLock:
+def lock_run_dir(run: Path) -> RunLock:
     """Take the exclusive lock of the existing directory `run`, or raise RunDirError naming the holder."""
     path = run / LOCK_FILE
     try:
@@ -54,8 +54,7 @@ def lock_run_dir(run: Path, purpose: str = "train into it") -> RunLock:
         holder = _holder(fd)
         os.close(fd)
         raise RunDirError(
-            f"{run} is in use by {holder} (a vaezoo run writing there); wait for it to finish, or choose another "
-            f"--out to {purpose}"
+            f"{run} is in use by {holder} (a vaezoo run writing there); wait for it to finish, or choose another --out"
         ) from None
     except OSError as exc:
         os.close(fd)
