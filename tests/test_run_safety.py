@@ -163,6 +163,7 @@ HOSTILE = {
     "optimizer lr changed": (lambda t, e: e["optimizer"]["param_groups"][0].__setitem__("lr", "1e39"),
                              "optimizer settings"),
     "rng state missing": (lambda t, e: t.pop("rng/torch"), "random-number state"),
+    "optimizer record missing": (lambda t, e: e.pop("optimizer"), "optimizer record"),
 }
 
 

@@ -130,7 +130,7 @@ def decode(data: bytes) -> TrainingState:
         raise ValueError(f"{bad} holds non-finite values")
     return TrainingState(
         model=groups["model"],
-        optimizer=_join_optimizer(groups["optim"], extra["optimizer"]),
+        optimizer=_join_optimizer(groups["optim"], extra.get("optimizer")),
         rng=groups["rng"],
         progress=extra["progress"],
         tensors=groups["data"],

@@ -65,6 +65,11 @@ def _check_rng(saved: dict[str, torch.Tensor], generator: torch.Generator) -> No
         value = saved.get(name)
         if not isinstance(value, torch.Tensor) or value.dtype != like.dtype or value.shape != like.shape:
             raise ValueError(f"its random-number state {name!r} is missing or malformed")
+    cuda = saved.get("cuda")
+    if cuda is not None and (cuda.dtype != torch.uint8 or cuda.dim() != 1):
+        raise ValueError("its CUDA random-number state is malformed")
+    if set(saved) - {"torch", "data", "cuda"}:
+        raise ValueError(f"its random-number states {sorted(set(saved) - {'torch', 'data', 'cuda'})} are unknown")
 
 
 def _check_order(saved: dict[str, torch.Tensor], train_size: int) -> None:
