@@ -87,6 +87,8 @@ def test_fused_where_not_built_is_a_clear_error():
         (dict(logvar=torch.zeros(2, 3, device="meta")), ValueError, "logvar"),
         (dict(mu=torch.zeros(())), ValueError, "mu"),
         (dict(prior_mu=torch.zeros(3), prior_logvar=torch.zeros(4)), ValueError, "prior_logvar"),
+        (dict(prior_mu=torch.zeros(2, 3), prior_logvar=torch.zeros(3)), ValueError, "both the shape of mu"),
+        (dict(prior_mu=torch.zeros(1, 3), prior_logvar=torch.zeros(2, 3)), ValueError, "both the shape of mu"),
         (dict(prior_mu=torch.zeros(2, 3)), ValueError, "prior_mu and prior_logvar"),
         (dict(prior_mu=torch.zeros(3, dtype=torch.float16), prior_logvar=torch.zeros(3)), TypeError, "prior_mu"),
         (dict(eps=torch.zeros(3, 2)), ValueError, "eps"),
@@ -95,9 +97,11 @@ def test_fused_where_not_built_is_a_clear_error():
         (dict(eps=torch.zeros(2, 3, dtype=torch.int64)), TypeError, "eps"),
     ],
 )
-def test_bad_arguments_name_the_argument(kwargs, error, names):
+@pytest.mark.parametrize("backend", ["reference", pytest.param("fused", marks=fused_cpu)])
+def test_bad_arguments_name_the_argument(kwargs, error, names, backend):
+    """Both backends refuse the same arguments with the same error (the fused kernel never sees them)."""
     args = dict(mu=torch.zeros(2, 3), logvar=torch.zeros(2, 3))
     args.update(kwargs)
     mu, logvar = args.pop("mu"), args.pop("logvar")
     with pytest.raises(error, match=names):
-        reparameterize(mu, logvar, **args)
+        reparameterize(mu, logvar, **args, backend=backend)

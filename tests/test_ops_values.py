@@ -9,7 +9,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from _ops_cases import DTYPES, PRIORS, SHAPES, fused_cpu, make_eps, make_inputs, tolerance
-from vaezoo.ops import reference_reparameterize, reparameterize
+from vaezoo.ops import backends, reference_reparameterize, reparameterize
 
 pytestmark = fused_cpu
 
@@ -112,3 +112,19 @@ def test_extreme_logvar_follows_exp():
     z, _ = reparameterize(mu, logvar, eps=torch.ones(1, 4), backend="fused")
     rz, _, _ = reference_reparameterize(mu, logvar, None, None, torch.ones(1, 4), None)
     torch.testing.assert_close(z, rz, equal_nan=True)
+
+
+@pytest.mark.parametrize("logvar_value", [-15.0, -30.0, -100.0, 177.0, -177.0, 300.0])
+@pytest.mark.parametrize("samples", [None, 3])
+def test_reference_log_q_is_exact_at_extreme_logvar(logvar_value, samples):
+    """log q from eps, not from (z - mu) / std: exact where std under- or overflows float32."""
+    mu = make_inputs((4, 6), torch.float32)[0]
+    logvar = torch.full_like(mu, logvar_value)
+    eps = make_eps((4, 6), torch.float32, samples=samples)
+    _, _, lq = reference_reparameterize(mu, logvar, None, None, eps, samples)
+    exact = (-0.5 * (eps.double() ** 2 + logvar_value + math.log(2 * math.pi))).sum(-1)
+    assert torch.isfinite(lq).all()
+    torch.testing.assert_close(lq.double(), exact, rtol=1e-6, atol=0)
+    if "fused" in backends()["cpu"]:
+        _, _, fused = reparameterize(mu, logvar, eps=eps, samples=samples, log_q=True, backend="fused")
+        torch.testing.assert_close(lq, fused, rtol=1e-6, atol=0)

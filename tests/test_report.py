@@ -15,7 +15,9 @@ needs_chromium = pytest.mark.skipif(chromium() is None, reason="needs Chromium (
 
 
 def make_run(tmp_path):
-    write_config(tmp_path, {"variant": "vae-mlp", "dataset": "digits", "overrides": {"beta": 2}})
+    train = {"variant": "vae-mlp", "dataset": "digits", "out": str(tmp_path)}
+    write_config(tmp_path, {"variant": "vae-mlp", "dataset": "digits", "overrides": {"beta": 2},
+                            "input_shape": [1, 8, 8], "latent_dim": 4, "train": train})
     metrics = [{"epoch": e, "train_loss": 40.0 - e, "val_elbo": -41.0 + e, "seconds": 0.1} for e in (1, 2, 3)]
     for m in metrics:
         append_metrics(tmp_path, m)

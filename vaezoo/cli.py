@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import os
 import sys
 import time
@@ -13,6 +14,7 @@ from typing import Any, Sequence
 import torch
 
 from vaezoo import bench, explore, viz
+from vaezoo.devices import check_device
 from vaezoo.discovery import get_registry
 from vaezoo.errors import VaezooError
 from vaezoo.factory import component_options, get_model_spec, list_components, list_models
@@ -20,8 +22,23 @@ from vaezoo.registry import ALL_KINDS
 from vaezoo.spec import KINDS
 
 
+NON_FINITE_WORDS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether a parsed --set value is, or holds, a NaN or an infinity (a number no option can use)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return isinstance(value, str) and value.strip().lower() in NON_FINITE_WORDS
+
+
 def parse_set(items: Sequence[str]) -> dict[str, Any]:
-    """Parse --set KEY=VALUE pairs; VALUE is JSON when it parses as JSON, else a string."""
+    """Parse --set KEY=VALUE pairs; VALUE is JSON when it parses as JSON, else a string; NaN and infinities
+    are refused."""
     overrides: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -31,6 +48,8 @@ def parse_set(items: Sequence[str]) -> dict[str, Any]:
             overrides[key] = json.loads(raw)
         except json.JSONDecodeError:
             overrides[key] = raw
+        if _non_finite(overrides[key]):
+            raise VaezooError(f"--set {item}: {key} must be a finite number (NaN and infinities train nothing)")
     return overrides
 
 
@@ -121,27 +140,73 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def _train_config(args: argparse.Namespace):
     from vaezoo.train import TrainConfig
 
-    data_options = {k: v for k, v in (("image_size", args.image_size), ("channels", args.channels)) if v is not None}
+    given = {k: v for k, v in _train_flags(args).items() if v is not None}
     return TrainConfig(
-        variant=args.variant, dataset=args.dataset, out=args.out, data_dir=args.data_dir, data_options=data_options,
-        epochs=10 if args.epochs is None else args.epochs, batch_size=args.batch_size, lr=args.lr,
-        latent_dim=args.latent_dim,
-        overrides=parse_set(args.set), device=args.device, seed=args.seed, binarize=args.binarize,
-        clip_grad=args.clip_grad, patience=args.patience, compile=args.compile, bf16=args.bf16,
-        checkpoint_every=args.checkpoint_every, on_nonfinite=args.on_nonfinite, limit=args.limit,
+        variant=args.variant, dataset=args.dataset, out=args.out, data_dir=args.data_dir,
+        epochs=10 if args.epochs is None else args.epochs, checkpoint_every=args.checkpoint_every,
+        device=args.device or "cpu", **given,
     )
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _train_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig fields that decide what a run computes, as given on the command line (None: not given)."""
+    options = {k: v for k, v in (("image_size", args.image_size), ("channels", args.channels)) if v is not None}
+    return {
+        "batch_size": args.batch_size, "lr": args.lr, "latent_dim": args.latent_dim,
+        "overrides": parse_set(args.set) if args.set else None, "seed": args.seed, "binarize": args.binarize,
+        "clip_grad": args.clip_grad, "patience": args.patience, "compile": args.compile or None,
+        "bf16": args.bf16 or None, "on_nonfinite": args.on_nonfinite, "data_options": options or None,
+        "limit": args.limit,
+    }
+
+
+#: how _train_flags' keys are named to the user
+FLAGS = {"variant": "variant", "dataset": "--dataset", "overrides": "--set", "data_options": "--image-size/--channels",
+         "limit": "--limit"}
+
+
+def _resume_conflicts(args: argparse.Namespace, saved: dict[str, Any]) -> list[str]:
+    """The flags given with --resume that differ from the run's settings (which a resumed run keeps)."""
+    train = {**saved.get("train", {}), "latent_dim": saved["latent_dim"], "overrides": saved["overrides"]}
+    named = {"variant": args.variant, "dataset": args.dataset, **_train_flags(args)}
+    conflicts = []
+    for key, given in named.items():
+        held = saved[key] if key in ("variant", "dataset") else train.get(key)
+        if key == "variant":  # "vae-mlp" names the run's "vaezoo:vae-mlp" too
+            given, held = given.rpartition(":")[2], held.rpartition(":")[2]
+        if given is not None and given != held:
+            flag = FLAGS.get(key, f"--{key.replace('_', '-')}")
+            conflicts.append(f"{flag} (the run has {held!r}, not {given!r})")
+    return conflicts
+
+
+def _resume(args: argparse.Namespace):
     from vaezoo.rundir import read_config
-    from vaezoo.train import resume, train
+    from vaezoo.train import resume
+
+    saved = read_config(args.out)
+    conflicts = _resume_conflicts(args, saved)
+    if conflicts:
+        raise VaezooError(
+            f"--resume continues {args.out} with its own settings, which differ: {'; '.join(conflicts)}. Leave those "
+            "flags out, or train a new run into another --out"
+        )
+    if args.device is not None:
+        check_device(args.device)
+    before = saved.get("train", {})
+    for key, given in (("device", args.device), ("checkpoint_every", args.checkpoint_every)):
+        if given is not None and given != before.get(key):
+            print(f"vaezoo: --resume: {key.replace('_', '-')} is now {given} (the run had {before.get(key)})",
+                  file=sys.stderr)
+    return resume(args.out, progress=not args.quiet, epochs=args.epochs, device=args.device,
+                  data_dir=args.data_dir, checkpoint_every=args.checkpoint_every)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vaezoo.train import train
 
     if args.resume:
-        saved = read_config(args.out)
-        for key, given in (("variant", args.variant), ("dataset", args.dataset)):
-            if saved[key].rpartition(":")[2] != given.rpartition(":")[2]:
-                raise VaezooError(f"--resume: {args.out} holds a run of {key} {saved[key]!r}, not {given!r}")
-        run = resume(args.out, progress=not args.quiet, epochs=args.epochs)
+        run = _resume(args)
     else:
         run = train(_train_config(args), progress=not args.quiet)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports
@@ -150,12 +215,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out_file(path: str) -> None:
+    """--out of a picture command: a file to write, in a folder that exists."""
+    out = Path(path)
+    if out.is_dir():
+        raise VaezooError(f"--out {out} is a directory; name a .png file to write")
+    if not out.parent.is_dir():
+        raise VaezooError(f"--out {out}: the folder {out.parent} does not exist; create it or choose another --out")
+
+
+def _at_least(flag: str, value: int, least: int) -> None:
+    if value < least:
+        raise VaezooError(f"{flag} must be at least {least}, got {value}")
+
+
+def _check_picture_args(args: argparse.Namespace) -> None:
+    """Checks every command on a run shares: the device, and --out where it writes a picture."""
+    check_device(args.device)
+    if getattr(args, "out", None) is not None:
+        _check_out_file(args.out)
+
+
 def _picture_run(args: argparse.Namespace):
     """The trained model of RUN_DIR, its held-out images and labels, and the device to use."""
     from vaezoo.rundir import load_model, load_run_data
 
+    _check_picture_args(args)
     model = load_model(args.run_dir, device=args.device)
-    data = load_run_data(args.run_dir)
+    data = load_run_data(args.run_dir, args.data_dir)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     return model, data.test_x.to(args.device), data.test_y.to(args.device)
@@ -180,6 +267,8 @@ def _written(path: str) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from vaezoo.rundir import load_model
 
+    _check_picture_args(args)
+    _at_least("--n", args.n, 1)
     model = load_model(args.run_dir, device=args.device)
     if args.seed is not None:
         torch.manual_seed(args.seed)
@@ -196,6 +285,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
+    _at_least("--n", args.n, 1)
     model, x, y = _picture_run(args)
     x, y = x[: args.n], y[: args.n]
     recon = model.reconstruct(x, _labels_for(model, y))
@@ -205,12 +295,16 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
+    _at_least("--steps", args.steps, 2)
     model, x, y = _picture_run(args)
     if args.pair:
         first, second = _indices("--pair", args.pair, len(x))
         a, b = [first], [second]
     else:
-        a, b = list(range(0, 16, 2)), list(range(1, 16, 2))
+        walks = min(8, len(x) // 2)
+        if not walks:
+            raise VaezooError(f"the held-out set of {args.run_dir} has {len(x)} image; interpolation needs two")
+        a, b = list(range(0, 2 * walks, 2)), list(range(1, 2 * walks, 2))
     images = explore.interpolate(
         model, x[a], x[b], args.steps, spherical=args.slerp,
         ya=_labels_for(model, y[a]), yb=_labels_for(model, y[b]),
@@ -242,6 +336,7 @@ def cmd_arithmetic(args: argparse.Namespace) -> int:
 
 
 def cmd_traverse(args: argparse.Namespace) -> int:
+    _at_least("--steps", args.steps, 2)
     model, x, y = _picture_run(args)
     (i,) = _indices("--index", [args.index], len(x))
     dims = args.dims if args.dims else None
@@ -258,10 +353,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from vaezoo.rundir import load_model, load_run_data, read_config
     from vaezoo.train import TrainConfig, binarization
 
+    _check_picture_args(args)
     if args.nll_samples < 1:
         raise VaezooError(f"--nll-samples must be a positive integer, got {args.nll_samples}")
     model = load_model(args.run_dir, device=args.device)
-    data = load_run_data(args.run_dir)
+    data = load_run_data(args.run_dir, args.data_dir)
     mode = binarization(TrainConfig.from_dict(read_config(args.run_dir)["train"]), model)
     x = fixed_binarization(data.test_x) if mode != "none" else data.test_x
     y = data.test_y if model.conditional else None
@@ -313,6 +409,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+DATA_DIR_HELP = ("where the run's data is (needed unless the run used a dataset's default location or data "
+                 "inside RUN_DIR: vaezoo does not open paths that a run directory names)")
+
+
+def _check_environment() -> None:
+    """Settings from the environment that every command depends on."""
+    from vaezoo.ops.backend import BACKENDS, ENV_VAR
+
+    choice = os.environ.get(ENV_VAR)
+    if choice and choice not in BACKENDS:
+        raise VaezooError(f"${ENV_VAR} must be one of {', '.join(BACKENDS)}, got {choice!r}; fix or unset it")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vaezoo", description="A plugin-based model zoo of Variational Autoencoders on PyTorch."
@@ -340,27 +449,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="digits, fashion-mnist, mnist, folder, arrays, dsprites or colour-shapes")
     p.add_argument("--data-dir", help="folder with the dataset's files (fashion-mnist: its four IDX files)")
     p.add_argument("--epochs", type=int, help="passes over the training set (default 10; with --resume: the run's)")
-    p.add_argument("--batch-size", type=int, default=128, help="examples per step (default 128)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--batch-size", type=int, help="examples per step (default 128)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
     p.add_argument("--latent-dim", type=int, help="latent dimensions (default: the variant's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a part or option: prior=NAME, beta=4, encoder.hidden_dims=[512,256] (repeatable)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", help="cpu or cuda (default cpu; with --resume, the run's)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--limit", type=int, metavar="N", help="train on the first N examples of a fixed shuffle (quick runs)")
     p.add_argument("--image-size", type=int, help="folder dataset: resize images to this many pixels square")
     p.add_argument("--channels", type=int, choices=(1, 3), help="folder dataset: 1 (grey) or 3 (RGB)")
-    p.add_argument("--binarize", default="auto", choices=("auto", "dynamic", "static", "none"),
+    p.add_argument("--binarize", choices=("auto", "dynamic", "static", "none"),
                    help="auto: a fresh Bernoulli draw per batch exactly when the likelihood is Bernoulli")
     p.add_argument("--clip-grad", type=float, help="clip the gradient norm to this value")
     p.add_argument("--patience", type=int, help="stop early after this many epochs without a better held-out ELBO")
     p.add_argument("--compile", action="store_true", help="train through torch.compile")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward pass")
     p.add_argument("--checkpoint-every", type=int, metavar="M", help="also checkpoint every M steps (default: each epoch)")
-    p.add_argument("--on-nonfinite", default="skip", choices=("skip", "stop"),
+    p.add_argument("--on-nonfinite", choices=("skip", "stop"),
                    help="a non-finite loss or gradient skips the step (default) or stops training")
     p.add_argument("--out", required=True, help="run directory to create (or, with --resume, to continue)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint, with its settings (--epochs, --device, "
+                        "--data-dir and --checkpoint-every may change; other differing flags are refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=cmd_train)
 
@@ -375,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nll-samples", type=int, default=1000, help="importance samples K for the NLL (default 1000)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--disentanglement", action="store_true",
                    help="MIG, SAP, DCI, BetaVAE and FactorVAE scores (datasets with factors: dsprites, colour-shapes)")
     p.add_argument("--sample-quality", action="store_true",
@@ -388,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, help="PNG file to write")
         p.add_argument("--seed", type=int, help="random seed, for a picture that repeats")
         p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+        p.add_argument("--data-dir", help=DATA_DIR_HELP)
         p.set_defaults(func=func)
         return p
 
@@ -421,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_environment()
         return args.func(args)
     except VaezooError as exc:
         print(f"vaezoo: error: {exc}", file=sys.stderr)

@@ -12,11 +12,14 @@ import numpy as np
 import torch
 
 from vaezoo.errors import DataError, UnknownNameError
-from vaezoo.readers import read_arrays, read_idx, read_image_folder
+from vaezoo.readers import read_arrays, read_idx, read_image_folder, scaled_pixels
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_DIR = Path("/usr/share/datasets/mnist")
 HELD_OUT_FRACTION = 0.1
+MAX_IMAGE_SIZE = 1024
+#: dataset options and the command-line flags that set them
+OPTION_FLAGS = {"image_size": "--image-size", "channels": "--channels"}
 
 
 @dataclass
@@ -51,13 +54,18 @@ def load_mnist_like(name: str, data_dir: Path, install_hint: str) -> Dataset:
         raise DataError(f"the {name} data directory {data_dir} does not exist. {install_hint}")
     arrays = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
-        images = read_idx(_find(data_dir, f"{prefix}-images-idx3-ubyte"))
-        labels = read_idx(_find(data_dir, f"{prefix}-labels-idx1-ubyte"))
+        image_file = _find(data_dir, f"{prefix}-images-idx3-ubyte")
+        label_file = _find(data_dir, f"{prefix}-labels-idx1-ubyte")
+        images, labels = read_idx(image_file), read_idx(label_file)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DataError(
                 f"{name} {split} split in {data_dir}: images {images.shape} and labels {labels.shape} do not pair up"
             )
-        arrays[split] = (torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1),
+        if len(images) == 0:
+            raise DataError(f"{image_file} holds no images; the {split} split must not be empty")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise DataError(f"{label_file}: labels must be integers, got dtype {labels.dtype}")
+        arrays[split] = (torch.from_numpy(scaled_pixels(image_file, images)).unsqueeze(1),
                          torch.from_numpy(labels.astype(np.int64)))
     return Dataset(name, *arrays["train"], *arrays["test"])
 
@@ -102,6 +110,8 @@ def _required(name: str, data_dir: Path | None) -> Path:
 def load_image_folder(data_dir: Path | None, image_size: int = 32, channels: int = 1) -> Dataset:
     """PNG/JPEG images under --data-dir (class = sub-folder), resized to image_size, 10% held out."""
     folder = _required("folder", data_dir)
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 1 <= image_size <= MAX_IMAGE_SIZE:
+        raise DataError(f"--image-size must be a whole number of pixels in 1..{MAX_IMAGE_SIZE}, got {image_size!r}")
     images, labels, _ = read_image_folder(folder, image_size, channels)
     x = torch.from_numpy(images.astype(np.float32) / 255.0)
     held_out = max(1, round(HELD_OUT_FRACTION * len(x)))
@@ -173,9 +183,16 @@ def load_dataset(
 ) -> Dataset:
     """Load a dataset by name; `data_dir` says where its files are; options go to its loader (image_size, ...).
 
-    `limit` keeps the first N training examples of a fixed shuffle; a loader that takes `limit` itself
-    (dsprites, whose training split is already in a fixed shuffled order) reads only those."""
+    An option the loader does not take is a DataError naming the flag and the datasets that take it. `limit`
+    keeps the first N training examples of a fixed shuffle; a loader that takes `limit` itself (dsprites, whose
+    training split is already in a fixed shuffled order) reads only those."""
     loader = dataset_loader(name)
+    accepted = set(list(inspect.signature(loader).parameters)[1:]) - {"limit"}
+    for option in options:
+        if option not in accepted:
+            flag = OPTION_FLAGS.get(option, option)
+            takers = [n for n, f in DATASETS.items() if option in inspect.signature(f).parameters]
+            raise DataError(f"{flag} does not apply to the {name} dataset; it is for {' and '.join(takers) or 'no dataset'}")
     directory = Path(data_dir) if data_dir is not None else None
     if limit is not None:
         _check_limit(limit)
@@ -183,6 +200,16 @@ def load_dataset(
         return loader(directory, limit=limit, **options)
     data = loader(directory, **options)
     return data if limit is None else limit_training(data, limit)
+
+
+def check_labels(data: Dataset, num_classes: int) -> None:
+    """DataError unless every label of `data` is a class 0..num_classes-1 of a conditional model."""
+    for split, y in (("training", data.train_y), ("held-out", data.test_y)):
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+            raise DataError(
+                f"{data.name}: {split} labels run {int(y.min())}..{int(y.max())}, but this conditional model has "
+                f"{num_classes} classes (labels 0..{num_classes - 1}); relabel the data or use an unconditional variant"
+            )
 
 
 def fixed_binarization(x: torch.Tensor, seed: int = 0) -> torch.Tensor:

@@ -43,3 +43,8 @@ class CombinationError(VaezooError, ValueError):
 
 class MetricInputError(VaezooError, ValueError):
     """Codes, factors or features that a metric cannot take: wrong shape, too few rows, non-numeric values."""
+
+
+class NonFiniteError(VaezooError, FloatingPointError):
+    """Training produced non-finite values (loss, gradient or weights) and was told to stop, or would have
+    written them; vaezoo never writes a non-finite tensor."""

@@ -19,17 +19,22 @@ def write_run_outputs(model: VAE, data: Dataset, run: Path, n: int = 64) -> Path
     model.eval()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
-        x, y = data.test_x[:32].to(device), data.test_y[:32].to(device)
+        cols = min(8, len(data.test_x))  # a held-out set of any size >= 1: whole rows of up to 8
+        shown = cols * min(4, len(data.test_x) // cols)
+        x, y = data.test_x[:shown].to(device), data.test_y[:shown].to(device)
         labels = y if model.conditional else None
         viz.save_grid(model.sample(n), run / "samples.png")
-        recon = model.reconstruct(x, labels)
-        pairs = torch.stack([x.view(4, 8, *x.shape[1:]), recon.to(x.dtype).view(4, 8, *x.shape[1:])], dim=1)
-        viz.save_grid(pairs.reshape(-1, *x.shape[1:]), run / "reconstructions.png", nrow=8)
-        a, b = slice(0, 16, 2), slice(1, 16, 2)
-        path = explore.interpolate(
-            model, x[a], x[b], 10, ya=None if labels is None else labels[a], yb=None if labels is None else labels[b]
-        )
-        viz.save_grid(path, run / "interpolation.png", nrow=10)
+        recon = model.reconstruct(x, labels).to(x.dtype)
+        rows = lambda t: t.reshape(-1, cols, *x.shape[1:])  # noqa: E731
+        pairs = torch.stack([rows(x), rows(recon)], dim=1)  # each row of inputs above its reconstructions
+        viz.save_grid(pairs.reshape(-1, *x.shape[1:]), run / "reconstructions.png", nrow=cols)
+        walks = min(8, len(x) // 2)
+        if walks:  # a held-out set of one image has nothing to walk between
+            a, b = slice(0, 2 * walks, 2), slice(1, 2 * walks, 2)
+            path = explore.interpolate(
+                model, x[a], x[b], 10, ya=None if labels is None else labels[a], yb=None if labels is None else labels[b]
+            )
+            viz.save_grid(path, run / "interpolation.png", nrow=10)
         dims = list(range(min(model.latent_dim, 16)))
         viz.save_grid(explore.traverse(model, x[:1], dims=dims, y=None if labels is None else labels[:1]),
                       run / "traversal.png", nrow=9)

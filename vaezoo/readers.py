@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -55,10 +56,14 @@ def read_image_folder(folder: Path, size: int, channels: int) -> tuple[np.ndarra
     images, labels = [], []
     for path in files:
         try:
-            with Image.open(path) as image:
-                image.load()
-                pixels = np.asarray(image.convert(mode).resize((size, size), Image.BILINEAR), dtype=np.uint8)
-        except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as image:
+                    image.load()
+                    pixels = np.asarray(image.convert(mode).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise DataError(f"the image {path} is too large to decode safely ({exc}); shrink or remove it") from exc
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
             raise DataError(f"cannot read the image {path}: {exc}") from exc
         images.append(pixels[None] if channels == 1 else pixels.transpose(2, 0, 1))
         labels.append(classes.index(path.parent.relative_to(folder).as_posix()))
@@ -75,8 +80,8 @@ def _as_nchw(path: Path, x: np.ndarray) -> np.ndarray:
     raise DataError(f"{path}: images must be [N, H, W], [N, C, H, W] or [N, H, W, C] with C 1 or 3, got {x.shape}")
 
 
-def _scaled(path: Path, x: np.ndarray) -> np.ndarray:
-    """Pixels as float32 in [0, 1]: uint8 is divided by 255, floats must already lie in [0, 1]."""
+def scaled_pixels(path: Path, x: np.ndarray) -> np.ndarray:
+    """Pixels read from `path` as float32 in [0, 1]: uint8 is divided by 255, floats must already lie in [0, 1]."""
     if x.dtype == np.uint8:
         return x.astype(np.float32) / 255.0
     if not np.issubdtype(x.dtype, np.floating):
@@ -105,7 +110,7 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
     for split in ("", "_train", "_test"):
         if f"x{split}" not in arrays:
             continue
-        x = _scaled(path, _as_nchw(path, arrays[f"x{split}"]))
+        x = scaled_pixels(path, _as_nchw(path, arrays[f"x{split}"]))
         y = arrays.get(f"y{split}", np.zeros(len(x), dtype=np.int64))
         if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{path}: y{split} must be {len(x)} integer labels, got shape {y.shape} dtype {y.dtype}")

@@ -87,6 +87,18 @@ def _evaluation_section(run: Path) -> str:
     return f"<h2>Evaluation (vaezoo eval)</h2>{note}<table>{rows}</table>"
 
 
+def _number(value: object) -> str:
+    """A metric as text: floats to two places, anything else (from a hand-edited file) escaped as it is."""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return html.escape(str(value))
+
+
+def _headline(last: dict) -> str:
+    return (f"<p>Held-out ELBO after epoch {_number(last.get('epoch'))}: <b>{_number(last.get('val_elbo'))}</b> "
+            "nats per example.</p>")
+
+
 def write_report(run_dir: str | os.PathLike[str]) -> Path:
     """Write report.html into the run directory, embedding every picture there so the page stands alone."""
     run = Path(run_dir)
@@ -101,7 +113,7 @@ def write_report(run_dir: str | os.PathLike[str]) -> Path:
         if (run / name).is_file()
     ]
     last = metrics[-1] if metrics else {}
-    summary = f"<p>Held-out ELBO after epoch {last['epoch']}: <b>{last['val_elbo']:.2f}</b> nats per example.</p>" if last else ""
+    summary = _headline(last) if last else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
 <body>

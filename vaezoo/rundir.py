@@ -1,4 +1,9 @@
-"""The run directory: config.json, metrics.jsonl and model.safetensors, written safely and read back."""
+"""The run directory: config.json, metrics.jsonl and model.safetensors, written safely and read back.
+
+A new run is written only into an empty (or new) directory, under an exclusive lock held for the whole run
+(vaezoo.runlock). A run directory read back is input like any other: its config is checked field by field,
+and the data it names is read only where that resolves inside the run directory.
+"""
 from __future__ import annotations
 
 import json
@@ -12,8 +17,10 @@ from safetensors.torch import load_file, save
 
 from vaezoo._version import __version__
 from vaezoo.atomic import atomic_write, atomic_write_text
-from vaezoo.errors import RunDirError, UnknownNameError, VaezooError
 from vaezoo.core import VAE
+from vaezoo.errors import DataError, RunDirError, UnknownNameError, VaezooError
+from vaezoo.finite import require_finite
+from vaezoo.runlock import LOCK_FILE, RunLock, lock_run_dir
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -21,19 +28,49 @@ WEIGHTS = "model.safetensors"
 FORMAT_VERSION = 1
 
 
-def prepare_run_dir(path: str | os.PathLike[str]) -> Path:
-    """Create `path` for a new run; refuse one that already holds a run, or one that cannot be written."""
+def _existing_dir(run: Path) -> None:
+    if run.exists() and not run.is_dir():
+        raise RunDirError(f"{run} is a file, not a directory; choose another --out")
+
+
+def claim_new_run_dir(path: str | os.PathLike[str]) -> RunLock:
+    """Create `path` for a new run and lock it; refuse a directory that holds anything, naming what is there."""
     run = Path(path)
-    if (run / CONFIG).exists() or (run / WEIGHTS).exists():
-        raise RunDirError(f"{run} already holds a run; choose another --out so nothing saved there is overwritten")
+    _existing_dir(run)
     try:
         run.mkdir(parents=True, exist_ok=True)
-        probe = run / ".vaezoo-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
     except OSError as exc:
-        raise RunDirError(f"cannot write the run directory {run}: {exc.strerror or exc}") from exc
-    return run
+        raise RunDirError(f"cannot write the run directory {run}: {exc.strerror or exc}; choose a writable --out") from exc
+    _refuse_contents(run)  # before locking, so that a refused directory is left exactly as it was
+    lock = lock_run_dir(run)
+    try:
+        _refuse_contents(run)  # again under the lock: another writer may have started in between
+    except RunDirError:
+        lock.release()
+        raise
+    return lock
+
+
+def _refuse_contents(run: Path) -> None:
+    """RunDirError naming what `run` holds, unless it holds nothing (but a lock file)."""
+    held = sorted(p.name + ("/" if p.is_dir() else "") for p in run.iterdir() if p.name != LOCK_FILE)
+    if CONFIG in held:
+        raise RunDirError(
+            f"{run} already holds a run; add --resume to continue it, or choose another --out (delete {run} "
+            "to start over)"
+        )
+    if held:
+        shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+        raise RunDirError(f"{run} is not empty (it holds {shown}); a new run needs an empty or new --out directory")
+
+
+def claim_run_dir(path: str | os.PathLike[str]) -> RunLock:
+    """Lock the existing run directory `path` to continue the run in it."""
+    run = Path(path)
+    _existing_dir(run)
+    if not run.is_dir():
+        raise RunDirError(f"{run} does not exist: there is no run to resume; train without --resume to start one")
+    return lock_run_dir(run)
 
 
 def versions() -> dict[str, str]:
@@ -46,29 +83,88 @@ def write_config(run: Path, config: dict[str, Any]) -> None:
     atomic_write_text(run / CONFIG, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
+def _is_count(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+#: config.json's fields: (check, what a good value is); `train` and its parts are checked in _check_train.
+CONFIG_FIELDS: dict[str, tuple[Any, str]] = {
+    "variant": (lambda v: isinstance(v, str) and bool(v), "a variant name"),
+    "dataset": (lambda v: isinstance(v, str) and bool(v), "a dataset name"),
+    "input_shape": (lambda v: isinstance(v, list) and bool(v) and all(_is_count(s, 1) for s in v),
+                    "a list of positive sizes"),
+    "latent_dim": (lambda v: _is_count(v, 1), "a positive integer"),
+    "overrides": (lambda v: isinstance(v, dict), "an object of KEY: VALUE overrides"),
+    "train": (lambda v: isinstance(v, dict), "an object of training settings"),
+}
+OPTIONAL_FIELDS: dict[str, tuple[Any, str]] = {
+    "identity": (lambda v: isinstance(v, dict) and all(isinstance(i, dict) for i in v.values()),
+                 "an object of part records"),
+    "num_classes": (lambda v: v is None or _is_count(v, 0), "a non-negative integer"),
+    "plugins": (lambda v: isinstance(v, dict) and all(isinstance(i, dict) for i in v.values()),
+                "an object of plugin records"),
+}
+TRAIN_REQUIRED: dict[str, tuple[Any, str]] = {
+    key: (lambda v: isinstance(v, str) and bool(v), "a name") for key in ("variant", "dataset", "out")
+}
+TRAIN_FIELDS: dict[str, tuple[Any, str]] = {
+    "data_dir": (lambda v: v is None or isinstance(v, str), "a path or null"),
+    "data_options": (lambda v: isinstance(v, dict), "an object"),
+    "binarize": (lambda v: isinstance(v, str), "a binarization mode"),
+    "overrides": (lambda v: isinstance(v, dict), "an object of KEY: VALUE overrides"),
+}
+
+
+def _check_fields(path: Path, record: dict[str, Any], fields: dict[str, tuple[Any, str]], required: bool,
+                  prefix: str = "") -> None:
+    for name, (ok, what) in fields.items():
+        if name not in record:
+            if required:
+                raise RunDirError(f"{path} lacks {prefix}{name!r}; it is not a complete vaezoo run config")
+            continue
+        if not ok(record[name]):
+            shown = repr(record[name])
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise RunDirError(f"{path}: {prefix}{name} must be {what}, got {shown}; restore the file or train again")
+
+
 def read_config(run: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(run) / CONFIG
+    """config.json of the run directory `run`, checked field by field; RunDirError names what is wrong."""
+    run = Path(run)
+    path = run / CONFIG
+    if not run.is_dir():
+        what = "does not exist" if not run.exists() else "is a file"
+        raise RunDirError(f"{run} {what}; give a run directory written by `vaezoo train`")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunDirError(f"{run} is not a vaezoo run directory: {CONFIG} is missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunDirError(f"{path} is corrupt: {exc}") from exc
-    if not isinstance(config, dict) or not isinstance(config.get("format"), int):
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path}: {exc.strerror or exc}; it must be the run's JSON config file") from exc
+    if not isinstance(config, dict) or not _is_count(config.get("format"), 0):
         raise RunDirError(f"{path} is not a vaezoo run config (no format number)")
     if config["format"] > FORMAT_VERSION:
         raise RunDirError(
             f"{path} was written in run format {config['format']} by a newer vaezoo; this vaezoo "
             f"{__version__} reads format {FORMAT_VERSION} and older. Upgrade vaezoo to load it."
         )
+    _check_fields(path, config, CONFIG_FIELDS, required=True)
+    _check_fields(path, config, OPTIONAL_FIELDS, required=False)
+    _check_fields(path, config["train"], TRAIN_REQUIRED, required=True, prefix="train.")
+    _check_fields(path, config["train"], TRAIN_FIELDS, required=False, prefix="train.")
     return config
 
 
 def append_metrics(run: Path, metrics: dict[str, Any]) -> None:
-    with open(run / METRICS, "a", encoding="utf-8") as f:
-        f.write(json.dumps(metrics, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(run / METRICS, "a", encoding="utf-8") as f:
+            f.write(json.dumps(metrics, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise RunDirError(f"cannot write {run / METRICS}: {exc.strerror or exc}") from exc
 
 
 def rewrite_metrics(run: Path, metrics: list[dict[str, Any]]) -> None:
@@ -80,12 +176,19 @@ def read_metrics(run: str | os.PathLike[str]) -> list[dict[str, Any]]:
     path = Path(run) / METRICS
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path} is unreadable or corrupt: {exc}") from exc
+    if not all(isinstance(r, dict) and _is_count(r.get("epoch"), 1) for r in records):
+        raise RunDirError(f"{path} is corrupt: every line must be an object with a positive epoch")
+    return records
 
 
 def save_weights(run: Path, model: VAE) -> None:
     """Write the model's weights to model.safetensors atomically."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    require_finite(tensors, WEIGHTS)
     atomic_write(run / WEIGHTS, lambda f: f.write(save(tensors)))
 
 
@@ -136,10 +239,34 @@ def rebuild_recorded(config: dict[str, Any]) -> VAE:
         ) from None
 
 
-def load_run_data(run_dir: str | os.PathLike[str]):
-    """The dataset a run was trained on, read again from where the run read it."""
-    from vaezoo.data import load_dataset
+def run_data_dir(run_dir: str | os.PathLike[str], config: dict[str, Any], data_dir: str | None) -> str | None:
+    """Where to read a run's data: `data_dir` when the user gave one, else the run's own record of it when that
+    resolves inside the run directory (a run directory from someone else must not make vaezoo open arbitrary
+    paths), else the dataset's default location when the run used it."""
+    if data_dir is not None:
+        return data_dir
+    saved = config.get("train", {}).get("data_dir")
+    if saved is None:
+        return None
+    run = Path(run_dir).resolve()
+    place = Path(saved) if Path(saved).is_absolute() else run / saved
+    if place.resolve().is_relative_to(run):
+        return str(place)
+    raise DataError(
+        f"{run_dir} was trained on {config['dataset']} data from {saved}, outside the run directory; vaezoo does not "
+        "open paths that a run directory names: pass --data-dir to say where the data is"
+    )
+
+
+def load_run_data(run_dir: str | os.PathLike[str], data_dir: str | None = None):
+    """The dataset a run was trained on: from `data_dir`, or from where the run read it (see run_data_dir); a
+    conditional run's labels are checked against its classes."""
+    from vaezoo.data import check_labels, load_dataset
 
     config = read_config(run_dir)
     train = config.get("train", {})
-    return load_dataset(config["dataset"], train.get("data_dir"), limit=train.get("limit"), **train.get("data_options", {}))
+    data = load_dataset(config["dataset"], run_data_dir(run_dir, config, data_dir), limit=train.get("limit"),
+                        **train.get("data_options", {}))
+    if config.get("num_classes"):
+        check_labels(data, config["num_classes"])
+    return data

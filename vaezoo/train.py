@@ -2,7 +2,8 @@
 
 Every epoch (and every `checkpoint_every` steps) a checkpoint holds the weights, the optimizer, the RNG
 states and the data order, so `resume` continues a killed run exactly where its last checkpoint stood.
-A guard stops non-finite losses and gradients from ever reaching the weights or a checkpoint.
+A guard stops non-finite losses and gradients from ever reaching the weights or a checkpoint, and no
+non-finite tensor is ever written. The run directory is locked for the whole run: one writer at a time.
 """
 from __future__ import annotations
 
@@ -19,25 +20,30 @@ import torch
 from tqdm import tqdm
 
 from vaezoo import evaluate
-from vaezoo.checkpoint import TrainingState, load_latest_checkpoint, save_checkpoint
-from vaezoo.data import Dataset, fixed_binarization, load_dataset
+from vaezoo.checkpoint import TrainingState, checkpoints, load_latest_checkpoint, save_checkpoint
+from vaezoo.checkpoint_fit import check_fits
+from vaezoo.data import Dataset, check_labels, fixed_binarization, load_dataset
+from vaezoo.devices import check_device
 from vaezoo.distributed import World, join
-from vaezoo.errors import VaezooError
+from vaezoo.errors import DataError, NonFiniteError, RunDirError, VaezooError
 from vaezoo.factory import create_model, resolve
 from vaezoo.core import VAE
+from vaezoo.finite import require_finite
 from vaezoo.ops import noise_shard
 from vaezoo.outputs import write_run_outputs
 from vaezoo.rundir import (
-    append_metrics, prepare_run_dir, read_config, read_metrics, rewrite_metrics, save_weights, write_config,
+    WEIGHTS, append_metrics, claim_new_run_dir, claim_run_dir, read_config, read_metrics, rewrite_metrics,
+    run_data_dir, save_weights, write_config,
 )
+from vaezoo.runlock import RunLock
 
 BINARIZE = ("auto", "dynamic", "static", "none")
 ON_NONFINITE = ("skip", "stop")
 MAX_SKIPPED_IN_A_ROW = 50
+MAX_LATENT_DIM = 65536  # far beyond any VAE's; a typo of a few digits more is refused before allocating
+MAX_LR = 1e3  # Adam's step is lr-sized: far beyond this it overflows float32 on the first step
 
-
-class NonFiniteError(VaezooError, FloatingPointError):
-    """Training produced a non-finite loss or gradient and was told to stop (or skipped too many steps)."""
+__all__ = ["NonFiniteError", "TrainConfig", "Trainer", "resume", "train"]
 
 
 @dataclass
@@ -71,18 +77,23 @@ class TrainConfig:
         for name in ("patience", "checkpoint_every", "limit"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise VaezooError(f"lr must be a positive number, got {self.lr!r}")
-        if self.clip_grad is not None and not (math.isfinite(self.clip_grad) and self.clip_grad > 0):
+        if self.latent_dim is not None:
+            _positive_int("latent_dim", self.latent_dim)
+            if self.latent_dim > MAX_LATENT_DIM:
+                raise VaezooError(f"latent-dim must be at most {MAX_LATENT_DIM}, got {self.latent_dim}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
+            raise VaezooError(f"lr must be a positive number no larger than {MAX_LR:g}, got {self.lr!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not -(2**63) <= self.seed < 2**64:
+            raise VaezooError(f"seed must be an integer that fits in 64 bits, got {self.seed!r}")
+        if self.clip_grad is not None and not (
+            isinstance(self.clip_grad, (int, float)) and math.isfinite(self.clip_grad) and self.clip_grad > 0
+        ):
             raise VaezooError(f"clip-grad must be a positive number, got {self.clip_grad!r}")
         if self.binarize not in BINARIZE:
             raise VaezooError(f"binarize must be one of {', '.join(BINARIZE)}, got {self.binarize!r}")
         if self.on_nonfinite not in ON_NONFINITE:
             raise VaezooError(f"on-nonfinite must be one of {', '.join(ON_NONFINITE)}, got {self.on_nonfinite!r}")
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise VaezooError(f"device must be cpu or cuda, got {self.device!r}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise VaezooError("device cuda was asked for, but PyTorch sees no CUDA GPU here")
+        check_device(self.device)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -175,13 +186,17 @@ class Trainer:
         )
 
     def checkpoint(self) -> None:
-        for name, value in self.model.state_dict().items():
-            if value.is_floating_point() and not torch.isfinite(value).all():
-                raise NonFiniteError(f"refusing to checkpoint: {name} holds non-finite values")
+        require_finite(self.model.state_dict(), "a checkpoint")  # on every rank: all stop together
         if self.world.main:
             save_checkpoint(self.run, self.state.step, self.snapshot())
 
+    def check_fits(self, saved: TrainingState) -> None:
+        """Raise ValueError when the verified checkpoint `saved` does not fit this run (see checkpoint_fit)."""
+        check_fits(saved, model=self.model, optimizer=self.optimizer, generator=self.generator,
+                   progress_type=Progress, steps_per_epoch=self.steps_per_epoch, train_size=len(self.data.train_x))
+
     def restore(self, saved: TrainingState) -> None:
+        """Continue from `saved`, which check_fits accepted."""
         self.model.load_state_dict(saved.model)
         self.optimizer.load_state_dict(saved.optimizer)
         torch.set_rng_state(saved.rng["torch"])
@@ -311,6 +326,12 @@ class Trainer:
     def end_epoch(self) -> bool:
         """Evaluate, record, save and checkpoint; True when training should go on."""
         config, state = self.config, self.state
+        if state.seen == 0:
+            raise NonFiniteError(
+                f"epoch {state.epoch} trained on nothing: all {self.steps_per_epoch} steps were skipped as "
+                "non-finite; nothing was written for it. Check the data and settings (e.g. --set values, --lr)"
+            )
+        require_finite(self.model.state_dict(), WEIGHTS)  # on every rank: all stop together
         val = evaluate.elbo(self.model, self.held_out, self.held_out_y, world=self.world)
         metrics = {
             "epoch": state.epoch, "train_loss": state.loss_sum / max(state.seen, 1), "val_elbo": val["elbo"],
@@ -320,8 +341,8 @@ class Trainer:
         if "bits_per_dim" in val:
             metrics["val_bits_per_dim"] = val["bits_per_dim"]
         if self.world.main:
-            append_metrics(self.run, metrics)
             save_weights(self.run, self.model)
+            append_metrics(self.run, metrics)
         if self.show:
             tqdm.write(
                 f"epoch {state.epoch}/{config.epochs}  train_loss {metrics['train_loss']:.2f}  "
@@ -349,9 +370,23 @@ class Trainer:
 
 def _load(config: TrainConfig, device: torch.device) -> tuple[Dataset, VAE]:
     resolve(config.variant, config.overrides)  # bad names and overrides fail before any work
-    data = load_dataset(config.dataset, config.data_dir or None, limit=config.limit, **config.data_options)
-    model = create_model(config.variant, input_shape=data.input_shape, latent_dim=config.latent_dim, **config.overrides)
-    return data, model.to(device)
+    data = load_dataset(config.dataset, config.data_dir, limit=config.limit, **config.data_options)
+    if len(data.train_x) == 0:
+        raise DataError(f"the {config.dataset} dataset has no training images; there is nothing to train on")
+    try:
+        model = create_model(
+            config.variant, input_shape=data.input_shape, latent_dim=config.latent_dim, **config.overrides
+        ).to(device)
+    except (MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, MemoryError) and "alloc" not in str(exc):
+            raise
+        raise VaezooError(
+            f"{config.variant} with latent_dim {config.latent_dim} on {tuple(data.input_shape)} inputs does not fit in "
+            f"memory on {device}; use a smaller --latent-dim or smaller parts"
+        ) from None
+    if model.conditional:
+        check_labels(data, model.num_classes)
+    return data, model
 
 
 @contextlib.contextmanager
@@ -377,6 +412,12 @@ def _on_main(world: World, action: Callable[[], Any]) -> Any:
     return result
 
 
+def _locked(world: World, claim: Callable[[], RunLock]) -> contextlib.AbstractContextManager:
+    """The run directory's lock, taken by rank 0 (its failure raised on every rank), released on leaving."""
+    lock = _on_main(world, claim)
+    return lock if lock is not None else contextlib.nullcontext()
+
+
 def train(config: TrainConfig, progress: bool = True) -> Path:
     """Train `config.variant` on `config.dataset` into the new run directory `config.out`; returns its path.
 
@@ -386,36 +427,70 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         torch.manual_seed(config.seed)  # before the model is built: its initial weights repeat too
         data, model = _load(config, world.device)
         run = Path(config.out)
-        _on_main(world, lambda: prepare_run_dir(config.out))
-        trainer = Trainer(config, data, model, run, progress, world)
-        if world.main:
-            write_config(run, {**model.config, "dataset": config.dataset, "train": asdict(config)})
-        trainer.fit()
-        if world.main:
-            write_run_outputs(model, data, run)
+        with _locked(world, lambda: claim_new_run_dir(config.out)):
+            trainer = Trainer(config, data, model, run, progress, world)
+            if world.main:
+                write_config(run, {**model.config, "dataset": config.dataset, "train": asdict(config)})
+            trainer.fit()
+            if world.main:
+                write_run_outputs(model, data, run)
     return run
 
 
-def resume(run_dir: str, progress: bool = True, epochs: int | None = None) -> Path:
+#: Settings that a resumed run may change: they decide where and how it runs, not what it computes.
+RESUMABLE_CHANGES = ("epochs", "device", "data_dir", "checkpoint_every")
+
+
+def _starting_point(trainer: Trainer, run: Path) -> str:
+    """Restore the newest checkpoint that fits; with none yet and nothing trained, start from the beginning.
+    Returns what was done, for the user."""
+    if checkpoints(run):
+        trainer.restore(load_latest_checkpoint(run, accept=trainer.check_fits))
+        return f"resuming {run} at epoch {trainer.state.epoch}, step {trainer.state.step}"
+    if (run / WEIGHTS).exists():
+        raise RunDirError(
+            f"{run} has trained weights but no checkpoint to resume from; its {WEIGHTS} is left as it is: "
+            "delete the directory (or train into another --out) to train again"
+        )
+    return f"{run} was stopped before its first checkpoint: training it from the start"
+
+
+def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **changes: Any) -> Path:
     """Continue the run in `run_dir` from its newest good checkpoint (optionally to more `epochs`).
 
-    Under torchrun every rank calls this and restores the same checkpoint; the number of ranks may differ from
-    the interrupted run's, since the global batch is what a checkpoint describes."""
+    `changes` may set the RESUMABLE_CHANGES (device, data_dir, checkpoint_every); a run stopped before its
+    first checkpoint starts again from the beginning. Under torchrun every rank calls this and restores the
+    same checkpoint; the number of ranks may differ from the interrupted run's, since the global batch is what
+    a checkpoint describes."""
     run = Path(run_dir)
+    user_data_dir = changes.get("data_dir")
+    changes = {key: value for key, value in changes.items() if value is not None}
+    unknown = set(changes) - set(RESUMABLE_CHANGES)
+    if unknown:
+        raise VaezooError(f"a resumed run keeps its settings; only {', '.join(RESUMABLE_CHANGES)} may change, "
+                          f"not {', '.join(sorted(unknown))}")
     saved_config = read_config(run)
     config = TrainConfig.from_dict(saved_config["train"])
     if epochs is not None:
         config.epochs = epochs
+    for key, value in changes.items():
+        setattr(config, key, value)
+    config.data_dir = run_data_dir(run, saved_config, user_data_dir)
     config.validate()
-    with _joined(config) as world:
+    with _joined(config) as world, _locked(world, lambda: claim_run_dir(run)):
+        saved_config = read_config(run)  # again, now that it is ours
+        torch.manual_seed(config.seed)  # as train() does: a run restarted from nothing repeats too
         data, model = _load(config, world.device)
         trainer = Trainer(config, data, model, run, progress, world)
-        trainer.restore(load_latest_checkpoint(run))
+        what = _starting_point(trainer, run)
+        if trainer.show:
+            tqdm.write(f"vaezoo: {what}", file=sys.stderr)
         done = trainer.state.epoch - 1
         if world.main:
             rewrite_metrics(run, [m for m in read_metrics(run) if m["epoch"] <= done])  # drop epochs to be redone
-            if epochs is not None:
-                write_config(run, {**saved_config, "train": asdict(config)})
+            if epochs is not None or changes:
+                record = {**asdict(config), "data_dir": user_data_dir or saved_config["train"].get("data_dir")}
+                write_config(run, {**saved_config, "train": record})
         if trainer.state.epoch <= config.epochs and trainer.state.bad_epochs < (config.patience or math.inf):
             trainer.fit()
         if world.main:

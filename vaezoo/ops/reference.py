@@ -45,6 +45,6 @@ def reference_reparameterize(
         kl_elem = 0.5 * (plv - lv + (torch.exp(lv) + (m - pm) ** 2) * torch.exp(-plv) - 1.0)
     kl = _per_example(kl_elem, 1)
     batch_dims = 1 if samples is None else 2
-    std_z = (z - m) / std
-    log_q = _per_example(-0.5 * (std_z * std_z + lv + LOG_2PI), batch_dims)
+    # (z - mu) / std is eps: computed from eps directly, log q stays exact where std under- or overflows
+    log_q = _per_example(-0.5 * (e * e + lv + LOG_2PI), batch_dims)
     return z.to(mu.dtype), kl.to(mu.dtype), log_q.to(mu.dtype)

@@ -48,6 +48,11 @@ def check_arguments(
                     f"{name} has shape {tuple(p.shape)}; expected the shape of mu {tuple(mu.shape)}, "
                     f"or one shared over the batch {tuple(mu.shape[1:])}"
                 )
+        if prior_mu.numel() != prior_logvar.numel():
+            raise ValueError(
+                f"prior_mu has shape {tuple(prior_mu.shape)} but prior_logvar has {tuple(prior_logvar.shape)}; give "
+                "both the shape of mu, or both one shared over the batch"
+            )
     if samples is not None:
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise ValueError(f"samples must be a positive int or None, got {samples!r}")

@@ -1,0 +1,92 @@
+"""Whether a verified checkpoint fits the run that is about to restore it.
+
+A checksum proves that a checkpoint is what was written, not that it was written by this run: a hostile or
+foreign checkpoint can carry a valid SHA-256. Everything is checked before anything is restored, and a
+mismatch is a ValueError that names the part that does not fit.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+import torch
+
+from vaezoo.checkpoint import TrainingState
+
+
+def _check_model(saved: dict[str, torch.Tensor], model: torch.nn.Module) -> None:
+    expected = model.state_dict()
+    missing, unknown = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
+    if missing or unknown:
+        raise ValueError(f"its weights do not match the model (missing {missing[:3]}, unknown {unknown[:3]})")
+    for name, tensor in expected.items():
+        if saved[name].shape != tensor.shape or saved[name].dtype != tensor.dtype:
+            raise ValueError(f"weight {name} is {saved[name].dtype} {tuple(saved[name].shape)}, "
+                             f"the model has {tensor.dtype} {tuple(tensor.shape)}")
+
+
+def _check_optimizer(saved: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
+    fresh = json.loads(json.dumps(optimizer.state_dict()["param_groups"]))
+    if saved["param_groups"] != fresh:
+        raise ValueError("its optimizer settings (param_groups) are not this run's")
+    params = dict(enumerate(p for group in optimizer.param_groups for p in group["params"]))
+    for index, values in saved["state"].items():
+        if index not in params:
+            raise ValueError(f"its optimizer state names parameter {index}, which the model does not have")
+        for key, value in values.items():
+            if key == "step":
+                ok = isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point() \
+                    and math.isfinite(float(value)) and float(value) >= 0
+            else:
+                ok = isinstance(value, torch.Tensor) and value.shape == params[index].shape \
+                    and value.dtype == params[index].dtype
+            if not ok:
+                raise ValueError(f"its optimizer state {index}.{key} does not fit parameter {index}")
+
+
+def _check_progress(saved: dict[str, Any], progress_type: type, steps_per_epoch: int) -> None:
+    fields = {f.name: f.type for f in dataclasses.fields(progress_type)}
+    if set(saved) != set(fields):
+        raise ValueError(f"its progress record has fields {sorted(saved)}, expected {sorted(fields)}")
+    for name, value in saved.items():
+        want_int = fields[name] in (int, "int")
+        if isinstance(value, bool) or not isinstance(value, int if want_int else (int, float)):
+            raise ValueError(f"its progress field {name} is {value!r}, not a number")
+        if want_int and value < 0:
+            raise ValueError(f"its progress field {name} is negative ({value})")
+    if saved["epoch"] < 1 or saved["batch"] > steps_per_epoch:
+        raise ValueError(f"its progress (epoch {saved['epoch']}, batch {saved['batch']}) is out of range")
+
+
+def _check_rng(saved: dict[str, torch.Tensor], generator: torch.Generator) -> None:
+    for name, like in (("torch", torch.get_rng_state()), ("data", generator.get_state())):
+        value = saved.get(name)
+        if not isinstance(value, torch.Tensor) or value.dtype != like.dtype or value.shape != like.shape:
+            raise ValueError(f"its random-number state {name!r} is missing or malformed")
+    cuda = saved.get("cuda")
+    if cuda is not None and (cuda.dtype != torch.uint8 or cuda.dim() != 1):
+        raise ValueError("its CUDA random-number state is malformed")
+    if set(saved) - {"torch", "data", "cuda"}:
+        raise ValueError(f"its random-number states {sorted(set(saved) - {'torch', 'data', 'cuda'})} are unknown")
+
+
+def _check_order(saved: dict[str, torch.Tensor], train_size: int) -> None:
+    order = saved.get("order")
+    if set(saved) != {"order"} or order is None or order.dtype != torch.int64 or order.shape != (train_size,):
+        raise ValueError(f"its data order is not {train_size} indices")
+    if not torch.equal(order.sort().values, torch.arange(train_size)):
+        raise ValueError(f"its data order is not a permutation of the {train_size} training examples")
+
+
+def check_fits(
+    saved: TrainingState, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+    progress_type: type, steps_per_epoch: int, train_size: int,
+) -> None:
+    """Raise ValueError naming the first part of `saved` that does not fit this model, optimizer and data."""
+    _check_model(saved.model, model)
+    _check_optimizer(saved.optimizer, optimizer)
+    _check_progress(saved.progress, progress_type, steps_per_epoch)
+    _check_rng(saved.rng, generator)
+    _check_order(saved.tensors, train_size)
