@@ -22,9 +22,11 @@ whose signature does not name its context (CONTEXT below) is refused when it is 
   not copied: the VampPrior encodes its pseudo-inputs with it; keep it out of your submodules, e.g. with
   ``object.__setattr__``, so the state dict holds its weights once) and the number of classes.
 - likelihood: ``factory(input_shape=..., **options) -> vaezoo.Likelihood``.
-- objective:  ``factory(**options) -> vaezoo.Objective``; ``forward(vae, x)`` returns a ``vaezoo.VAEOutput``
-  with ``loss`` set. Its ``step`` attribute is the training step, set by the training loop before each
-  step, for schedules such as a KL warm-up.
+- objective:  ``factory(**options) -> vaezoo.Objective`` (one that names ``input_shape`` or ``latent_dim``
+  gets them, for an adversary's networks); ``forward(vae, x)`` returns a ``vaezoo.VAEOutput`` with ``loss``
+  set. Its ``step`` attribute is the training step, set by the training loop before each step, for schedules
+  such as a KL warm-up. An objective whose ``adversary()`` is a module gets ``adversary_loss`` minimized by
+  the training loop, ``adversary_steps`` times after each VAE step, on the adversary's parameters alone.
 
 A conditional variant (``VariantSpec.num_classes`` > 0, or ``create_model(..., num_classes=K)``) builds its
 encoder and decoder with the keyword ``num_classes=K`` as well; they must name it in their signature, and
