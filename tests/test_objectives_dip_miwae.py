@@ -9,7 +9,7 @@ import torch
 from scipy.special import logsumexp
 
 import vaezoo
-from vaezoo.core.estimators import elbo_terms, iw_terms
+from vaezoo.core.estimators import elbo_terms
 
 SHAPE = (1, 8, 8)
 SMALL = {"encoder.hidden_dims": [16], "decoder.hidden_dims": [16]}
