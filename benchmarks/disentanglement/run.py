@@ -25,7 +25,10 @@ import vaezoo
 from vaezoo.analysis_eval import disentanglement_scores
 from vaezoo.errors import VaezooError
 from vaezoo.rundir import load_run_data, read_metrics
-from vaezoo.train import TrainConfig, train
+from vaezoo.train import TrainConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from finished_runs import train_or_reuse  # noqa: E402 - the benchmarks' shared helper
 
 VARIANTS = ["vae-conv", "beta-vae-conv", "beta-tcvae-conv", "factor-vae-conv", "dip-vae-conv"]
 OUT = Path(__file__).resolve().parents[1] / "results" / "disentanglement"
@@ -55,19 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", default="runs/disentanglement", help="where the run directories go")
     parser.add_argument("--out", default=str(OUT), help="results path without suffix: writes OUT.json and OUT.md")
     return parser.parse_args(argv)
-
-
-def train_or_reuse(variant: str, seed: int, args: argparse.Namespace) -> Path:
-    """The finished run of (variant, seed) at this budget, training it first if there is none."""
-    run = Path(args.runs) / f"{variant}-e{args.epochs}-l{args.limit}-s{seed}"
-    metrics = read_metrics(run)
-    if metrics and metrics[-1]["epoch"] == args.epochs and (run / "report.html").exists():
-        return run
-    if run.exists():
-        raise SystemExit(f"{run} holds an unfinished run; remove it to train {variant} seed {seed} again")
-    config = TrainConfig(variant=variant, dataset="dsprites", out=str(run), epochs=args.epochs, limit=args.limit,
-                         batch_size=args.batch_size, lr=args.lr, seed=seed, device=args.device)
-    return train(config, progress=False)
 
 
 def score(run: Path, device: str) -> dict[str, float]:
@@ -133,7 +123,11 @@ def main(argv: list[str] | None = None) -> None:
             start = time.perf_counter()
             print(f"{variant} seed {seed}: training ({args.epochs} epochs on {args.limit} images)...", flush=True)
             try:
-                run = train_or_reuse(variant, seed, args)
+                run_dir = Path(args.runs) / f"{variant}-e{args.epochs}-l{args.limit}-s{seed}"
+                run = train_or_reuse(TrainConfig(
+                    variant=variant, dataset="dsprites", out=str(run_dir), epochs=args.epochs, limit=args.limit,
+                    batch_size=args.batch_size, lr=args.lr, seed=seed, device=args.device,
+                ))
                 result = {"seed": seed, **score(run, args.device)}
             except (VaezooError, RuntimeError) as exc:  # one variant that cannot train yet stops only itself
                 record["failed"][variant] = f"seed {seed}: {type(exc).__name__}: {exc}"

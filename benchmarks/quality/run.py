@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +25,10 @@ import vaezoo
 from vaezoo.data import fixed_binarization, load_dataset
 from vaezoo.evaluate import active_units, elbo, importance_weighted_nll
 from vaezoo.rundir import read_metrics
-from vaezoo.train import TrainConfig, train
+from vaezoo.train import TrainConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from finished_runs import train_or_reuse  # noqa: E402 - the benchmarks' shared helper
 
 DENSITY_VARIANTS = ["vae-mlp", "hvae-mlp", "vamp-vae-mlp", "iwae-mlp", "mog-vae-mlp"]
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -47,21 +51,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", default="runs/quality", help="where the run directories go")
     parser.add_argument("--results", default=str(RESULTS), help="where quality.json and quality.md go")
     return parser.parse_args()
-
-
-def train_or_reuse(variant: str, args: argparse.Namespace) -> Path:
-    """The finished run of `variant` at this budget, training it first if there is none."""
-    run = Path(args.runs) / f"{variant}-e{args.epochs}-s{args.seed}"
-    metrics = read_metrics(run)
-    if metrics and metrics[-1]["epoch"] == args.epochs and (run / "samples.png").exists():
-        return run
-    if run.exists():
-        raise SystemExit(f"{run} holds an unfinished run; remove it to train {variant} again")
-    config = TrainConfig(
-        variant=variant, dataset="fashion-mnist", out=str(run), epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, seed=args.seed,
-    )
-    return train(config, progress=False)
 
 
 def measure(variant: str, run: Path, args: argparse.Namespace) -> dict[str, object]:
@@ -125,7 +114,11 @@ def main() -> None:
     store = results_dir / "quality.json"
     record = json.loads(store.read_text()) if store.exists() else {"results": {}}
     for variant in args.variants:
-        run = train_or_reuse(variant, args)
+        run = Path(args.runs) / f"{variant}-e{args.epochs}-s{args.seed}"
+        run = train_or_reuse(TrainConfig(
+            variant=variant, dataset="fashion-mnist", out=str(run), epochs=args.epochs, batch_size=args.batch_size,
+            lr=args.lr, seed=args.seed,
+        ))
         result = measure(variant, run, args)
         print(json.dumps(result), flush=True)
         record["results"][variant] = result
