@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaezoo.report import REPORT
-from vaezoo.rundir import read_metrics
-from vaezoo.train import TrainConfig, train
+from vaezoo.analysis.report import REPORT
+from vaezoo.runs.directory import read_metrics
+from vaezoo.training.trainer import TrainConfig, train
 
 
 def train_or_reuse(config: TrainConfig) -> Path:

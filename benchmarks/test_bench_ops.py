@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaezoo.bench import IMPLEMENTATIONS, PASSES, SIZES, make_pass
+from vaezoo.analysis.operator_bench import IMPLEMENTATIONS, PASSES, SIZES, make_pass
 from vaezoo.ops import backends
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

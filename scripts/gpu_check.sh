@@ -29,7 +29,7 @@ fi
 echo "built in $((SECONDS - start)) s"
 
 echo "== dsprites rendered once, in the background (the table's processes share the cache)"
-"$PYTHON" -c 'from vaezoo.data import load_dataset; load_dataset("dsprites")' >"$OUT/logs/dsprites.log" 2>&1 &
+"$PYTHON" -c 'from vaezoo.data.datasets import load_dataset; load_dataset("dsprites")' >"$OUT/logs/dsprites.log" 2>&1 &
 render=$!
 
 echo "== CUDA tests"

@@ -6,10 +6,9 @@ from typing import Iterator
 
 import pytest
 import torch
-
-from vaezoo.discovery import reset_registry
-
 from plugin_sites import FakeSite
+
+from vaezoo.registry.discovery import reset_registry
 
 # The tests run tiny tensors on a shared 2-core machine, where intra-op threads only add overhead (10x here);
 # tests of thread invariance set their own thread counts.

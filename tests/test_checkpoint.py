@@ -4,8 +4,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaezoo.checkpoint import TrainingState, checkpoints, decode, encode, load_latest_checkpoint, save_checkpoint
 from vaezoo.errors import RunDirError
+from vaezoo.runs.checkpoint import (
+    TrainingState,
+    checkpoints,
+    decode,
+    encode,
+    load_latest_checkpoint,
+    save_checkpoint,
+)
 
 
 def make_state(seed: int = 0) -> tuple[TrainingState, torch.nn.Module, torch.optim.Optimizer]:

@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 import vaezoo
-from vaezoo.cli import main
-from vaezoo.data import fixed_binarization, load_dataset
-from vaezoo.evaluate import elbo
-from vaezoo.rundir import read_metrics
+from vaezoo.analysis.evaluate import elbo
+from vaezoo.cli.main import main
+from vaezoo.data.datasets import fixed_binarization, load_dataset
+from vaezoo.runs.directory import read_metrics
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:

@@ -27,11 +27,11 @@ import torch
 from safetensors.torch import load, save
 
 import vaezoo
-from vaezoo import evaluate
+from vaezoo.analysis import evaluate
 from vaezoo.core import FEATURES
-from vaezoo.discovery import get_registry, reset_registry
 from vaezoo.errors import CombinationError
-from vaezoo.factory import rebuild
+from vaezoo.registry.discovery import get_registry, reset_registry
+from vaezoo.registry.factory import rebuild
 
 SHAPE = (1, 8, 8)
 LATENT = 4

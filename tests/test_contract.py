@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import vaezoo
-from vaezoo.cli import main
-from vaezoo.discovery import PluginWarning, get_registry, reset_registry
+from vaezoo.cli.main import main
 from vaezoo.errors import CombinationError, RunDirError
-from vaezoo.registry import check_factory
+from vaezoo.registry.catalog import check_factory
+from vaezoo.registry.discovery import PluginWarning, get_registry, reset_registry
 
 LAB = """
     import math

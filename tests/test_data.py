@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaezoo.data import batches, fixed_binarization, load_dataset
-from vaezoo.readers import read_idx
+from vaezoo.data.datasets import batches, fixed_binarization, load_dataset
+from vaezoo.data.readers import read_idx
 from vaezoo.errors import DataError, UnknownNameError
 
 
@@ -80,9 +80,9 @@ def test_binarization_is_fixed_for_evaluation_and_fresh_in_training():
     x = torch.full((100, 1, 4, 4), 0.5)
     torch.testing.assert_close(fixed_binarization(x), fixed_binarization(x))
     assert set(fixed_binarization(x).unique().tolist()) == {0.0, 1.0}
-    from vaezoo.data import Dataset
-    from vaezoo.factory import create_model
-    from vaezoo.train import TrainConfig, Trainer
+    from vaezoo.data.datasets import Dataset
+    from vaezoo.registry.factory import create_model
+    from vaezoo.training.trainer import TrainConfig, Trainer
 
     data = Dataset("halves", x, torch.zeros(100, dtype=torch.long), x[:10], torch.zeros(10, dtype=torch.long))
     trainer = Trainer(TrainConfig("vae-mlp", "halves", "unused", batch_size=50), data,

@@ -11,8 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaezoo.distributed import World
-from vaezoo.rundir import read_metrics
+from vaezoo.runs.directory import read_metrics
+from vaezoo.runtime.distributed import World
 
 TRAIN = ["-m", "vaezoo", "train", "vae-mlp", "--dataset", "digits", "--epochs", "2", "--batch-size", "100", "--quiet"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from vaezoo.cli import main
-from vaezoo.discovery import reset_registry
+from vaezoo.cli.main import main
+from vaezoo.registry.discovery import reset_registry
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 FILE_BLOCK = re.compile(r"\*\*`(vaezoo-mylab/[^`]+)`\*\*\n```[a-z]*\n(.*?)```", re.S)

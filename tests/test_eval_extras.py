@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from vaezoo.cli import main
-from vaezoo.data import load_dataset
+from vaezoo.cli.main import main
+from vaezoo.data.datasets import load_dataset
 from vaezoo.metrics import classifier
-from vaezoo.rundir import load_run_data
+from vaezoo.runs.directory import load_run_data
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:

@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 import vaezoo
-from vaezoo import explore
-from vaezoo.cli import main
-from vaezoo.data import fixed_binarization, load_dataset
+from vaezoo.analysis import explore
+from vaezoo.cli.main import main
+from vaezoo.data.datasets import fixed_binarization, load_dataset
 
 
 @pytest.fixture(scope="module")

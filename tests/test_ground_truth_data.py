@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaezoo import colour_shapes, dsprites
-from vaezoo.data import load_dataset
+from vaezoo.data import colour_shapes, dsprites
+from vaezoo.data.datasets import load_dataset
 from vaezoo.errors import DataError
 
 

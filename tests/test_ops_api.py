@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _ops_cases import (
+    assert_compiled_step_matches_eager,
+    fused_cpu,
+    make_eps,
+    make_inputs,
+)
 
-from _ops_cases import assert_compiled_step_matches_eager, fused_cpu, make_eps, make_inputs
 from vaezoo.ops import backends, reparameterize
 
 

@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _ops_cases import (
-    DTYPES, PRIORS, assert_compiled_step_matches_eager, make_eps, make_inputs, partial_use_grads, tolerance,
+    DTYPES,
+    PRIORS,
+    assert_compiled_step_matches_eager,
+    make_eps,
+    make_inputs,
+    partial_use_grads,
+    tolerance,
 )
+
 from vaezoo.ops import backends, reference_reparameterize, reparameterize
 
 pytestmark = [

@@ -6,8 +6,16 @@ import math
 
 import pytest
 import torch
+from _ops_cases import (
+    DTYPES,
+    PRIORS,
+    fused_cpu,
+    make_eps,
+    make_inputs,
+    partial_use_grads,
+    tolerance,
+)
 
-from _ops_cases import DTYPES, PRIORS, fused_cpu, make_eps, make_inputs, partial_use_grads, tolerance
 from vaezoo.ops import reference_reparameterize, reparameterize
 
 pytestmark = fused_cpu

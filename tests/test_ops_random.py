@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _ops_cases import fused_cpu
 from scipy import stats
 
-from _ops_cases import fused_cpu
 from vaezoo.ops import reparameterize
 
 pytestmark = fused_cpu

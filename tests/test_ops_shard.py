@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _ops_cases import make_inputs, tolerance
+
 from vaezoo.ops import backends, noise_shard, reparameterize
 
 BACKENDS = ["reference"] + (["fused"] if "fused" in backends()["cpu"] else [])

@@ -6,9 +6,17 @@ import math
 
 import pytest
 import torch
+from _ops_cases import (
+    DTYPES,
+    PRIORS,
+    SHAPES,
+    fused_cpu,
+    make_eps,
+    make_inputs,
+    tolerance,
+)
 from torch.distributions import Normal, kl_divergence
 
-from _ops_cases import DTYPES, PRIORS, SHAPES, fused_cpu, make_eps, make_inputs, tolerance
 from vaezoo.ops import backends, reference_reparameterize, reparameterize
 
 pytestmark = fused_cpu

@@ -11,14 +11,13 @@ from typing import Iterator
 
 import pytest
 import torch
+from plugin_sites import pip_install_flows
 
 import vaezoo
-from vaezoo.cli import main
-from vaezoo.discovery import PluginWarning, get_registry, reset_registry
+from vaezoo.cli.main import main
 from vaezoo.errors import AmbiguousNameError, BadOverrideError, PluginError
-from vaezoo.rundir import read_metrics
-
-from plugin_sites import pip_install_flows
+from vaezoo.registry.discovery import PluginWarning, get_registry, reset_registry
+from vaezoo.runs.directory import read_metrics
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

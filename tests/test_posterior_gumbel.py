@@ -109,8 +109,8 @@ def test_joint_prior_must_split_the_latents_like_the_posterior():
 
 
 def test_the_training_loop_hands_the_step_to_the_posterior():
-    from vaezoo.data import Dataset
-    from vaezoo.train import TrainConfig, Trainer
+    from vaezoo.data.datasets import Dataset
+    from vaezoo.training.trainer import TrainConfig, Trainer
 
     x = torch.rand(20, 1, 4, 4).bernoulli()
     data = Dataset("tiny", x, torch.zeros(20, dtype=torch.long), x[:4], torch.zeros(4, dtype=torch.long))

@@ -12,7 +12,11 @@ from scipy import integrate, special
 
 import vaezoo
 from vaezoo.components.bessel import log_bessel_iv
-from vaezoo.components.posteriors.vmf import VonMisesFisherPosterior, householder, vmf_kl_uniform
+from vaezoo.components.posteriors.vmf import (
+    VonMisesFisherPosterior,
+    householder,
+    vmf_kl_uniform,
+)
 from vaezoo.components.priors.sphere import UniformSphere
 from vaezoo.errors import CombinationError
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 import vaezoo
-from vaezoo.discovery import get_registry
 from vaezoo.errors import AmbiguousNameError, BadOverrideError, UnknownNameError
-from vaezoo.registry import Entry
+from vaezoo.registry.catalog import Entry
+from vaezoo.registry.discovery import get_registry
 
 
 def test_builtin_variants_and_components_are_listed():

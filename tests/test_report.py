@@ -5,11 +5,11 @@ import json
 
 import pytest
 import torch
-
 from browser import chromium, image_status
-from vaezoo import viz
-from vaezoo.report import PICTURES, write_report
-from vaezoo.rundir import append_metrics, write_config
+
+from vaezoo.analysis import pictures as viz
+from vaezoo.analysis.report import PICTURES, write_report
+from vaezoo.runs.directory import append_metrics, write_config
 
 needs_chromium = pytest.mark.skipif(chromium() is None, reason="needs Chromium (apt-get install chromium)")
 

@@ -17,13 +17,18 @@ from PIL import Image
 from safetensors.torch import load_file, save
 
 import vaezoo.atomic
-from vaezoo import checkpoint as ckpt
-from vaezoo.checkpoint import checkpoints, decode, load_latest_checkpoint, save_checkpoint
-from vaezoo.data import load_dataset
+from vaezoo.data.datasets import load_dataset
 from vaezoo.errors import NonFiniteError, RunDirError
-from vaezoo.rundir import load_model, read_metrics, save_weights
-from vaezoo.runlock import LOCK_FILE, lock_run_dir
-from vaezoo.train import Trainer, TrainConfig, _load, resume, train
+from vaezoo.runs import checkpoint as ckpt
+from vaezoo.runs.checkpoint import (
+    checkpoints,
+    decode,
+    load_latest_checkpoint,
+    save_checkpoint,
+)
+from vaezoo.runs.directory import load_model, read_metrics, save_weights
+from vaezoo.runs.lock import LOCK_FILE, lock_run_dir
+from vaezoo.training.trainer import TrainConfig, Trainer, _load, resume, train
 
 SMALL = {"encoder.hidden_dims": [16], "decoder.hidden_dims": [16]}
 CLI_SMALL = ["--set", "encoder.hidden_dims=[16]", "--set", "decoder.hidden_dims=[16]"]
@@ -395,7 +400,7 @@ def test_a_run_directory_cannot_make_vaezoo_read_outside_it(tmp_path):
 
 
 def test_report_escapes_every_field(tmp_path):
-    from vaezoo.report import write_report
+    from vaezoo.analysis.report import write_report
 
     run = train(config(tmp_path / "run", epochs=1), progress=False)
     record = json.loads((run / "config.json").read_text())

@@ -15,9 +15,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaezoo.checkpoint import checkpoints
-from vaezoo.rundir import read_metrics
-from vaezoo.train import NonFiniteError, TrainConfig, Trainer, resume, train
+from vaezoo.runs.checkpoint import checkpoints
+from vaezoo.runs.directory import read_metrics
+from vaezoo.training.trainer import NonFiniteError, TrainConfig, Trainer, resume, train
 
 SMALL = {"encoder.hidden_dims": [32], "decoder.hidden_dims": [32]}
 

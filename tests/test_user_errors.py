@@ -24,8 +24,8 @@ import pytest
 from PIL import Image
 from safetensors.torch import load, save
 
-from vaezoo import checkpoint as ckpt
-from vaezoo.train import TrainConfig, train
+from vaezoo.runs import checkpoint as ckpt
+from vaezoo.training.trainer import TrainConfig, train
 
 TRAIN = ["train", "vae-mlp", "--quiet", "--epochs", "1", "--set", "encoder.hidden_dims=[8]",
          "--set", "decoder.hidden_dims=[8]"]

@@ -119,8 +119,8 @@ def tiny_run(tmp_path, name: str, *extra: str) -> list[str]:
 
 
 def test_the_trainer_steps_the_vae_and_the_adversary_each_with_its_own_loss(tmp_path, monkeypatch):
-    from vaezoo.data import load_dataset
-    from vaezoo.train import TrainConfig, Trainer
+    from vaezoo.data.datasets import load_dataset
+    from vaezoo.training.trainer import TrainConfig, Trainer
 
     torch.manual_seed(0)
     data = load_dataset("digits")
@@ -146,7 +146,7 @@ def test_the_trainer_steps_the_vae_and_the_adversary_each_with_its_own_loss(tmp_
 def test_an_adversarial_run_resumes_to_the_weights_of_an_unbroken_one(tmp_path, name, capsys):
     from safetensors.torch import load_file
 
-    from vaezoo.cli import main
+    from vaezoo.cli.main import main
 
     assert main(tiny_run(tmp_path, name, "--epochs", "2", "--out", str(tmp_path / "straight"))) == 0
     assert main(tiny_run(tmp_path, name, "--epochs", "1", "--out", str(tmp_path / "broken"))) == 0

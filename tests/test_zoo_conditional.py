@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import vaezoo
-from vaezoo.discovery import get_registry
 from vaezoo.errors import CombinationError
-from vaezoo.registry import Entry
+from vaezoo.registry.catalog import Entry
+from vaezoo.registry.discovery import get_registry
 
 
 @pytest.mark.parametrize("name", ["cvae-mlp", "cvae-conv"])

@@ -6,7 +6,7 @@ import math
 import torch
 
 import vaezoo
-from vaezoo.evaluate import active_units, elbo, importance_weighted_nll
+from vaezoo.analysis.evaluate import active_units, elbo, importance_weighted_nll
 
 
 def small_model(name: str = "vae-mlp", **overrides) -> vaezoo.VAE:

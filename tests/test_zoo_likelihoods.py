@@ -10,9 +10,9 @@ from scipy.stats import logistic
 from torch.distributions import Bernoulli, Laplace, Normal
 
 import vaezoo
+from vaezoo.analysis.evaluate import bits_per_dim, elbo
 from vaezoo.components.likelihoods import DiscretizedLogistic, Gaussian
 from vaezoo.components.likelihoods import Laplace as LaplaceLikelihood
-from vaezoo.evaluate import bits_per_dim, elbo
 
 SHAPE = (2, 3, 4)
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 import pytest
 import torch
 from safetensors.torch import save
-from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal, kl_divergence
+from torch.distributions import (
+    Categorical,
+    Independent,
+    MixtureSameFamily,
+    Normal,
+    kl_divergence,
+)
 
 import vaezoo
 from vaezoo.components.posteriors import LadderPosterior

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import vaezoo
-from vaezoo.cli import main
-from vaezoo.data import fixed_binarization, load_dataset
-from vaezoo.evaluate import METRIC_NEEDS, elbo
-from vaezoo.rundir import read_metrics
+from vaezoo.analysis.evaluate import METRIC_NEEDS, elbo
+from vaezoo.cli.main import main
+from vaezoo.data.datasets import fixed_binarization, load_dataset
+from vaezoo.runs.directory import read_metrics
 
 ZOO = [
     "vae-mlp", "vae-conv", "vae-resnet", "beta-vae-mlp", "beta-vae-conv", "beta-tcvae-conv", "info-vae-mlp",

@@ -1,11 +1,25 @@
 """vaezoo: a plugin-based model zoo of Variational Autoencoders on PyTorch, with fused C++/CUDA kernels."""
 from vaezoo import metrics, ops
 from vaezoo._version import __version__
-from vaezoo.factory import create_model, get_model_spec, list_components, list_models
-from vaezoo.core import FEATURES, VAE, Latent, Likelihood, Objective, Posterior, Prior, VAEOutput
-from vaezoo.hookspecs import hookimpl, hookspec
-from vaezoo.rundir import load_model
-from vaezoo.spec import VariantSpec
+from vaezoo.core import (
+    FEATURES,
+    VAE,
+    Latent,
+    Likelihood,
+    Objective,
+    Posterior,
+    Prior,
+    VAEOutput,
+)
+from vaezoo.registry.factory import (
+    create_model,
+    get_model_spec,
+    list_components,
+    list_models,
+)
+from vaezoo.registry.hookspecs import Register, hookimpl, hookspec
+from vaezoo.registry.spec import VariantSpec
+from vaezoo.runs.directory import load_model
 
 __all__ = [
     "FEATURES",
@@ -15,6 +29,7 @@ __all__ = [
     "Objective",
     "Posterior",
     "Prior",
+    "Register",
     "VAEOutput",
     "VariantSpec",
     "__version__",

@@ -1,6 +1,6 @@
 """`python -m vaezoo` runs the command line."""
 import sys
 
-from vaezoo.cli import main
+from vaezoo.cli.main import main
 
 sys.exit(main())

@@ -4,7 +4,7 @@ codes of the held-out set with MIG, DCI and the FactorVAE score (and SAP and the
     python benchmarks/disentanglement/run.py --device cuda --epochs 30 --limit 100000 --seeds 0 1 2
     python benchmarks/disentanglement/run.py --epochs 1 --limit 500 --seeds 0 --variants beta-vae-conv  # smoke
 
-Each (variant, seed) trains through `vaezoo.train` into RUNS/VARIANT-eE-lL-sS (a finished run there is scored
+Each (variant, seed) trains through `vaezoo.training.trainer` into RUNS/VARIANT-eE-lL-sS (a finished run there is scored
 again, not retrained). Variants the zoo does not have yet (factor-vae-conv, dip-vae-conv until they exist)
 are listed as missing. Writes OUT.json (every seed's scores and the set-up) and OUT.md (mean and sd).
 """
@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 import vaezoo
-from vaezoo.analysis_eval import disentanglement_scores
+from vaezoo.analysis.learned import disentanglement_scores
 from vaezoo.errors import VaezooError
-from vaezoo.rundir import load_run_data, read_metrics
-from vaezoo.train import TrainConfig
+from vaezoo.runs.directory import load_run_data, read_metrics
+from vaezoo.training.trainer import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from finished_runs import train_or_reuse  # noqa: E402 - the benchmarks' shared helper

@@ -5,7 +5,7 @@ budget, then report the held-out ELBO, the importance-weighted NLL, active units
     python benchmarks/quality/run.py --variants vae-mlp --epochs 5
     python benchmarks/quality/run.py --sample-quality      # adds FID, precision and recall columns
 
-Each variant trains through `vaezoo.train` into RUNS/VARIANT (a finished run there is evaluated again, not
+Each variant trains through `vaezoo.training.trainer` into RUNS/VARIANT (a finished run there is evaluated again, not
 retrained); results are merged into benchmarks/results/quality.json and the table quality.md.
 """
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 import vaezoo
-from vaezoo.data import fixed_binarization, load_dataset
-from vaezoo.evaluate import active_units, elbo, importance_weighted_nll
-from vaezoo.rundir import read_metrics
-from vaezoo.train import TrainConfig
+from vaezoo.analysis.evaluate import active_units, elbo, importance_weighted_nll
+from vaezoo.data.datasets import fixed_binarization, load_dataset
+from vaezoo.runs.directory import read_metrics
+from vaezoo.training.trainer import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from finished_runs import train_or_reuse  # noqa: E402 - the benchmarks' shared helper
@@ -63,7 +63,7 @@ def measure(variant: str, run: Path, args: argparse.Namespace) -> dict[str, obje
     nll = importance_weighted_nll(model, held_out, samples=args.nll_samples, batch_size=args.nll_batch)
     quality = {}
     if args.sample_quality:
-        from vaezoo.analysis_eval import sample_quality_scores
+        from vaezoo.analysis.learned import sample_quality_scores
 
         q = sample_quality_scores(model, data, samples=len(data.test_x))
         quality = {"fid": q["fid"], "kid": q["kid"], "precision": q["precision"], "recall": q["recall"],

@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 import vaezoo
-from vaezoo import evaluate, viz
-from vaezoo.data import fixed_binarization, load_dataset
-from vaezoo.train import TrainConfig, train
+from vaezoo.analysis import evaluate
+from vaezoo.analysis import pictures as viz
+from vaezoo.data.datasets import fixed_binarization, load_dataset
+from vaezoo.training.trainer import TrainConfig, train
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)

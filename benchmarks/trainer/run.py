@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 import vaezoo
-from vaezoo.data import load_dataset
-from vaezoo.rundir import read_metrics
-from vaezoo.train import TrainConfig, train
+from vaezoo.data.datasets import load_dataset
+from vaezoo.runs.directory import read_metrics
+from vaezoo.training.trainer import TrainConfig, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hand_loop import HandVAE, hand_epoch  # noqa: E402

@@ -17,7 +17,7 @@ from vaezoo.components.layers import (
     positive_ints,
     with_label,
 )
-from vaezoo.hookspecs import Register, hookimpl
+from vaezoo.registry.hookspecs import Register, hookimpl
 
 
 def dense_to_grid(in_features: int, hidden: int, grid: tuple[int, int, int], act: str) -> nn.Sequential:

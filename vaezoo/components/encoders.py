@@ -18,7 +18,7 @@ from vaezoo.components.layers import (
     positive_ints,
     with_label,
 )
-from vaezoo.hookspecs import Register, hookimpl
+from vaezoo.registry.hookspecs import Register, hookimpl
 
 
 class PosteriorHead(nn.Module):

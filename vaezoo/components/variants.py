@@ -1,8 +1,8 @@
 """Built-in variants: named recipes of parts, with the defaults of the papers they come from."""
 from __future__ import annotations
 
-from vaezoo.hookspecs import Register, hookimpl
-from vaezoo.spec import VariantSpec
+from vaezoo.registry.hookspecs import Register, hookimpl
+from vaezoo.registry.spec import VariantSpec
 
 MLP = {"encoder": "mlp", "decoder": "mlp"}
 CONV = {"encoder": "conv", "decoder": "conv"}

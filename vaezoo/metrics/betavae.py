@@ -24,7 +24,9 @@ def beta_vae_score(
 
     Pairs that share a factor's value are drawn from the given examples (see FactorGroups), so codes and
     factors [N, K] should be a random sample of a factorial dataset, as a held-out set is."""
-    from sklearn.linear_model import LogisticRegression  # imported here: `import vaezoo` stays quick
+    from sklearn.linear_model import (
+        LogisticRegression,  # imported here: `import vaezoo` stays quick
+    )
 
     z, labels = codes_and_factors(codes, factors)
     groups = FactorGroups(labels)

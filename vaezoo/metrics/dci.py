@@ -28,7 +28,9 @@ def disentanglement_completeness(importance: np.ndarray) -> tuple[float, float]:
 
 def importance_matrix(codes: np.ndarray, labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:
     """Random-forest feature importances [D, K] and the mean test accuracy over factors (a fifth held out)."""
-    from sklearn.ensemble import RandomForestClassifier  # imported here: `import vaezoo` stays quick
+    from sklearn.ensemble import (
+        RandomForestClassifier,  # imported here: `import vaezoo` stays quick
+    )
 
     train, test = split_halves(len(codes), seed)
     importance = np.zeros((codes.shape[1], labels.shape[1]))

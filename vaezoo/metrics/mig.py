@@ -19,7 +19,9 @@ def discretize(codes: np.ndarray, bins: int = 20) -> np.ndarray:
 
 def mutual_information_matrix(codes: np.ndarray, labels: np.ndarray, bins: int = 20) -> np.ndarray:
     """I(code_d; factor_k) in nats, [D, K], from discretized codes and integer factor labels."""
-    from sklearn.metrics import mutual_info_score  # imported here: `import vaezoo` stays quick
+    from sklearn.metrics import (
+        mutual_info_score,  # imported here: `import vaezoo` stays quick
+    )
 
     binned = discretize(codes, bins)
     return np.array([[mutual_info_score(labels[:, k], binned[:, d]) for k in range(labels.shape[1])]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from vaezoo.components.likelihoods.bernoulli import Bernoulli
 from vaezoo.components.likelihoods.location_scale import Gaussian, Laplace
 from vaezoo.components.likelihoods.logistic import DiscretizedLogistic
-from vaezoo.hookspecs import Register, hookimpl
+from vaezoo.registry.hookspecs import Register, hookimpl
 
 __all__ = ["Bernoulli", "DiscretizedLogistic", "Gaussian", "Laplace"]
 

@@ -10,7 +10,7 @@ from vaezoo.components.objectives.miwae import CIWAE, MIWAE, PIWAE
 from vaezoo.components.objectives.mmd import MMDObjective
 from vaezoo.components.objectives.tc import BetaTCVAE
 from vaezoo.components.objectives.vaegan import VAEGAN
-from vaezoo.hookspecs import Register, hookimpl
+from vaezoo.registry.hookspecs import Register, hookimpl
 
 __all__ = [
     "CIWAE", "DIPVAE", "ELBO", "IWAE", "MIWAE", "PIWAE", "VAEGAN", "AdversarialAutoencoder", "BetaTCVAE", "FactorVAE",

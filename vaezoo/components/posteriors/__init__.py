@@ -8,7 +8,7 @@ from vaezoo.components.posteriors.joint import JointPosterior
 from vaezoo.components.posteriors.ladder import LadderPosterior
 from vaezoo.components.posteriors.vmf import VonMisesFisherPosterior
 from vaezoo.components.posteriors.vq import VQPosterior
-from vaezoo.hookspecs import Register, hookimpl
+from vaezoo.registry.hookspecs import Register, hookimpl
 
 __all__ = [
     "GaussianPosterior", "GumbelSoftmaxPosterior", "IAFPosterior", "JointPosterior", "LadderPosterior",

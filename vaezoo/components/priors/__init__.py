@@ -8,7 +8,7 @@ from vaezoo.components.priors.ladder import LadderPrior
 from vaezoo.components.priors.mixture import MixtureOfGaussians
 from vaezoo.components.priors.sphere import UniformSphere
 from vaezoo.components.priors.vamp import VampPrior
-from vaezoo.hookspecs import Register, hookimpl
+from vaezoo.registry.hookspecs import Register, hookimpl
 
 __all__ = [
     "CategoricalPrior", "CodebookPrior", "JointPrior", "LadderPrior", "LearnedDiagonal", "MixtureOfGaussians",

@@ -1,9 +1,7 @@
 """The hooks through which vaezoo discovers this package (entry point `flows` in group `vaezoo`)."""
 from __future__ import annotations
 
-from vaezoo import VariantSpec, hookimpl
-from vaezoo.hookspecs import Register
-
+from vaezoo import Register, VariantSpec, hookimpl
 from vaezoo_flows.realnvp import RealNVPPrior
 
 

@@ -14,9 +14,9 @@ from tqdm import tqdm
 
 from vaezoo.core import VAE
 from vaezoo.core.estimators import elbo_terms, iw_terms
-from vaezoo.data import batches
-from vaezoo.distributed import World
+from vaezoo.data.datasets import batches
 from vaezoo.ops import noise_shard
+from vaezoo.runtime.distributed import World
 
 
 def bits_per_dim(nats_per_example: float, input_shape: Sequence[int]) -> float:

@@ -19,23 +19,36 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from vaezoo import evaluate
-from vaezoo.checkpoint import TrainingState, checkpoints, load_latest_checkpoint, save_checkpoint
-from vaezoo.checkpoint_fit import check_fits
-from vaezoo.data import Dataset, check_labels, fixed_binarization, load_dataset
-from vaezoo.devices import check_device
-from vaezoo.distributed import World, join
-from vaezoo.errors import DataError, NonFiniteError, RunDirError, VaezooError
-from vaezoo.factory import create_model, resolve
+from vaezoo.analysis import evaluate
+from vaezoo.analysis.run_outputs import write_run_outputs
 from vaezoo.core import VAE
-from vaezoo.finite import require_finite
+from vaezoo.data.datasets import Dataset, check_labels, fixed_binarization, load_dataset
+from vaezoo.errors import DataError, NonFiniteError, RunDirError, VaezooError
 from vaezoo.ops import noise_shard
-from vaezoo.outputs import write_run_outputs
-from vaezoo.rundir import (
-    WEIGHTS, append_metrics, claim_new_run_dir, claim_run_dir, read_config, read_metrics, rewrite_metrics,
-    run_data_dir, save_weights, write_config,
+from vaezoo.registry.factory import create_model, resolve
+from vaezoo.runs.checkpoint import (
+    TrainingState,
+    checkpoints,
+    load_latest_checkpoint,
+    save_checkpoint,
 )
-from vaezoo.runlock import RunLock
+from vaezoo.runs.checkpoint_fit import check_fits
+from vaezoo.runs.directory import (
+    WEIGHTS,
+    append_metrics,
+    claim_new_run_dir,
+    claim_run_dir,
+    read_config,
+    read_metrics,
+    rewrite_metrics,
+    run_data_dir,
+    save_weights,
+    write_config,
+)
+from vaezoo.runs.lock import RunLock
+from vaezoo.runtime.devices import check_device
+from vaezoo.runtime.distributed import World, join
+from vaezoo.runtime.finite import require_finite
 
 BINARIZE = ("auto", "dynamic", "static", "none")
 ON_NONFINITE = ("skip", "stop")

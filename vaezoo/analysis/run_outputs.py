@@ -5,11 +5,12 @@ from pathlib import Path
 
 import torch
 
-from vaezoo import explore, viz
-from vaezoo.data import Dataset
+from vaezoo.analysis import explore
+from vaezoo.analysis import pictures as viz
+from vaezoo.analysis.report import write_report
 from vaezoo.core import VAE
-from vaezoo.report import write_report
-from vaezoo.rundir import read_metrics
+from vaezoo.data.datasets import Dataset
+from vaezoo.runs.directory import read_metrics
 
 
 @torch.no_grad()

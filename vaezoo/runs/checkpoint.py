@@ -23,7 +23,7 @@ from safetensors.torch import load, save
 
 from vaezoo.atomic import atomic_write
 from vaezoo.errors import RunDirError
-from vaezoo.finite import first_nonfinite, require_finite
+from vaezoo.runtime.finite import first_nonfinite, require_finite
 
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PATTERN = re.compile(r"^step-(\d+)\.safetensors$")

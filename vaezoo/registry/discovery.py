@@ -16,10 +16,10 @@ from importlib.metadata import EntryPoint, entry_points
 
 import pluggy
 
-from vaezoo import hookspecs
 from vaezoo._version import __version__
 from vaezoo.errors import PluginError
-from vaezoo.registry import PluginRecord, Registry, register_callback
+from vaezoo.registry import hookspecs
+from vaezoo.registry.catalog import PluginRecord, Registry, register_callback
 
 ENTRY_POINT_GROUP = "vaezoo"
 BUILTIN_PLUGIN = "vaezoo"

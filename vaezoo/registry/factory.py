@@ -6,13 +6,13 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from vaezoo.contract import check_combination, check_type, declared, dry_run
 from vaezoo.core import VAE
-from vaezoo.discovery import get_registry
 from vaezoo.errors import BadOverrideError, CombinationError
-from vaezoo.hookspecs import CONTEXT, OPTIONAL_CONTEXT
-from vaezoo.registry import Entry, PluginRecord
-from vaezoo.spec import KINDS, VariantSpec
+from vaezoo.registry.catalog import Entry, PluginRecord
+from vaezoo.registry.contract import check_combination, check_type, declared, dry_run
+from vaezoo.registry.discovery import get_registry
+from vaezoo.registry.hookspecs import CONTEXT, OPTIONAL_CONTEXT
+from vaezoo.registry.spec import KINDS, VariantSpec
 
 #: The order in which parts are built: each may need what is built before it.
 BUILD_ORDER = ("likelihood", "posterior", "encoder", "decoder", "prior", "objective")

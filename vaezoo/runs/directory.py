@@ -1,7 +1,7 @@
 """The run directory: config.json, metrics.jsonl and model.safetensors, written safely and read back.
 
 A new run is written only into an empty (or new) directory, under an exclusive lock held for the whole run
-(vaezoo.runlock). A run directory read back is input like any other: its config is checked field by field,
+(vaezoo.runs.lock). A run directory read back is input like any other: its config is checked field by field,
 and the data it names is read only where that resolves inside the run directory.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from vaezoo._version import __version__
 from vaezoo.atomic import atomic_write, atomic_write_text
 from vaezoo.core import VAE
 from vaezoo.errors import DataError, RunDirError, UnknownNameError, VaezooError
-from vaezoo.finite import require_finite
-from vaezoo.runlock import LOCK_FILE, RunLock, lock_run_dir
+from vaezoo.runtime.finite import require_finite
+from vaezoo.runs.lock import LOCK_FILE, RunLock, lock_run_dir
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -219,7 +219,7 @@ def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cp
 
 def rebuild_recorded(config: dict[str, Any]) -> VAE:
     """The model of a run config; runs written before parts were recorded by distribution name their plugins."""
-    from vaezoo.factory import create_model, rebuild
+    from vaezoo.registry.factory import create_model, rebuild
 
     if "identity" in config:
         return rebuild(config)
@@ -261,7 +261,7 @@ def run_data_dir(run_dir: str | os.PathLike[str], config: dict[str, Any], data_d
 def load_run_data(run_dir: str | os.PathLike[str], data_dir: str | None = None):
     """The dataset a run was trained on: from `data_dir`, or from where the run read it (see run_data_dir); a
     conditional run's labels are checked against its classes."""
-    from vaezoo.data import check_labels, load_dataset
+    from vaezoo.data.datasets import check_labels, load_dataset
 
     config = read_config(run_dir)
     train = config.get("train", {})

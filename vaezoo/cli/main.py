@@ -13,14 +13,20 @@ from typing import Any, Sequence
 
 import torch
 
-from vaezoo import bench, explore, viz
-from vaezoo.devices import check_device
-from vaezoo.discovery import get_registry
+from vaezoo.analysis import explore
+from vaezoo.analysis import operator_bench as bench
+from vaezoo.analysis import pictures as viz
 from vaezoo.errors import VaezooError
-from vaezoo.factory import component_options, get_model_spec, list_components, list_models
-from vaezoo.registry import ALL_KINDS
-from vaezoo.spec import KINDS
-
+from vaezoo.registry.catalog import ALL_KINDS
+from vaezoo.registry.discovery import get_registry
+from vaezoo.registry.factory import (
+    component_options,
+    get_model_spec,
+    list_components,
+    list_models,
+)
+from vaezoo.registry.spec import KINDS
+from vaezoo.runtime.devices import check_device
 
 NON_FINITE_WORDS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 
@@ -138,7 +144,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace):
-    from vaezoo.train import TrainConfig
+    from vaezoo.training.trainer import TrainConfig
 
     given = {k: v for k, v in _train_flags(args).items() if v is not None}
     return TrainConfig(
@@ -181,8 +187,8 @@ def _resume_conflicts(args: argparse.Namespace, saved: dict[str, Any]) -> list[s
 
 
 def _resume(args: argparse.Namespace):
-    from vaezoo.rundir import read_config
-    from vaezoo.train import resume
+    from vaezoo.runs.directory import read_config
+    from vaezoo.training.trainer import resume
 
     saved = read_config(args.out)
     conflicts = _resume_conflicts(args, saved)
@@ -203,7 +209,7 @@ def _resume(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vaezoo.train import train
+    from vaezoo.training.trainer import train
 
     if args.resume:
         run = _resume(args)
@@ -238,7 +244,7 @@ def _check_picture_args(args: argparse.Namespace) -> None:
 
 def _picture_run(args: argparse.Namespace):
     """The trained model of RUN_DIR, its held-out images and labels, and the device to use."""
-    from vaezoo.rundir import load_model, load_run_data
+    from vaezoo.runs.directory import load_model, load_run_data
 
     _check_picture_args(args)
     model = load_model(args.run_dir, device=args.device)
@@ -265,7 +271,7 @@ def _written(path: str) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from vaezoo.rundir import load_model
+    from vaezoo.runs.directory import load_model
 
     _check_picture_args(args)
     _at_least("--n", args.n, 1)
@@ -348,10 +354,10 @@ def cmd_traverse(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from vaezoo import evaluate
-    from vaezoo.data import fixed_binarization
-    from vaezoo.rundir import load_model, load_run_data, read_config
-    from vaezoo.train import TrainConfig, binarization
+    from vaezoo.analysis import evaluate
+    from vaezoo.data.datasets import fixed_binarization
+    from vaezoo.runs.directory import load_model, load_run_data, read_config
+    from vaezoo.training.trainer import TrainConfig, binarization
 
     _check_picture_args(args)
     if args.nll_samples < 1:
@@ -363,7 +369,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     y = data.test_y if model.conditional else None
     result = evaluate.summary(model, x, y, args.nll_samples, progress=not args.json)
     if args.disentanglement or args.sample_quality:
-        from vaezoo.analysis_eval import evaluate_run
+        from vaezoo.analysis.learned import evaluate_run
 
         result.update(evaluate_run(args.run_dir, model, data, disentanglement=args.disentanglement,
                                    sample_quality=args.sample_quality, quality_samples=args.quality_samples,
@@ -398,7 +404,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from vaezoo.train import TrainConfig, train
+    from vaezoo.training.trainer import TrainConfig, train
 
     out = args.out or str(Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S"))
     config = TrainConfig(variant="vae-mlp", dataset="digits", out=out, epochs=args.epochs, batch_size=64)

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from vaezoo.checkpoint import TrainingState
+from vaezoo.runs.checkpoint import TrainingState
 
 
 def _check_model(saved: dict[str, torch.Tensor], model: torch.nn.Module) -> None:

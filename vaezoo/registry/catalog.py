@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from vaezoo.errors import AmbiguousNameError, UnknownNameError
-from vaezoo.hookspecs import CONTEXT
-from vaezoo.spec import KINDS, VariantSpec
+from vaezoo.registry.hookspecs import CONTEXT
+from vaezoo.registry.spec import KINDS, VariantSpec
 
 ALL_KINDS = (*KINDS, "variant")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")

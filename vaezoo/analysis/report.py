@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from vaezoo.atomic import atomic_write_text
-from vaezoo.rundir import read_config, read_metrics
+from vaezoo.runs.directory import read_config, read_metrics
 
 REPORT = "report.html"
 PICTURES = (

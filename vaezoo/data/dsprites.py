@@ -13,8 +13,8 @@ import torch
 
 from vaezoo.atomic import atomic_write
 from vaezoo.cache import cache_dir
+from vaezoo.data.shapes import SHAPES, place_everywhere, shape_mask
 from vaezoo.errors import DataError
-from vaezoo.shapes import SHAPES, place_everywhere, shape_mask
 
 VERSION = 1  # bump when the rendering changes: the cache file is named after it
 SIZE = 64
@@ -103,7 +103,7 @@ def split_order() -> np.ndarray:
 def load_dsprites(data_dir: Path | None = None, limit: int | None = None):
     """The dSprites Dataset: 732,280 training images (or the first `limit` of their fixed shuffle) and
     5,000 held out, labelled by shape, with all five factor values."""
-    from vaezoo.data import Dataset
+    from vaezoo.data.datasets import Dataset
 
     if data_dir is not None:
         raise DataError("dsprites is rendered by vaezoo and takes no --data-dir")

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from vaezoo import explore, metrics, viz
+from vaezoo import metrics
+from vaezoo.analysis import explore
+from vaezoo.analysis import pictures as viz
 from vaezoo.atomic import atomic_write_text
-from vaezoo.data import Dataset
+from vaezoo.data.datasets import Dataset
 from vaezoo.errors import VaezooError
 from vaezoo.metrics.classifier import feature_extractor
 from vaezoo.metrics.inputs import codes_and_factors, entropies
@@ -107,7 +109,7 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """The extra evaluation asked for, also written to RUN_DIR/evaluation.json (with the labelled traversal
     picture) and shown in report.html."""
-    from vaezoo.report import write_report
+    from vaezoo.analysis.report import write_report
 
     run = Path(run_dir)
     result: dict[str, Any] = {}

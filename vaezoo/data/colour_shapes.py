@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vaezoo.data.shapes import SHAPES, place_everywhere, shape_mask
 from vaezoo.errors import DataError
-from vaezoo.shapes import SHAPES, place_everywhere, shape_mask
 
 SIZE = 32
 FACTOR_NAMES = ("shape", "colour", "size", "position_x", "position_y")
@@ -40,7 +40,7 @@ def render_all() -> tuple[np.ndarray, np.ndarray]:
 
 def load_colour_shapes(data_dir: Path | None = None):
     """The colour-shapes Dataset, labelled by shape, with a fixed held-out split of 10%."""
-    from vaezoo.data import Dataset
+    from vaezoo.data.datasets import Dataset
 
     if data_dir is not None:
         raise DataError("colour-shapes is rendered by vaezoo and takes no --data-dir")

@@ -69,7 +69,9 @@ def measure(fn: Callable[[], object], min_run_time: float) -> float:
     """Median seconds per call, after a warm-up (which also compiles), synchronizing CUDA."""
     for _ in range(3):
         fn()
-    from torch.utils import benchmark  # imported here: it imports cpp_extension, which warns on CPU-only machines
+    from torch.utils import (
+        benchmark,  # imported here: it imports cpp_extension, which warns on CPU-only machines
+    )
 
     return benchmark.Timer("fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
 

@@ -11,8 +11,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
+from vaezoo.data.readers import read_arrays, read_idx, read_image_folder, scaled_pixels
 from vaezoo.errors import DataError, UnknownNameError
-from vaezoo.readers import read_arrays, read_idx, read_image_folder, scaled_pixels
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_DIR = Path("/usr/share/datasets/mnist")
@@ -131,15 +131,15 @@ def load_arrays(data_dir: Path | None) -> Dataset:
 
 
 def load_dsprites(data_dir: Path | None, limit: int | None = None) -> Dataset:
-    """dSprites, rendered and cached by vaezoo (see vaezoo.dsprites); reads only the `limit` rows asked for."""
-    from vaezoo import dsprites
+    """dSprites, rendered and cached by vaezoo (see vaezoo.data.dsprites); reads only the `limit` rows asked for."""
+    from vaezoo.data import dsprites
 
     return dsprites.load_dsprites(data_dir, limit)
 
 
 def load_colour_shapes(data_dir: Path | None) -> Dataset:
-    """The small coloured-shapes set with five independent factors (see vaezoo.colour_shapes)."""
-    from vaezoo import colour_shapes
+    """The small coloured-shapes set with five independent factors (see vaezoo.data.colour_shapes)."""
+    from vaezoo.data import colour_shapes
 
     return colour_shapes.load_colour_shapes(data_dir)
 

@@ -1,0 +1,1 @@
+"""What a trained model learned: evaluation, latent-space exploration, pictures, reports, operator benchmarks."""

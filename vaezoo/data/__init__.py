@@ -1,0 +1,1 @@
+"""Datasets: the built-in ones, their readers and renderers, and lookup by name."""

@@ -1,0 +1,1 @@
+"""Run directories: their files, lock, checkpoints, and loading a trained model back."""

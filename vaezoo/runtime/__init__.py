@@ -1,0 +1,1 @@
+"""Where computation runs: devices, the world of ranks, and finiteness checks."""
