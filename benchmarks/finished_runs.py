@@ -5,7 +5,8 @@ from pathlib import Path
 
 from vaezoo.analysis.report import REPORT
 from vaezoo.runs.directory import read_metrics
-from vaezoo.training.trainer import TrainConfig, train
+from vaezoo.training.config import TrainConfig
+from vaezoo.training.trainer import train
 
 
 def train_or_reuse(config: TrainConfig) -> Path:

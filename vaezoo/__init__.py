@@ -20,20 +20,27 @@ from vaezoo.registry.factory import (
 from vaezoo.registry.hookspecs import Register, hookimpl, hookspec
 from vaezoo.registry.spec import VariantSpec
 from vaezoo.runs.directory import load_model
+from vaezoo.training.callbacks import Callback
+from vaezoo.training.config import TrainConfig
+from vaezoo.training.fit import Run, fit
 
 __all__ = [
     "FEATURES",
     "VAE",
+    "Callback",
     "Latent",
     "Likelihood",
     "Objective",
     "Posterior",
     "Prior",
     "Register",
+    "Run",
+    "TrainConfig",
     "VAEOutput",
     "VariantSpec",
     "__version__",
     "create_model",
+    "fit",
     "get_model_spec",
     "hookimpl",
     "hookspec",

@@ -25,7 +25,7 @@ import vaezoo
 from vaezoo.analysis.learned import disentanglement_scores
 from vaezoo.errors import VaezooError
 from vaezoo.runs.directory import load_run_data, read_metrics
-from vaezoo.training.trainer import TrainConfig
+from vaezoo.training.config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from finished_runs import train_or_reuse  # noqa: E402 - the benchmarks' shared helper

@@ -23,9 +23,10 @@ import torch
 
 import vaezoo
 from vaezoo.analysis.evaluate import active_units, elbo, importance_weighted_nll
-from vaezoo.data.datasets import fixed_binarization, load_dataset
+from vaezoo.data.datasets import load_dataset
+from vaezoo.data.held_out import held_out_set
 from vaezoo.runs.directory import read_metrics
-from vaezoo.training.trainer import TrainConfig
+from vaezoo.training.config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from finished_runs import train_or_reuse  # noqa: E402 - the benchmarks' shared helper
@@ -56,8 +57,8 @@ def parse_args() -> argparse.Namespace:
 def measure(variant: str, run: Path, args: argparse.Namespace) -> dict[str, object]:
     """Held-out ELBO, IW-NLL, active units and times of one finished run."""
     data = load_dataset("fashion-mnist")
-    held_out = fixed_binarization(data.test_x)
     model = vaezoo.load_model(run)
+    held_out, _ = held_out_set(data, model)
     metrics = read_metrics(run)
     start = time.perf_counter()
     nll = importance_weighted_nll(model, held_out, samples=args.nll_samples, batch_size=args.nll_batch)

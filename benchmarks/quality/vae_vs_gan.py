@@ -23,8 +23,10 @@ from PIL import Image
 import vaezoo
 from vaezoo.analysis import evaluate
 from vaezoo.analysis import pictures as viz
-from vaezoo.data.datasets import fixed_binarization, load_dataset
-from vaezoo.training.trainer import TrainConfig, train
+from vaezoo.data.datasets import load_dataset
+from vaezoo.data.held_out import held_out_set
+from vaezoo.training.config import TrainConfig
+from vaezoo.training.trainer import train
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
@@ -47,7 +49,6 @@ def main() -> None:
     parser.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args()
     data = load_dataset(args.dataset, args.data_dir)
-    held_out = fixed_binarization(data.test_x)
     rows, grids = {}, []
     for variant in ("vae-conv", "vae-gan-conv"):
         run = Path(args.runs) / variant
@@ -56,6 +57,7 @@ def main() -> None:
                           epochs=args.epochs, device=args.device), progress=False)
         minutes = (time.perf_counter() - start) / 60
         model = vaezoo.load_model(run, device=args.device)
+        held_out, _ = held_out_set(data, model)
         torch.manual_seed(0)
         samples = model.sample(1000).cpu()
         x = held_out[:1000].to(args.device)

@@ -28,7 +28,8 @@ import torch
 import vaezoo
 from vaezoo.data.datasets import load_dataset
 from vaezoo.runs.directory import read_metrics
-from vaezoo.training.trainer import TrainConfig, train
+from vaezoo.training.config import TrainConfig
+from vaezoo.training.trainer import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hand_loop import HandVAE, hand_epoch  # noqa: E402

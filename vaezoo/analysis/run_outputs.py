@@ -20,9 +20,10 @@ def write_run_outputs(model: VAE, data: Dataset, run: Path, n: int = 64) -> Path
     model.eval()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
-        cols = min(8, len(data.test_x))  # a held-out set of any size >= 1: whole rows of up to 8
-        shown = cols * min(4, len(data.test_x) // cols)
-        x, y = data.test_x[:shown].to(device), data.test_y[:shown].to(device)
+        images, labels = (data.test_x, data.test_y) if len(data.test_x) else (data.train_x, data.train_y)
+        cols = min(8, len(images))  # a held-out set of any size >= 1 (none: training images): rows of up to 8
+        shown = cols * min(4, len(images) // cols)
+        x, y = images[:shown].to(device), labels[:shown].to(device)
         labels = y if model.conditional else None
         viz.save_grid(model.sample(n), run / "samples.png")
         recon = model.reconstruct(x, labels).to(x.dtype)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import math
 import os
 import sys
 import time
@@ -16,6 +15,7 @@ import torch
 from vaezoo.analysis import explore
 from vaezoo.analysis import operator_bench as bench
 from vaezoo.analysis import pictures as viz
+from vaezoo.cli.train_command import add_train_arguments, cmd_train
 from vaezoo.errors import VaezooError
 from vaezoo.registry.catalog import ALL_KINDS
 from vaezoo.registry.discovery import get_registry
@@ -27,36 +27,6 @@ from vaezoo.registry.factory import (
 )
 from vaezoo.registry.spec import KINDS
 from vaezoo.runtime.devices import check_device
-
-NON_FINITE_WORDS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
-
-
-def _non_finite(value: Any) -> bool:
-    """Whether a parsed --set value is, or holds, a NaN or an infinity (a number no option can use)."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, list):
-        return any(_non_finite(v) for v in value)
-    if isinstance(value, dict):
-        return any(_non_finite(v) for v in value.values())
-    return isinstance(value, str) and value.strip().lower() in NON_FINITE_WORDS
-
-
-def parse_set(items: Sequence[str]) -> dict[str, Any]:
-    """Parse --set KEY=VALUE pairs; VALUE is JSON when it parses as JSON, else a string; NaN and infinities
-    are refused."""
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise VaezooError(f"--set takes KEY=VALUE (e.g. --set beta=4 or --set encoder.hidden_dims=[512,256]), got {item!r}")
-        try:
-            overrides[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            overrides[key] = raw
-        if _non_finite(overrides[key]):
-            raise VaezooError(f"--set {item}: {key} must be a finite number (NaN and infinities train nothing)")
-    return overrides
 
 
 def _print_json(data: Any) -> None:
@@ -140,84 +110,6 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             print("    registered nothing: are its hook functions decorated with @vaezoo.hookimpl?")
         if r["error"]:
             print(f"    error: {r['error']}")
-    return 0
-
-
-def _train_config(args: argparse.Namespace):
-    from vaezoo.training.trainer import TrainConfig
-
-    given = {k: v for k, v in _train_flags(args).items() if v is not None}
-    return TrainConfig(
-        variant=args.variant, dataset=args.dataset, out=args.out, data_dir=args.data_dir,
-        epochs=10 if args.epochs is None else args.epochs, checkpoint_every=args.checkpoint_every,
-        device=args.device or "cpu", **given,
-    )
-
-
-def _train_flags(args: argparse.Namespace) -> dict[str, Any]:
-    """The TrainConfig fields that decide what a run computes, as given on the command line (None: not given)."""
-    options = {k: v for k, v in (("image_size", args.image_size), ("channels", args.channels)) if v is not None}
-    return {
-        "batch_size": args.batch_size, "lr": args.lr, "latent_dim": args.latent_dim,
-        "overrides": parse_set(args.set) if args.set else None, "seed": args.seed, "binarize": args.binarize,
-        "clip_grad": args.clip_grad, "patience": args.patience, "compile": args.compile or None,
-        "bf16": args.bf16 or None, "on_nonfinite": args.on_nonfinite, "data_options": options or None,
-        "limit": args.limit,
-    }
-
-
-#: how _train_flags' keys are named to the user
-FLAGS = {"variant": "variant", "dataset": "--dataset", "overrides": "--set", "data_options": "--image-size/--channels",
-         "limit": "--limit"}
-
-
-def _resume_conflicts(args: argparse.Namespace, saved: dict[str, Any]) -> list[str]:
-    """The flags given with --resume that differ from the run's settings (which a resumed run keeps)."""
-    train = {**saved.get("train", {}), "latent_dim": saved["latent_dim"], "overrides": saved["overrides"]}
-    named = {"variant": args.variant, "dataset": args.dataset, **_train_flags(args)}
-    conflicts = []
-    for key, given in named.items():
-        held = saved[key] if key in ("variant", "dataset") else train.get(key)
-        if key == "variant":  # "vae-mlp" names the run's "vaezoo:vae-mlp" too
-            given, held = given.rpartition(":")[2], held.rpartition(":")[2]
-        if given is not None and given != held:
-            flag = FLAGS.get(key, f"--{key.replace('_', '-')}")
-            conflicts.append(f"{flag} (the run has {held!r}, not {given!r})")
-    return conflicts
-
-
-def _resume(args: argparse.Namespace):
-    from vaezoo.runs.directory import read_config
-    from vaezoo.training.trainer import resume
-
-    saved = read_config(args.out)
-    conflicts = _resume_conflicts(args, saved)
-    if conflicts:
-        raise VaezooError(
-            f"--resume continues {args.out} with its own settings, which differ: {'; '.join(conflicts)}. Leave those "
-            "flags out, or train a new run into another --out"
-        )
-    if args.device is not None:
-        check_device(args.device)
-    before = saved.get("train", {})
-    for key, given in (("device", args.device), ("checkpoint_every", args.checkpoint_every)):
-        if given is not None and given != before.get(key):
-            print(f"vaezoo: --resume: {key.replace('_', '-')} is now {given} (the run had {before.get(key)})",
-                  file=sys.stderr)
-    return resume(args.out, progress=not args.quiet, epochs=args.epochs, device=args.device,
-                  data_dir=args.data_dir, checkpoint_every=args.checkpoint_every)
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from vaezoo.training.trainer import train
-
-    if args.resume:
-        run = _resume(args)
-    else:
-        run = train(_train_config(args), progress=not args.quiet)
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports
-        print(f"run written to {run}")
-        print(f"report: {run / 'report.html'}")
     return 0
 
 
@@ -355,18 +247,15 @@ def cmd_traverse(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from vaezoo.analysis import evaluate
-    from vaezoo.data.datasets import fixed_binarization
+    from vaezoo.data.held_out import held_out_set
     from vaezoo.runs.directory import load_model, load_run_data, read_config
-    from vaezoo.training.trainer import TrainConfig, binarization
 
     _check_picture_args(args)
     if args.nll_samples < 1:
         raise VaezooError(f"--nll-samples must be a positive integer, got {args.nll_samples}")
     model = load_model(args.run_dir, device=args.device)
     data = load_run_data(args.run_dir, args.data_dir)
-    mode = binarization(TrainConfig.from_dict(read_config(args.run_dir)["train"]), model)
-    x = fixed_binarization(data.test_x) if mode != "none" else data.test_x
-    y = data.test_y if model.conditional else None
+    x, y = held_out_set(data, model, read_config(args.run_dir)["train"].get("binarize", "auto"))
     result = evaluate.summary(model, x, y, args.nll_samples, progress=not args.json)
     if args.disentanglement or args.sample_quality:
         from vaezoo.analysis.learned import evaluate_run
@@ -404,7 +293,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from vaezoo.training.trainer import TrainConfig, train
+    from vaezoo.training.config import TrainConfig
+    from vaezoo.training.trainer import train
 
     out = args.out or str(Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S"))
     config = TrainConfig(variant="vae-mlp", dataset="digits", out=out, epochs=args.epochs, batch_size=64)
@@ -450,35 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plugins)
 
     p = sub.add_parser("train", help="train a variant on a dataset into a run directory")
-    p.add_argument("variant", help="variant name (see `vaezoo list`)")
-    p.add_argument("--dataset", required=True,
-                   help="digits, fashion-mnist, mnist, folder, arrays, dsprites or colour-shapes")
-    p.add_argument("--data-dir", help="folder with the dataset's files (fashion-mnist: its four IDX files)")
-    p.add_argument("--epochs", type=int, help="passes over the training set (default 10; with --resume: the run's)")
-    p.add_argument("--batch-size", type=int, help="examples per step (default 128)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--latent-dim", type=int, help="latent dimensions (default: the variant's)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a part or option: prior=NAME, beta=4, encoder.hidden_dims=[512,256] (repeatable)")
-    p.add_argument("--device", help="cpu or cuda (default cpu; with --resume, the run's)")
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--limit", type=int, metavar="N", help="train on the first N examples of a fixed shuffle (quick runs)")
-    p.add_argument("--image-size", type=int, help="folder dataset: resize images to this many pixels square")
-    p.add_argument("--channels", type=int, choices=(1, 3), help="folder dataset: 1 (grey) or 3 (RGB)")
-    p.add_argument("--binarize", choices=("auto", "dynamic", "static", "none"),
-                   help="auto: a fresh Bernoulli draw per batch exactly when the likelihood is Bernoulli")
-    p.add_argument("--clip-grad", type=float, help="clip the gradient norm to this value")
-    p.add_argument("--patience", type=int, help="stop early after this many epochs without a better held-out ELBO")
-    p.add_argument("--compile", action="store_true", help="train through torch.compile")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward pass")
-    p.add_argument("--checkpoint-every", type=int, metavar="M", help="also checkpoint every M steps (default: each epoch)")
-    p.add_argument("--on-nonfinite", choices=("skip", "stop"),
-                   help="a non-finite loss or gradient skips the step (default) or stops training")
-    p.add_argument("--out", required=True, help="run directory to create (or, with --resume, to continue)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last checkpoint, with its settings (--epochs, --device, "
-                        "--data-dir and --checkpoint-every may change; other differing flags are refused)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    add_train_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="train vae-mlp on the built-in 8x8 digits and write pictures (< 2 min on CPU)")

@@ -6,6 +6,7 @@ and the data it names is read only where that resolves inside the run directory.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -19,12 +20,14 @@ from vaezoo._version import __version__
 from vaezoo.atomic import atomic_write, atomic_write_text
 from vaezoo.core import VAE
 from vaezoo.errors import DataError, RunDirError, UnknownNameError, VaezooError
-from vaezoo.runtime.finite import require_finite
 from vaezoo.runs.lock import LOCK_FILE, RunLock, lock_run_dir
+from vaezoo.runtime.finite import require_finite
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 WEIGHTS = "model.safetensors"
+ARCHITECTURE = "model.pt"  # a hand-built model's pickled modules
+HAND_BUILT = "hand-built"  # the variant name config.json records for one
 FORMAT_VERSION = 1
 
 
@@ -103,6 +106,7 @@ OPTIONAL_FIELDS: dict[str, tuple[Any, str]] = {
     "num_classes": (lambda v: v is None or _is_count(v, 0), "a non-negative integer"),
     "plugins": (lambda v: isinstance(v, dict) and all(isinstance(i, dict) for i in v.values()),
                 "an object of plugin records"),
+    "architecture": (lambda v: v == ARCHITECTURE, f"{ARCHITECTURE!r}"),
 }
 TRAIN_REQUIRED: dict[str, tuple[Any, str]] = {
     key: (lambda v: isinstance(v, str) and bool(v), "a name") for key in ("variant", "dataset", "out")
@@ -192,6 +196,43 @@ def save_weights(run: Path, model: VAE) -> None:
     atomic_write(run / WEIGHTS, lambda f: f.write(save(tensors)))
 
 
+def model_record(model: VAE) -> dict[str, Any]:
+    """What config.json records of a model: its recipe when it was built by name, else its shapes and the
+    pickled module (a model assembled by hand from parts, saved by save_architecture)."""
+    if model.config.get("identity"):
+        return dict(model.config)
+    return {"variant": HAND_BUILT, "input_shape": list(model.input_shape), "latent_dim": model.latent_dim,
+            "num_classes": model.num_classes, "overrides": {}, "architecture": ARCHITECTURE}
+
+
+def save_architecture(run: Path, model: VAE) -> None:
+    """Pickle a hand-built model's modules into RUN/model.pt, so load_model can rebuild it (its classes must be
+    importable where it is loaded); refused up front when the model does not pickle."""
+    buffer = io.BytesIO()
+    try:
+        torch.save(model, buffer)
+    except Exception as exc:  # pickling raises many types: a lambda, a local class, an open file...
+        raise VaezooError(f"this hand-built model cannot be saved to a run directory ({type(exc).__name__}: {exc}); "
+                          "make its parts picklable (module-level classes, no lambdas), or fit it without out=")
+    atomic_write(run / ARCHITECTURE, lambda f: f.write(buffer.getvalue()))
+
+
+def _load_architecture(run: Path) -> VAE:
+    """The hand-built model pickled in RUN/model.pt (unpickling runs code: load only runs you trust)."""
+    try:
+        model = torch.load(run / ARCHITECTURE, weights_only=False)
+    except FileNotFoundError:
+        raise RunDirError(f"{run} holds a hand-built model but its {ARCHITECTURE} is missing") from None
+    except (AttributeError, ModuleNotFoundError) as exc:
+        raise RunDirError(f"cannot rebuild the hand-built model of {run}: {exc}; import or install the module that "
+                          "defines its parts first") from None
+    except Exception as exc:  # a damaged pickle raises many types
+        raise RunDirError(f"{run / ARCHITECTURE} is corrupt: {exc}") from None
+    if not isinstance(model, VAE):
+        raise RunDirError(f"{run / ARCHITECTURE} does not hold a vaezoo VAE but a {type(model).__name__}")
+    return model
+
+
 def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cpu") -> VAE:
     """The trained VAE saved in `run_dir`, rebuilt from its config and loaded from safetensors.
 
@@ -200,7 +241,9 @@ def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cp
     """
     config = read_config(run_dir)
     try:
-        model = rebuild_recorded(config)
+        model = _load_architecture(Path(run_dir)) if "architecture" in config else rebuild_recorded(config)
+    except RunDirError:
+        raise
     except VaezooError as exc:
         raise RunDirError(f"cannot rebuild the model of {run_dir}: {exc}") from exc
     path = Path(run_dir) / WEIGHTS

@@ -1,4 +1,5 @@
-"""The training loop: a VAE by name on a dataset by name, written to a run directory.
+"""The training loop: a Trainer steps a VAE over a dataset; `train` and `resume` run one by name, into a run
+directory.
 
 Every epoch (and every `checkpoint_every` steps) a checkpoint holds the weights, the optimizer, the RNG
 states and the data order, so `resume` continues a killed run exactly where its last checkpoint stood.
@@ -11,8 +12,8 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from vaezoo.analysis import evaluate
 from vaezoo.analysis.run_outputs import write_run_outputs
 from vaezoo.core import VAE
 from vaezoo.data.datasets import Dataset, check_labels, fixed_binarization, load_dataset
+from vaezoo.data.held_out import binarization, held_out_set
 from vaezoo.errors import DataError, NonFiniteError, RunDirError, VaezooError
 from vaezoo.ops import noise_shard
 from vaezoo.registry.factory import create_model, resolve
@@ -35,108 +37,24 @@ from vaezoo.runs.checkpoint import (
 from vaezoo.runs.checkpoint_fit import check_fits
 from vaezoo.runs.directory import (
     WEIGHTS,
-    append_metrics,
     claim_new_run_dir,
     claim_run_dir,
+    model_record,
     read_config,
     read_metrics,
     rewrite_metrics,
     run_data_dir,
+    save_architecture,
     save_weights,
     write_config,
 )
 from vaezoo.runs.lock import RunLock
-from vaezoo.runtime.devices import check_device
 from vaezoo.runtime.distributed import World, join
-from vaezoo.runtime.finite import require_finite
-
-BINARIZE = ("auto", "dynamic", "static", "none")
-ON_NONFINITE = ("skip", "stop")
-MAX_SKIPPED_IN_A_ROW = 50
-MAX_LATENT_DIM = 65536  # far beyond any VAE's; a typo of a few digits more is refused before allocating
-MAX_LR = 1e3  # Adam's step is lr-sized: far beyond this it overflows float32 on the first step
-
-__all__ = ["NonFiniteError", "TrainConfig", "Trainer", "resume", "train"]
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides a training run."""
-
-    variant: str
-    dataset: str
-    out: str
-    data_dir: str | None = None
-    data_options: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    latent_dim: int | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"
-    seed: int = 0
-    binarize: str = "auto"
-    clip_grad: float | None = None
-    patience: int | None = None
-    compile: bool = False
-    bf16: bool = False
-    checkpoint_every: int | None = None
-    on_nonfinite: str = "skip"
-    limit: int | None = None  # train on the first N examples of a fixed shuffle of the training split
-
-    def validate(self) -> None:
-        for name in ("epochs", "batch_size"):
-            _positive_int(name, getattr(self, name))
-        for name in ("patience", "checkpoint_every", "limit"):
-            if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
-        if self.latent_dim is not None:
-            _positive_int("latent_dim", self.latent_dim)
-            if self.latent_dim > MAX_LATENT_DIM:
-                raise VaezooError(f"latent-dim must be at most {MAX_LATENT_DIM}, got {self.latent_dim}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
-            raise VaezooError(f"lr must be a positive number no larger than {MAX_LR:g}, got {self.lr!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not -(2**63) <= self.seed < 2**64:
-            raise VaezooError(f"seed must be an integer that fits in 64 bits, got {self.seed!r}")
-        if self.clip_grad is not None and not (
-            isinstance(self.clip_grad, (int, float)) and math.isfinite(self.clip_grad) and self.clip_grad > 0
-        ):
-            raise VaezooError(f"clip-grad must be a positive number, got {self.clip_grad!r}")
-        if self.binarize not in BINARIZE:
-            raise VaezooError(f"binarize must be one of {', '.join(BINARIZE)}, got {self.binarize!r}")
-        if self.on_nonfinite not in ON_NONFINITE:
-            raise VaezooError(f"on-nonfinite must be one of {', '.join(ON_NONFINITE)}, got {self.on_nonfinite!r}")
-        check_device(self.device)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
-
-
-def fused_optimizer(model: torch.nn.Module) -> bool:
-    """True when torch's fused Adam can step every parameter (floating point, on the CPU or a CUDA GPU)."""
-    return all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in model.parameters())
-
-
-def nonfinite_gradients(params: list[torch.Tensor]) -> torch.Tensor:
-    """1.0 when any gradient holds a NaN or an infinity, else 0.0: one fused max-norm, no host synchronization."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return torch.zeros((), device=params[0].device if params else "cpu")
-    return (~torch.isfinite(torch.stack(torch._foreach_norm(grads, float("inf"))))).any().float()
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise VaezooError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-
-
-def binarization(config: TrainConfig, model: VAE) -> str:
-    """dynamic, static or none: `auto` binarizes dynamically exactly when the likelihood is for {0, 1} data."""
-    if config.binarize == "auto":
-        return "dynamic" if model.likelihood.binary_data else "none"
-    return config.binarize
+from vaezoo.runtime.finite import nonfinite_gradients, require_finite
+from vaezoo.training.callbacks import Callback, EarlyStopping, NonFiniteGuard
+from vaezoo.training.config import TrainConfig
+from vaezoo.training.loggers import build_loggers
+from vaezoo.training.optim import OptimizerChoice, Schedule, build_optimizer
 
 
 @dataclass
@@ -149,22 +67,28 @@ class Progress:
     loss_sum: float = 0.0  # this epoch's training loss, summed over examples
     seen: int = 0  # examples of this epoch trained on
     epoch_seconds: float = 0.0
-    best_val: float = -math.inf
-    bad_epochs: int = 0
+    best_val: float = -math.inf  # early stopping's best held-out ELBO ...
+    bad_epochs: int = 0  # ... and the epochs since
     skipped: int = 0  # steps skipped as non-finite, in all
     skipped_in_a_row: int = 0
+    lr_scale: float = 1.0  # the plateau schedule's factor ...
+    plateau_best: float = -math.inf  # ... its best held-out ELBO ...
+    plateau_bad: int = 0  # ... and the epochs since
 
 
 class Trainer:
-    """One training run: model, optimizer, data order and RNG, stepping and checkpointing.
+    """One training run: model, optimizer and schedule, data order and RNG, stepping, callbacks and checkpoints.
 
-    In a world of several ranks every rank holds the same data order and generator states; each trains on its
-    shard of every global batch (of config.batch_size rows) with that shard's rows of the batch's noise, the
-    gradients and metrics are summed over the ranks, and only rank 0 writes files. The result is that of one
-    process training on the global batches, up to float rounding."""
+    `run` is the run directory (None: nothing is written). In a world of several ranks every rank holds the
+    same data order and generator states; each trains on its shard of every global batch (of config.batch_size
+    rows) with that shard's rows of the batch's noise, the gradients and metrics are summed over the ranks, and
+    only rank 0 writes files. The result is that of one process training on the global batches, up to float
+    rounding."""
 
     def __init__(
-        self, config: TrainConfig, data: Dataset, model: VAE, run: Path, progress: bool, world: World | None = None
+        self, config: TrainConfig, data: Dataset, model: VAE, run: Path | None, progress: bool,
+        world: World | None = None, callbacks: list[Callback] | tuple[Callback, ...] = (),
+        optimizer: OptimizerChoice | None = None,
     ) -> None:
         self.world = world or World(device=torch.device(config.device))
         self.config, self.data, self.model, self.run = config, data, model, run
@@ -176,17 +100,29 @@ class Trainer:
         self.vae_params = [p for p in model.parameters() if id(p) not in adversarial]
         groups = [{"params": self.vae_params}] + ([{"params": self.adversary_params}] if adversary else [])
         # one optimizer, a group each for the VAE and the adversary: a parameter without a gradient is not
-        # stepped, so each update moves one side, and checkpoints keep one optimizer state as before
-        self.optimizer = torch.optim.Adam(groups, lr=config.lr, fused=fused_optimizer(model))
-        self.generator = torch.Generator().manual_seed(config.seed)
-        self.mode = binarization(config, model)
-        self.train_x = fixed_binarization(data.train_x, seed=config.seed + 1) if self.mode == "static" else data.train_x
-        self.held_out = fixed_binarization(data.test_x) if self.mode != "none" else data.test_x
-        self.held_out_y = data.test_y if model.conditional else None
+        # stepped, so each update moves one side, and checkpoints keep one optimizer state
+        self.optimizer = build_optimizer(optimizer or config.optimizer, groups, config.lr, config.optimizer_options)
+        self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.steps_per_epoch = math.ceil(len(data.train_x) / config.batch_size)
+        self.schedule = Schedule(config.schedule, config.schedule_options, config.warmup_steps,
+                                 self.steps_per_epoch, config.epochs)
+        self.scheduled = config.schedule != "constant" or config.warmup_steps > 0
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.mode = binarization(config.binarize, model)
+        self.train_x = fixed_binarization(data.train_x, seed=config.seed + 1) if self.mode == "static" else data.train_x
+        self.held_out, self.held_out_y = held_out_set(data, model, config.binarize)
         self.forward = torch.compile(model) if config.compile else model
         self.state = Progress()
         self.order = torch.randperm(len(data.train_x), generator=self.generator)
+        self.should_stop = False
+        own = [NonFiniteGuard(config.on_nonfinite)] + ([EarlyStopping(config.patience)] if config.patience else [])
+        logs = build_loggers(config.log, run, config.log_images_every) if run is not None else []
+        self.callbacks = [c for c in (*own, *logs, *callbacks) if self.world.main or not c.writes]
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Call `event` on every callback, in order."""
+        for callback in self.callbacks:
+            getattr(callback, event)(self, *args)
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def snapshot(self) -> TrainingState:
@@ -200,7 +136,7 @@ class Trainer:
 
     def checkpoint(self) -> None:
         require_finite(self.model.state_dict(), "a checkpoint")  # on every rank: all stop together
-        if self.world.main:
+        if self.world.main and self.run is not None:
             save_checkpoint(self.run, self.state.step, self.snapshot())
 
     def check_fits(self, saved: TrainingState) -> None:
@@ -231,21 +167,34 @@ class Trainer:
         return x[start:stop].to(self.device, non_blocking=True), y, len(rows)
 
     def nonfinite(self, message: str) -> None:
-        """Skip this step or stop, as configured; never let the values reach the weights."""
+        """A step was not applied: count it and let the guard skip it or stop training."""
         self.optimizer.zero_grad(set_to_none=True)
         self.state.skipped += 1
         self.state.skipped_in_a_row += 1
-        if self.config.on_nonfinite == "stop" or self.state.skipped_in_a_row > MAX_SKIPPED_IN_A_ROW:
-            why = "" if self.config.on_nonfinite == "stop" else f" ({MAX_SKIPPED_IN_A_ROW} steps skipped in a row)"
-            raise NonFiniteError(f"step {self.state.step}: {message}; training stopped{why}")
-        tqdm.write(f"vaezoo: step {self.state.step}: {message}; the step was skipped", file=sys.stderr)
+        self.emit("on_nonfinite", message)
+
+    def apply(self, params: list[torch.Tensor], terms: list[torch.Tensor],
+              describe: Callable[[bool], str]) -> list[float] | None:
+        """Sum this rank's gradients of `params` and `terms` over the ranks; unless the loss (terms[-1] flags it)
+        or a gradient went non-finite, clip and take the optimizer step. The check is one reduction and the
+        step's one host synchronization. Returns the summed terms' values when the step was taken, else None."""
+        self.world.sum_gradients(params)
+        *values, bad_loss, bad_grad = self.world.sum(torch.stack([*terms, nonfinite_gradients(params)])).tolist()
+        if bad_loss or bad_grad:
+            self.nonfinite(describe(bool(bad_loss)))
+            return None
+        if self.config.clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(params, self.config.clip_grad, foreach=True)
+        if self.scheduled:
+            self.schedule.apply(self.optimizer, self.base_lrs, self.state.step, self.state.lr_scale)
+        self.optimizer.step()
+        return values
 
     def step(self, x: torch.Tensor, y: torch.Tensor | None, rows: int) -> float | None:
         """One optimizer step on this rank's shard x of a global batch of `rows` rows (then the adversary's
         steps, for an adversarial objective); the global batch's mean loss, or None when the guard skipped it.
 
-        The loss is backpropagated before it is checked, so the check of the loss and of every gradient is one
-        reduction and the step's one host synchronization; a non-finite step never reaches the weights."""
+        The loss is backpropagated before it is checked, so a non-finite step never reaches the weights."""
         self.model.objective.step = self.model.posterior.step = self.state.step
         self.optimizer.zero_grad(set_to_none=True)
         out = None
@@ -256,21 +205,13 @@ class Trainer:
             (out.loss * (len(x) / rows)).backward()
         for p in self.adversary_params:  # the VAE's loss trains the VAE only
             p.grad = None
-        self.world.sum_gradients(self.vae_params)
         local = out.loss.detach().float() if out is not None else torch.zeros((), device=self.device)
-        loss_sum, bad_loss, bad_grad = self.world.sum(
-            torch.stack([local * len(x), (~torch.isfinite(local)).float(), nonfinite_gradients(self.vae_params)])
-        ).tolist()
-        if bad_loss or bad_grad:
-            self.nonfinite(self.describe_nonfinite(out, local, bool(bad_loss), self.vae_params))
-            return None
-        if self.config.clip_grad is not None:
-            torch.nn.utils.clip_grad_norm_(self.vae_params, self.config.clip_grad, foreach=True)
-        self.optimizer.step()
-        if self.adversary_params and not self.adversary_steps(x, y, rows, out):
+        taken = self.apply(self.vae_params, [local * len(x), (~torch.isfinite(local)).float()],
+                           lambda bad_loss: self.describe_nonfinite(out, local, bad_loss, self.vae_params))
+        if taken is None or (self.adversary_params and not self.adversary_steps(x, y, rows, out)):
             return None
         self.state.skipped_in_a_row = 0
-        return loss_sum / rows
+        return taken[0] / rows
 
     def adversary_steps(self, x: torch.Tensor, y: torch.Tensor | None, rows: int, out: Any) -> bool:
         """The objective's adversary updates on this batch, against the VAE step's output; False when one went
@@ -284,17 +225,9 @@ class Trainer:
                     loss = objective.adversary_loss(self.model, x, y, out)
                 (loss * (len(x) / rows)).backward()
                 local = loss.detach().float()
-            self.world.sum_gradients(self.adversary_params)
-            bad_loss, bad_grad = self.world.sum(
-                torch.stack([(~torch.isfinite(local)).float(), nonfinite_gradients(self.adversary_params)])
-            ).tolist()
-            if bad_loss or bad_grad:
-                what = "the adversary's loss" if bad_loss else "the adversary's gradient"
-                self.nonfinite(f"{what} went non-finite")
+            describe = lambda bad_loss: f"the adversary's {'loss' if bad_loss else 'gradient'} went non-finite"  # noqa: E731
+            if self.apply(self.adversary_params, [(~torch.isfinite(local)).float()], describe) is None:
                 return False
-            if self.config.clip_grad is not None:
-                torch.nn.utils.clip_grad_norm_(self.adversary_params, self.config.clip_grad, foreach=True)
-            self.optimizer.step()
         return True
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -333,8 +266,23 @@ class Trainer:
                 state.seen += rows
                 bar.set_postfix(loss=f"{state.loss_sum / state.seen:.2f}", refresh=False)
             state.epoch_seconds += time.perf_counter() - start
+            self.emit("on_step_end", loss)
             if config.checkpoint_every and state.step % config.checkpoint_every == 0 and state.batch < self.steps_per_epoch:
                 self.checkpoint()
+
+    def epoch_metrics(self) -> dict[str, Any]:
+        """This epoch's record: training loss, held-out ELBO (when there is a held-out set), time, skips, lr."""
+        state = self.state
+        metrics = {"epoch": state.epoch, "train_loss": state.loss_sum / max(state.seen, 1)}
+        if len(self.held_out):
+            val = evaluate.elbo(self.model, self.held_out, self.held_out_y, world=self.world)
+            metrics.update(val_elbo=val["elbo"], val_recon=val["recon"], val_kl=val["kl"])
+            if "bits_per_dim" in val:
+                metrics["val_bits_per_dim"] = val["bits_per_dim"]
+        metrics.update(seconds=round(state.epoch_seconds, 3), skipped_steps=state.skipped)
+        if self.scheduled:
+            metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+        return metrics
 
     def end_epoch(self) -> bool:
         """Evaluate, record, save and checkpoint; True when training should go on."""
@@ -345,40 +293,29 @@ class Trainer:
                 "non-finite; nothing was written for it. Check the data and settings (e.g. --set values, --lr)"
             )
         require_finite(self.model.state_dict(), WEIGHTS)  # on every rank: all stop together
-        val = evaluate.elbo(self.model, self.held_out, self.held_out_y, world=self.world)
-        metrics = {
-            "epoch": state.epoch, "train_loss": state.loss_sum / max(state.seen, 1), "val_elbo": val["elbo"],
-            "val_recon": val["recon"], "val_kl": val["kl"], "seconds": round(state.epoch_seconds, 3),
-            "skipped_steps": state.skipped,
-        }
-        if "bits_per_dim" in val:
-            metrics["val_bits_per_dim"] = val["bits_per_dim"]
-        if self.world.main:
+        metrics = self.epoch_metrics()
+        if self.world.main and self.run is not None:
             save_weights(self.run, self.model)
-            append_metrics(self.run, metrics)
+        self.emit("on_epoch_end", metrics)
         if self.show:
-            tqdm.write(
-                f"epoch {state.epoch}/{config.epochs}  train_loss {metrics['train_loss']:.2f}  "
-                f"val_elbo {val['elbo']:.2f} nats  ({state.epoch_seconds:.1f}s)"
-            )
-        if val["elbo"] > state.best_val:
-            state.best_val, state.bad_epochs = val["elbo"], 0
-        else:
-            state.bad_epochs += 1
-        stop_early = config.patience is not None and state.bad_epochs >= config.patience
-        if stop_early and self.show:
-            tqdm.write(f"early stop: the held-out ELBO has not improved for {config.patience} epochs")
+            held_out = f"  val_elbo {metrics['val_elbo']:.2f} nats" if "val_elbo" in metrics else ""
+            tqdm.write(f"epoch {state.epoch}/{config.epochs}  train_loss {metrics['train_loss']:.2f}{held_out}  "
+                       f"({state.epoch_seconds:.1f}s)")
+        state.plateau_best, state.plateau_bad, state.lr_scale = self.schedule.after_epoch(
+            metrics.get("val_elbo"), state.plateau_best, state.plateau_bad, state.lr_scale)
         state.epoch += 1
         state.batch, state.loss_sum, state.seen, state.epoch_seconds = 0, 0.0, 0, 0.0
         self.order = torch.randperm(len(self.data.train_x), generator=self.generator)
         self.checkpoint()
-        return not stop_early and state.epoch <= config.epochs
+        return not self.should_stop and state.epoch <= config.epochs
 
     def fit(self) -> None:
+        self.emit("on_fit_start")
         while self.state.epoch <= self.config.epochs:
             self.run_epoch()
             if not self.end_epoch():
                 break
+        self.emit("on_fit_end")
 
 
 def _load(config: TrainConfig, device: torch.device) -> tuple[Dataset, VAE]:
@@ -431,23 +368,35 @@ def _locked(world: World, claim: Callable[[], RunLock]) -> contextlib.AbstractCo
     return lock if lock is not None else contextlib.nullcontext()
 
 
+def train_into(run: Path, config: TrainConfig, data: Dataset, model: VAE, world: World, progress: bool,
+               record: dict[str, Any], callbacks: Sequence[Callback] = (), optimizer: OptimizerChoice | None = None,
+               ) -> Path:
+    """Train `model` on `data` into the new run directory `run`, recording the settings `record`: config.json
+    (with a hand-built model's pickled modules), weights and checkpoints, metrics, pictures and report."""
+    with _locked(world, lambda: claim_new_run_dir(str(run))):
+        trainer = Trainer(config, data, model, run, progress, world, callbacks, optimizer)
+        if world.main:
+            if "architecture" in model_record(model):
+                save_architecture(run, model)
+            write_config(run, {**model_record(model), "dataset": config.dataset, "train": record})
+        trainer.fit()
+        if world.main:
+            write_run_outputs(model, data, run)
+    return run
+
+
 def train(config: TrainConfig, progress: bool = True) -> Path:
     """Train `config.variant` on `config.dataset` into the new run directory `config.out`; returns its path.
 
     Under torchrun every rank calls this: each trains on its shard of every global batch (see Trainer)."""
     config.validate()
+    if not (config.variant and config.dataset and config.out):
+        missing = [name for name in ("variant", "dataset", "out") if not getattr(config, name)]
+        raise VaezooError(f"training by name needs {', '.join(missing)}: give it on the command line or in --config")
     with _joined(config) as world:
         torch.manual_seed(config.seed)  # before the model is built: its initial weights repeat too
         data, model = _load(config, world.device)
-        run = Path(config.out)
-        with _locked(world, lambda: claim_new_run_dir(config.out)):
-            trainer = Trainer(config, data, model, run, progress, world)
-            if world.main:
-                write_config(run, {**model.config, "dataset": config.dataset, "train": asdict(config)})
-            trainer.fit()
-            if world.main:
-                write_run_outputs(model, data, run)
-    return run
+        return train_into(Path(config.out), config, data, model, world, progress, config.record())
 
 
 #: Settings that a resumed run may change: they decide where and how it runs, not what it computes.
@@ -502,7 +451,7 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
         if world.main:
             rewrite_metrics(run, [m for m in read_metrics(run) if m["epoch"] <= done])  # drop epochs to be redone
             if epochs is not None or changes:
-                record = {**asdict(config), "data_dir": user_data_dir or saved_config["train"].get("data_dir")}
+                record = {**config.record(), "data_dir": user_data_dir or saved_config["train"].get("data_dir")}
                 write_config(run, {**saved_config, "train": record})
         if trainer.state.epoch <= config.epochs and trainer.state.bad_epochs < (config.patience or math.inf):
             trainer.fit()

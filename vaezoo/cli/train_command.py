@@ -1,0 +1,131 @@
+"""`vaezoo train`: its flags, made from TrainConfig's fields; a config file under them; the call; the report."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import fields
+from typing import Any
+
+from vaezoo.errors import VaezooError
+from vaezoo.runs.directory import read_config
+from vaezoo.runtime.devices import check_device
+from vaezoo.training.config import TrainConfig, default_of, flag_name
+from vaezoo.training.config_file import TABLES, parse_assignments, read_config_file
+from vaezoo.training.trainer import RESUMABLE_CHANGES, resume, train
+
+#: flags that steer the command, not the run
+COMMAND_FLAGS = ("config", "resume", "quiet")
+
+
+def _type(spec: Any) -> Any:
+    """The argparse type of a TrainConfig field, from its annotation."""
+    annotation = str(spec.type)
+    for name, convert in (("int", int), ("float", float)):
+        if annotation.startswith(name):
+            return convert
+    return str
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field (default None: not given), its help ending with the default."""
+    for spec in fields(TrainConfig):
+        meta = spec.metadata
+        default = default_of(spec.name)
+        shown = "" if default in (None, [], {}) or isinstance(default, bool) else f" (default {default})"
+        repeat = " (repeatable)" if meta.get("repeat") else ""
+        kwargs: dict[str, Any] = {"help": meta["help"] + shown + repeat}
+        if meta.get("positional"):
+            p.add_argument(spec.name, nargs="?", **kwargs)
+            continue
+        if isinstance(default, bool):
+            kwargs.update(action="store_true", default=None)
+        elif meta.get("repeat"):
+            kwargs.update(action="append", default=None, metavar=meta.get("metavar", "NAME"))
+        else:
+            kwargs.update(type=_type(spec), default=None)
+            if "metavar" in meta:
+                kwargs["metavar"] = meta["metavar"]
+        if "choices" in meta and not meta.get("repeat"):
+            kwargs["choices"] = meta["choices"]
+        p.add_argument(flag_name(spec.name), dest=spec.name, **kwargs)
+    p.add_argument("--config", metavar="FILE",
+                   help="settings from a TOML, YAML or JSON file, keyed by the flags' names with underscores "
+                        "(batch_size = 64); a run's config.json replays that run. Flags given here override it")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint, with its settings (--epochs, --device, "
+                        "--data-dir and --checkpoint-every may change; other differing flags are refused)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+
+
+def given_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (a repeated KEY=VALUE flag as its table)."""
+    given = {}
+    for spec in fields(TrainConfig):
+        value = getattr(args, spec.name)
+        if value is None:
+            continue
+        if spec.name in TABLES:
+            value = parse_assignments(value, flag_name(spec.name))
+        elif spec.metadata.get("repeat"):
+            bad = [v for v in value if v not in spec.metadata.get("choices", value)]
+            if bad:
+                raise VaezooError(f"{flag_name(spec.name)} must be one of {', '.join(spec.metadata['choices'])}, "
+                                  f"got {bad[0]!r}")
+        given[spec.name] = value
+    return given
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The run's settings: the defaults, under the --config file's, under the flags given."""
+    settings = read_config_file(args.config) if args.config else {}
+    settings.update(given_flags(args))
+    return TrainConfig(**settings)
+
+
+def _resume_conflicts(given: dict[str, Any], saved: dict[str, Any]) -> list[str]:
+    """The settings given with --resume that differ from the run's (which a resumed run keeps)."""
+    recorded = {**TrainConfig.from_dict(saved.get("train", {})).record(), "variant": saved["variant"],
+                "dataset": saved["dataset"], "latent_dim": saved["latent_dim"], "overrides": saved["overrides"]}
+    conflicts = []
+    for key, value in given.items():
+        if key in ("out", *RESUMABLE_CHANGES):
+            continue
+        held = recorded.get(key)
+        if key == "variant":  # "vae-mlp" names the run's "vaezoo:vae-mlp" too
+            value, held = value.rpartition(":")[2], held.rpartition(":")[2]
+        if value != held:
+            conflicts.append(f"{flag_name(key)} (the run has {held!r}, not {value!r})")
+    return conflicts
+
+
+def _resume(args: argparse.Namespace):
+    if args.config:
+        raise VaezooError("--resume continues a run with its own settings; leave out --config")
+    if not args.out:
+        raise VaezooError("--resume needs --out, the run directory to continue")
+    saved = read_config(args.out)
+    given = given_flags(args)
+    conflicts = _resume_conflicts(given, saved)
+    if conflicts:
+        raise VaezooError(
+            f"--resume continues {args.out} with its own settings, which differ: {'; '.join(conflicts)}. Leave those "
+            "flags out, or train a new run into another --out"
+        )
+    if args.device is not None:
+        check_device(args.device)
+    before = saved.get("train", {})
+    for key in ("device", "checkpoint_every"):
+        if given.get(key) is not None and given[key] != before.get(key):
+            print(f"vaezoo: --resume: {flag_name(key).lstrip('-')} is now {given[key]} (the run had {before.get(key)})",
+                  file=sys.stderr)
+    changes = {key: given.get(key) for key in RESUMABLE_CHANGES if key != "epochs"}
+    return resume(args.out, progress=not args.quiet, epochs=given.get("epochs"), **changes)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    run = _resume(args) if args.resume else train(train_config(args), progress=not args.quiet)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports
+        print(f"run written to {run}")
+        print(f"report: {run / 'report.html'}")
+    return 0

@@ -1,0 +1,144 @@
+"""TrainConfig: every setting of a training run, defined once.
+
+Each field's metadata holds its help; the command line's flags (`--batch-size`), their defaults and help, and
+the keys of a config file (`batch_size`) all come from these fields, so they cannot drift apart.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+from vaezoo.errors import VaezooError
+from vaezoo.runtime.devices import check_device
+
+BINARIZE = ("auto", "dynamic", "static", "none")
+ON_NONFINITE = ("skip", "stop")
+MAX_LATENT_DIM = 65536  # far beyond any VAE's; a typo of a few digits more is refused before allocating
+MAX_LR = 1e3  # an optimizer's step is lr-sized: far beyond this it overflows float32 on the first step
+
+
+def setting(default: Any, help: str, **cli: Any) -> Any:  # noqa: A002 - argparse's own word
+    """A TrainConfig field with its help and command-line details (choices, metavar, repeat, flag)."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **cli})
+    return field(default=default, metadata={"help": help, **cli})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. `variant`, `dataset` and `out` are needed by `vaezoo train`;
+    `vaezoo.fit` takes a model and data instead and uses the rest."""
+
+    variant: str = setting(None, "variant name (see `vaezoo list`)", positional=True)
+    dataset: str = setting(None, "dataset name (see `vaezoo list --kind dataset`)")
+    out: str = setting(None, "run directory to create (or, with --resume, to continue)")
+    data_dir: str | None = setting(None, "folder (or file) with the dataset's files, where it needs one")
+    image_size: int | None = setting(None, "folder dataset: resize images to this many pixels square")
+    channels: int | None = setting(None, "folder dataset: 1 (grey) or 3 (RGB)", choices=(1, 3))
+    limit: int | None = setting(None, "train on the first N examples of a fixed shuffle (quick runs)", metavar="N")
+    epochs: int = setting(10, "passes over the training set (with --resume: the run's unless given)")
+    batch_size: int = setting(128, "examples per step")
+    lr: float = setting(1e-3, "learning rate")
+    optimizer: str = setting("adam", "optimizer", choices=("adam", "adamw", "sgd"))
+    optimizer_options: dict[str, Any] = setting(
+        {}, "an optimizer option, e.g. weight_decay=0.01, momentum=0.9, betas=[0.9,0.99]", metavar="KEY=VALUE",
+        repeat=True, flag="--optimizer-option",
+    )
+    schedule: str = setting("constant", "learning-rate schedule",
+                            choices=("constant", "cosine", "step", "plateau"))
+    schedule_options: dict[str, Any] = setting(
+        {}, "a schedule option: cosine min_factor, step every/gamma (epochs), plateau patience/factor",
+        metavar="KEY=VALUE", repeat=True, flag="--schedule-option",
+    )
+    warmup_steps: int = setting(0, "ramp the learning rate up linearly over this many first steps")
+    latent_dim: int | None = setting(None, "latent dimensions (default: the variant's)")
+    overrides: dict[str, Any] = setting(
+        {}, "override a part or option: prior=NAME, beta=4, encoder.hidden_dims=[512,256]", metavar="KEY=VALUE",
+        repeat=True, flag="--set",
+    )
+    device: str = setting("cpu", "cpu, cuda or cuda:N (with --resume: the run's unless given)")
+    seed: int = setting(0, "random seed: the same seed repeats a run")
+    binarize: str = setting("auto", "auto: a fresh Bernoulli draw per batch exactly when the likelihood is "
+                                    "Bernoulli; static: one fixed draw; none", choices=BINARIZE)
+    clip_grad: float | None = setting(None, "clip the gradient norm to this value")
+    patience: int | None = setting(None, "stop early after this many epochs without a better held-out ELBO")
+    compile: bool = setting(False, "train through torch.compile")
+    bf16: bool = setting(False, "bfloat16 autocast for the forward pass")
+    checkpoint_every: int | None = setting(None, "also checkpoint every M steps (default: each epoch)", metavar="M")
+    on_nonfinite: str = setting("skip", "a non-finite loss or gradient skips the step or stops training",
+                                choices=ON_NONFINITE)
+    log: list[str] = setting([], "also log to: tensorboard, csv or mlflow (metrics.jsonl is always written)",
+                             repeat=True, choices=("tensorboard", "csv", "mlflow"))
+    log_images_every: int = setting(5, "loggers that take pictures get samples and reconstructions every N "
+                                       "epochs", metavar="N")
+
+    @property
+    def data_options(self) -> dict[str, Any]:
+        """The dataset loader's options that were set."""
+        return {k: v for k, v in (("image_size", self.image_size), ("channels", self.channels)) if v is not None}
+
+    def validate(self) -> None:
+        """Raise VaezooError naming the first setting that is out of range."""
+        for name in ("epochs", "batch_size", "log_images_every"):
+            _positive_int(name, getattr(self, name))
+        for name in ("patience", "checkpoint_every", "limit", "image_size"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise VaezooError(f"warmup-steps must be a non-negative integer, got {self.warmup_steps!r}")
+        if self.latent_dim is not None:
+            _positive_int("latent_dim", self.latent_dim)
+            if self.latent_dim > MAX_LATENT_DIM:
+                raise VaezooError(f"latent-dim must be at most {MAX_LATENT_DIM}, got {self.latent_dim}")
+        if isinstance(self.lr, bool) or not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr)
+                                             and 0 < self.lr <= MAX_LR):
+            raise VaezooError(f"lr must be a positive number no larger than {MAX_LR:g}, got {self.lr!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not -(2**63) <= self.seed < 2**64:
+            raise VaezooError(f"seed must be an integer that fits in 64 bits, got {self.seed!r}")
+        if self.clip_grad is not None and not (
+            isinstance(self.clip_grad, (int, float)) and math.isfinite(self.clip_grad) and self.clip_grad > 0
+        ):
+            raise VaezooError(f"clip-grad must be a positive number, got {self.clip_grad!r}")
+        for spec in fields(self):
+            choices, value = spec.metadata.get("choices"), getattr(self, spec.name)
+            values = value if spec.metadata.get("repeat") and isinstance(value, list) else [value]
+            bad = [v for v in values if choices and v not in choices and not (v is None and spec.default is None)]
+            if bad:
+                raise VaezooError(f"{flag_name(spec.name)} must be one of {', '.join(map(str, choices))}, "
+                                  f"got {bad[0]!r}")
+        for name in ("optimizer_options", "schedule_options", "overrides"):
+            if not isinstance(getattr(self, name), dict):
+                raise VaezooError(f"{name} must be a table of KEY = VALUE, got {getattr(self, name)!r}")
+        check_device(self.device)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """A config from a run's recorded `train` settings (older runs kept the loader options in
+        `data_options`); keys that are not settings are ignored."""
+        values = {**values, **values.get("data_options", {})}
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def record(self) -> dict[str, Any]:
+        """The settings as a run's config.json records them (plain JSON values)."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "data_options": self.data_options}
+
+
+def flag_name(name: str) -> str:
+    """The command-line flag of the setting `name`: --batch-size for batch_size, --set for overrides."""
+    spec = next((f for f in fields(TrainConfig) if f.name == name), None)
+    if spec is not None and spec.metadata.get("positional"):
+        return name
+    return (spec.metadata.get("flag") if spec is not None else None) or "--" + name.replace("_", "-")
+
+
+def default_of(name: str) -> Any:
+    """The default value of the setting `name`."""
+    spec = next(f for f in fields(TrainConfig) if f.name == name)
+    return spec.default_factory() if spec.default is MISSING else spec.default
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise VaezooError(f"{flag_name(name).lstrip('-')} must be a positive integer, got {value!r}")
