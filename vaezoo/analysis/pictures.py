@@ -54,7 +54,8 @@ def save_curves(metrics: list[dict[str, float]], path: str | os.PathLike[str]) -
     epochs = [m["epoch"] for m in metrics]
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     ax.plot(epochs, [m["train_loss"] for m in metrics], marker="o", label="train loss")
-    ax.plot(epochs, [-m["val_elbo"] for m in metrics], marker="s", label="held-out -ELBO")
+    if all("val_elbo" in m for m in metrics):  # a run without a held-out set has no held-out ELBO
+        ax.plot(epochs, [-m["val_elbo"] for m in metrics], marker="s", label="held-out -ELBO")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("nats per example")

@@ -95,6 +95,9 @@ def _number(value: object) -> str:
 
 
 def _headline(last: dict) -> str:
+    if "val_elbo" not in last:
+        return (f"<p>Training loss after epoch {_number(last.get('epoch'))}: <b>{_number(last.get('train_loss'))}</b> "
+                "nats per example (no held-out set).</p>")
     return (f"<p>Held-out ELBO after epoch {_number(last.get('epoch'))}: <b>{_number(last.get('val_elbo'))}</b> "
             "nats per example.</p>")
 

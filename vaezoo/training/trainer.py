@@ -13,7 +13,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,10 @@ class Progress:
     bad_epochs: int = 0  # ... and the epochs since
     skipped: int = 0  # steps skipped as non-finite, in all
     skipped_in_a_row: int = 0
-    lr_scale: float = 1.0  # the plateau schedule's factor ...
-    plateau_best: float = -math.inf  # ... its best held-out ELBO ...
-    plateau_bad: int = 0  # ... and the epochs since
+    # the plateau schedule's factor, its best held-out ELBO and the epochs since (absent from older checkpoints)
+    lr_scale: float = field(default=1.0, metadata={"added_later": True})
+    plateau_best: float = field(default=-math.inf, metadata={"added_later": True})
+    plateau_bad: int = field(default=0, metadata={"added_later": True})
 
 
 class Trainer:
