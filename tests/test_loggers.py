@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,7 +14,13 @@ import vaezoo
 from vaezoo.data.datasets import load_dataset
 from vaezoo.errors import VaezooError
 from vaezoo.runs.directory import read_metrics, rewrite_metrics
-from vaezoo.training.loggers import CSVLogger, JSONLLogger, MLflowLogger, TensorBoardLogger, build_loggers
+from vaezoo.training.loggers import (
+    CSVLogger,
+    JSONLLogger,
+    MLflowLogger,
+    TensorBoardLogger,
+    build_loggers,
+)
 
 EPOCHS = [
     {"epoch": 1, "train_loss": 50.25, "val_elbo": -48.125, "skipped_steps": 0},
@@ -140,7 +147,7 @@ def test_mlflow_file_store_has_the_params_metrics_and_report(tmp_path, monkeypat
     run.mkdir()
     (run / "report.html").write_text("<html></html>")
     fit([MLflowLogger(run)], fake_trainer(epochs=2), EPOCHS[:2])
-    assert "MLFLOW_ALLOW_FILE_STORE" not in __import__("os").environ  # no setting left behind
+    assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # no setting left behind
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     client = tracking.MlflowClient(tracking_uri=(run / "mlruns").as_uri())
     [found] = client.search_runs([client.get_experiment_by_name("vaezoo").experiment_id])
