@@ -14,22 +14,33 @@ from vaezoo.runs.directory import read_metrics
 
 
 @torch.no_grad()
+def reconstruction_rows(model: VAE, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, int]:
+    """Up to 4 rows of up to 8 of the inputs `x` (at least one; labels `y` for a conditional model), each row
+    above its reconstructions: the images to tile and the row length."""
+    cols = min(8, len(x))  # a held-out set of any size >= 1: whole rows of up to 8
+    shown = cols * min(4, len(x) // cols)
+    x = x[:shown]
+    recon = model.reconstruct(x, None if y is None else y[:shown]).to(x.dtype)
+    rows = lambda t: t.reshape(-1, cols, *x.shape[1:])  # noqa: E731
+    pairs = torch.stack([rows(x), rows(recon)], dim=1)  # each row of inputs above its reconstructions
+    return pairs.reshape(-1, *x.shape[1:]), cols
+
+
+@torch.no_grad()
 def write_run_outputs(model: VAE, data: Dataset, run: Path, n: int = 64) -> Path:
     """samples, reconstructions, interpolation, traversal and curves PNGs, then report.html; returns its path."""
     device = next(model.parameters()).device
     model.eval()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
+        # the held-out images (a run without a held-out set: training images)
         images, labels = (data.test_x, data.test_y) if len(data.test_x) else (data.train_x, data.train_y)
-        cols = min(8, len(images))  # a held-out set of any size >= 1 (none: training images): rows of up to 8
-        shown = cols * min(4, len(images) // cols)
-        x, y = images[:shown].to(device), labels[:shown].to(device)
+        x, y = images[:32].to(device), labels[:32].to(device)
         labels = y if model.conditional else None
         viz.save_grid(model.sample(n), run / "samples.png")
-        recon = model.reconstruct(x, labels).to(x.dtype)
-        rows = lambda t: t.reshape(-1, cols, *x.shape[1:])  # noqa: E731
-        pairs = torch.stack([rows(x), rows(recon)], dim=1)  # each row of inputs above its reconstructions
-        viz.save_grid(pairs.reshape(-1, *x.shape[1:]), run / "reconstructions.png", nrow=cols)
+        pairs, cols = reconstruction_rows(model, x, labels)
+        viz.save_grid(pairs, run / "reconstructions.png", nrow=cols)
+        x = x[: len(pairs) // 2]  # the inputs shown
         walks = min(8, len(x) // 2)
         if walks:  # a held-out set of one image has nothing to walk between
             a, b = slice(0, 2 * walks, 2), slice(1, 2 * walks, 2)

@@ -1,31 +1,256 @@
-"""Loggers: callbacks that write a run's metrics (metrics.jsonl always)."""
+"""Loggers: callbacks that record each epoch's metrics, to metrics.jsonl (always) and, on request, to
+TensorBoard, CSV or MLflow. A logger writes nothing until the run starts (`on_fit_start`), so building one
+leaves the run directory as it is; one whose package is missing fails when it is built, naming the extra."""
 from __future__ import annotations
 
+import contextlib
+import csv
+import importlib
+import io
+import json
+import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+import torch
+
+from vaezoo.analysis.pictures import grid_array
+from vaezoo.analysis.run_outputs import reconstruction_rows
+from vaezoo.atomic import atomic_write_text
 from vaezoo.errors import VaezooError
-from vaezoo.runs.directory import append_metrics
+from vaezoo.runs.directory import append_metrics, read_metrics
 from vaezoo.training.callbacks import Callback
 
 if TYPE_CHECKING:
     from vaezoo.training.trainer import Trainer
 
+CSV_FILE = "metrics.csv"
+TENSORBOARD_DIR = "tensorboard"
+MLFLOW_DIR = "mlruns"
+MLFLOW_EXPERIMENT = "vaezoo"
+
+
+def _require(module: str, extra: str) -> ModuleType:
+    """Import `module` of the optional extra `extra`; VaezooError naming the install when it is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise VaezooError(f"--log {extra} needs the {extra} package: pip install 'vaezoo[{extra}]'") from exc
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    """The metrics that are numbers, but the epoch (the step they are logged at)."""
+    return {k: float(v) for k, v in metrics.items()
+            if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
 
 class JSONLLogger(Callback):
-    """Each epoch's metrics as one line of RUN/metrics.jsonl: the run's own record."""
+    """Each epoch's metrics as a line of RUN/metrics.jsonl, the record every run keeps."""
 
     writes = True
 
     def __init__(self, run: Path) -> None:
-        self.run = run
+        self.run = Path(run)
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         append_metrics(self.run, metrics)
 
 
+class CSVLogger(Callback):
+    """Each epoch's metrics as a row of RUN/metrics.csv. A metric that appears later adds a column (the file
+    is rewritten with it); at the start of a run the file is rewritten from metrics.jsonl, so that after a
+    resume it holds the same epochs."""
+
+    writes = True
+
+    def __init__(self, run: Path) -> None:
+        self.run = Path(run)
+        self.path = self.run / CSV_FILE
+
+    def _read(self) -> tuple[list[str], list[dict[str, str]]]:
+        if not self.path.exists():
+            return [], []
+        with open(self.path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            return list(reader.fieldnames or []), rows
+
+    def _rewrite(self, header: list[str], rows: list[dict[str, Any]]) -> None:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path, text.getvalue())
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        kept = read_metrics(self.run)
+        header, _ = self._read()
+        if kept or header:
+            self._rewrite(_union(header, kept), kept)
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        header, rows = self._read()
+        if not header or not set(metrics) <= set(header):
+            self._rewrite(_union(header, [*rows, metrics]), [*rows, metrics])
+            return
+        with open(self.path, "a", newline="", encoding="utf-8") as f:
+            csv.DictWriter(f, fieldnames=header, lineterminator="\n").writerow(metrics)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _union(header: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    """`header`, then the keys of `rows` it lacks in the order they first appear (the epoch first)."""
+    keys = dict.fromkeys(header or ["epoch"])
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    return list(keys)
+
+
+class TensorBoardLogger(Callback):
+    """Scalars of every metric per epoch (the step is the epoch) to RUN/tensorboard, and grids of samples and
+    of held-out reconstructions every `images_every` epochs and at the last. The pictures are drawn from a
+    forked random state, so that logging leaves training as it would be without."""
+
+    writes = True
+
+    def __init__(self, run: Path, images_every: int) -> None:
+        self.summary_writer = _require("torch.utils.tensorboard", "tensorboard").SummaryWriter
+        if images_every < 1:
+            raise VaezooError(f"images_every must be a positive number of epochs, got {images_every}")
+        self.dir = Path(run) / TENSORBOARD_DIR
+        self.images_every = images_every
+        self.writer: Any = None
+        self.last_epoch: int | None = None
+        self.drawn: int | None = None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        # a resumed run redoes epochs from the one under way: TensorBoard drops what was logged for them before
+        self.writer = self.summary_writer(str(self.dir), purge_step=trainer.state.epoch)
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        epoch = metrics["epoch"]
+        for key, value in _scalars(metrics).items():
+            self.writer.add_scalar(key, value, epoch)
+        if epoch % self.images_every == 0:
+            self.draw(trainer, epoch)
+        self.last_epoch = epoch
+        self.writer.flush()
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self.last_epoch is not None and self.drawn != self.last_epoch:
+            self.draw(trainer, self.last_epoch)
+        self.writer.close()
+
+    @torch.no_grad()
+    def draw(self, trainer: Trainer, epoch: int) -> None:
+        """Log the grids "samples" (64 draws) and "reconstructions" (held-out inputs above them) at `epoch`."""
+        model = trainer.model
+        device = next(model.parameters()).device
+        training = model.training
+        model.eval()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(0)  # the same draws at every epoch: the grids show the model change, not the noise
+            self.image("samples", model.sample(64), None, epoch)
+            if len(trainer.held_out):
+                y = None if trainer.held_out_y is None else trainer.held_out_y[:32].to(device)
+                pairs, cols = reconstruction_rows(model, trainer.held_out[:32].to(device), y)
+                self.image("reconstructions", pairs, cols, epoch)
+        model.train(training)
+        self.drawn = epoch
+
+    def image(self, tag: str, images: torch.Tensor, nrow: int | None, epoch: int) -> None:
+        grid = grid_array(images, nrow)
+        self.writer.add_image(tag, grid, epoch, dataformats="HW" if grid.ndim == 2 else "HWC")
+
+
+@contextlib.contextmanager
+def _file_store_allowed() -> Iterator[None]:
+    """MLflow 3 refuses its file store unless MLFLOW_ALLOW_FILE_STORE is set: set it while the store is made."""
+    before = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["MLFLOW_ALLOW_FILE_STORE"]
+        else:
+            os.environ["MLFLOW_ALLOW_FILE_STORE"] = before
+
+
+def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Settings as MLflow params: nested objects as dotted keys, values as strings (JSON but for strings)."""
+    flat: dict[str, str] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value if isinstance(value, str) else json.dumps(value)
+    return flat
+
+
+class MLflowLogger(Callback):
+    """The run's training settings as params and each epoch's metrics (the step is the epoch) in an MLflow
+    file store at RUN/mlruns, experiment "vaezoo", run named after the run directory; report.html as an
+    artifact at the end when there is one. A resumed run continues the same MLflow run; settings it changed
+    are tagged `resumed.KEY`. Read it with `MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri RUN/mlruns`."""
+
+    writes = True
+
+    def __init__(self, run: Path) -> None:
+        self.tracking = _require("mlflow.tracking", "mlflow")
+        self.entities = _require("mlflow.entities", "mlflow")
+        self.run = Path(run)
+        self.client: Any = None
+        self.run_id = ""
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        with _file_store_allowed():  # the client keeps the store it made
+            self.client = self.tracking.MlflowClient(tracking_uri=(self.run / MLFLOW_DIR).resolve().as_uri())
+        experiment = self.client.get_experiment_by_name(MLFLOW_EXPERIMENT)
+        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(MLFLOW_EXPERIMENT)
+        earlier = self.client.search_runs([experiment_id], max_results=1)  # the store is this run's alone
+        if earlier:
+            self.run_id, logged = earlier[0].info.run_id, earlier[0].data.params
+            self.client.update_run(self.run_id, status="RUNNING")
+        else:
+            self.run_id, logged = self.client.create_run(experiment_id, run_name=self.run.name).info.run_id, {}
+        settings = _flatten(trainer.config.record())
+        params = [self.entities.Param(k, v) for k, v in settings.items() if k not in logged]
+        tags = [self.entities.RunTag(f"resumed.{k}", v) for k, v in settings.items() if logged.get(k, v) != v]
+        for start in range(0, max(len(params), len(tags)), 100):  # MLflow takes up to 100 of each per batch
+            self.client.log_batch(self.run_id, params=params[start : start + 100], tags=tags[start : start + 100])
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[
+            self.entities.Metric(k, v, now, metrics["epoch"]) for k, v in _scalars(metrics).items()
+        ])
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        report = self.run / "report.html"
+        if report.exists():
+            self.client.log_artifact(self.run_id, str(report))
+        self.client.set_terminated(self.run_id)
+
+
+#: the loggers that --log names, besides metrics.jsonl
+LOGGERS = ("tensorboard", "csv", "mlflow")
+
+
 def build_loggers(names: list[str], run: Path, images_every: int) -> list[Callback]:
-    """metrics.jsonl's logger, then those named."""
-    if names:
-        raise VaezooError(f"unknown logger {names[0]!r}")
-    return [JSONLLogger(run)]
+    """metrics.jsonl's logger, then one of each logger named (tensorboard, csv, mlflow) into the run `run`."""
+    loggers: list[Callback] = [JSONLLogger(run)]
+    for name in dict.fromkeys(names):
+        if name == "tensorboard":
+            loggers.append(TensorBoardLogger(run, images_every))
+        elif name == "csv":
+            loggers.append(CSVLogger(run))
+        elif name == "mlflow":
+            loggers.append(MLflowLogger(run))
+        else:
+            raise VaezooError(f"unknown logger {name!r}: --log takes {', '.join(LOGGERS)}")
+    return loggers
