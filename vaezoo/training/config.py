@@ -82,7 +82,7 @@ class TrainConfig:
         """Raise VaezooError naming the first setting that is out of range."""
         for name in ("epochs", "batch_size", "log_images_every"):
             _positive_int(name, getattr(self, name))
-        for name in ("patience", "checkpoint_every", "limit", "image_size"):
+        for name in ("patience", "checkpoint_every", "limit"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
         if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:

@@ -1,0 +1,149 @@
+"""Training settings defined once: the flags of `vaezoo train`, config files, and replaying a run's config.json."""
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from vaezoo.cli.main import build_parser, main
+from vaezoo.errors import VaezooError
+from vaezoo.training.config import TrainConfig, default_of, flag_name
+from vaezoo.training.config_file import read_config_file
+
+TOML = """
+variant = "vae-mlp"
+dataset = "digits"
+epochs = 2
+batch_size = 64
+limit = 300
+schedule = "cosine"
+warmup_steps = 3
+optimizer = "adamw"
+optimizer_options = { weight_decay = 0.05 }
+
+[set]
+beta = 2
+"encoder.hidden_dims" = [32]
+"decoder.hidden_dims" = [32]
+"""
+
+
+def train_parser():
+    parser = build_parser()
+    return next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+
+
+def test_every_setting_is_a_flag_with_its_help_and_default():
+    parser = train_parser()
+    actions = {a.dest: a for a in parser._actions}
+    text = parser.format_help().replace("\n", " ")
+    for spec in fields(TrainConfig):
+        action = actions[spec.name]
+        assert action.help.startswith(spec.metadata["help"]), spec.name
+        assert action.default is None, f"{spec.name}: a flag not given must be told from one given"
+        if spec.metadata.get("positional"):
+            continue
+        assert flag_name(spec.name) in action.option_strings
+        default = default_of(spec.name)
+        if default not in (None, [], {}) and not isinstance(default, bool):
+            assert f"(default {default})" in action.help, spec.name
+        assert set(spec.metadata.get("choices", ())) <= set(action.choices or spec.metadata.get("choices", ()))
+    assert "--batch-size" in text and "--set" in text and "--optimizer-option" in text
+
+
+def test_a_toml_config_trains_and_flags_override_it(tmp_path):
+    (tmp_path / "run.toml").write_text(TOML)
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(tmp_path / "run.toml"), "--batch-size", "32", "--out", str(out),
+                 "--quiet"]) == 0
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert train["batch_size"] == 32  # the flag, over the file's 64
+    assert train["epochs"] == 2 and train["schedule"] == "cosine" and train["optimizer"] == "adamw"
+    assert train["overrides"] == {"beta": 2, "encoder.hidden_dims": [32], "decoder.hidden_dims": [32]}
+    assert train["optimizer_options"] == {"weight_decay": 0.05}
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    assert metrics[-1]["lr"] < metrics[0]["lr"] < 1e-3  # cosine after warm-up
+
+
+def test_a_runs_config_json_replays_it_to_the_same_metrics(tmp_path):
+    (tmp_path / "run.toml").write_text(TOML)
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["train", "--config", str(tmp_path / "run.toml"), "--seed", "7", "--out", str(first), "--quiet"]) == 0
+    assert main(["train", "--config", str(first / "config.json"), "--out", str(second), "--quiet"]) == 0
+    timeless = lambda run: [{k: v for k, v in json.loads(line).items() if k != "seconds"}  # noqa: E731
+                            for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert timeless(first) == timeless(second)
+    recorded = lambda run: {k: v for k, v in json.loads((run / "config.json").read_text())["train"].items()  # noqa: E731
+                            if k != "out"}
+    assert recorded(first) == recorded(second)
+    assert recorded(second)["seed"] == 7
+
+
+def test_toml_yaml_and_json_give_the_same_settings(tmp_path):
+    pytest.importorskip("yaml")
+    settings = {"variant": "vae-conv", "dataset": "digits", "batch_size": 16, "lr": 0.002,
+                "set": {"beta": 4}, "log": ["csv"]}
+    (tmp_path / "c.json").write_text(json.dumps(settings))
+    (tmp_path / "c.yaml").write_text("variant: vae-conv\ndataset: digits\nbatch_size: 16\nlr: 0.002\n"
+                                     "set:\n  beta: 4\nlog: [csv]\n")
+    (tmp_path / "c.toml").write_text('variant = "vae-conv"\ndataset = "digits"\nbatch_size = 16\nlr = 0.002\n'
+                                     'log = ["csv"]\n[set]\nbeta = 4\n')
+    expected = {"variant": "vae-conv", "dataset": "digits", "batch_size": 16, "lr": 0.002,
+                "overrides": {"beta": 4}, "log": ["csv"]}
+    for name in ("c.json", "c.yaml", "c.toml"):
+        assert read_config_file(tmp_path / name) == expected, name
+
+
+@pytest.mark.parametrize(("text", "suffix", "message"), [
+    ('variant = "vae-mlp"\nbatch_sise = 3\n', ".toml", "'batch_sise' is not a training setting; did you mean batch_size"),
+    ("variant = \n", ".toml", "is not valid TOML"),
+    ("[1, 2]", ".json", "must hold a table of settings"),
+    ('set = ["beta"]', ".toml", "--set takes KEY=VALUE"),
+    ("set = { beta = nan }", ".toml", "set.beta must be finite"),
+    ("a: 1", ".ini", "must end in .toml, .yaml, .yml or .json"),
+])
+def test_a_bad_config_file_is_named(tmp_path, text, suffix, message):
+    path = tmp_path / f"config{suffix}"
+    path.write_text(text)
+    with pytest.raises(VaezooError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        read_config_file(path)
+
+
+def test_values_out_of_range_in_a_config_file_are_refused_like_flags(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text('variant = "vae-mlp"\ndataset = "digits"\nbatch_size = 0\n')
+    assert main(["train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run")]) == 2
+    assert "batch-size must be a positive integer, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_by_name_needs_a_variant_a_dataset_and_out(tmp_path, capsys):
+    assert main(["train", "--dataset", "digits", "--out", str(tmp_path / "run")]) == 2
+    assert "training by name needs variant" in capsys.readouterr().err
+
+
+def test_log_tensorboard_writes_events_tensorboard_reads(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    assert main(["train", "vae-mlp", "--dataset", "digits", "--limit", "200", "--epochs", "2", "--out", str(out),
+                 "--log", "tensorboard", "--log", "csv", "--log-images-every", "1", "--quiet",
+                 "--set", "encoder.hidden_dims=[16]", "--set", "decoder.hidden_dims=[16]"]) == 0
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    events = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    elbo = events.Scalars("val_elbo")
+    assert [e.step for e in elbo] == [1, 2]
+    assert [e.value for e in elbo] == pytest.approx([m["val_elbo"] for m in metrics], rel=1e-6)
+    assert {"samples", "reconstructions"} <= set(events.Tags()["images"])
+    csv_rows = (out / "metrics.csv").read_text().splitlines()
+    assert len(csv_rows) == 3 and "val_elbo" in csv_rows[0]
+
+
+def test_replaying_a_directory_that_is_not_a_run_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"format": 1, "train": {"variant": "vae-mlp", "bogus": 1}}))
+    with pytest.raises(VaezooError, match="'bogus' is not a training setting"):
+        read_config_file(Path(tmp_path / "config.json"))
