@@ -200,6 +200,25 @@ CASES = {
                            "beta must be a finite number"),
     "--set beta=Infinity": Case([*TRAIN, "--dataset", "digits", "--set", "beta=Infinity", "--out", "{tmp}/o"],
                                 "beta must be a finite number"),
+    "--optimizer-option momentun=0.9": Case(
+        [*TRAIN, "--dataset", "digits", "--optimizer", "sgd", "--optimizer-option", "momentun=0.9", "--out", "{tmp}/o"],
+        "sgd has no option 'momentun'"),
+    "--schedule-option gamma with cosine": Case(
+        [*TRAIN, "--dataset", "digits", "--schedule", "cosine", "--schedule-option", "gamma=0.5", "--out", "{tmp}/o"],
+        "the cosine schedule has no option 'gamma'"),
+    "--log wandb": Case([*TRAIN, "--dataset", "digits", "--log", "wandb", "--out", "{tmp}/o"],
+                        "--log must be one of tensorboard, csv, mlflow, got 'wandb'"),
+    "--warmup-steps -1": Case([*TRAIN, "--dataset", "digits", "--warmup-steps", "-1", "--out", "{tmp}/o"],
+                              "warmup-steps must be a non-negative integer"),
+    # config files
+    "--config missing": Case(["train", "--config", "{tmp}/none.toml", "--out", "{tmp}/o"], "none.toml does not exist"),
+    "--config misspelt key": Case(["train", "--config", "{tmp}/c.toml", "--out", "{tmp}/o"],
+                                  "'batch_sise' is not a training setting; did you mean batch_size?",
+                                  lambda tmp, run: (tmp / "c.toml").write_text('variant = "vae-mlp"\nbatch_sise = 8\n')),
+    "--config broken TOML": Case(["train", "--config", "{tmp}/c.toml", "--out", "{tmp}/o"], "is not valid TOML",
+                                 lambda tmp, run: (tmp / "c.toml").write_text("variant = \n")),
+    "--config with --resume": Case([*RESUME, "--config", "{tmp}/c.toml"], "leave out --config",
+                                   lambda tmp, run: (copy_run(tmp, run), (tmp / "c.toml").write_text(""))),
     "VAEZOO_BACKEND=fast": Case(["eval", "{run}"], "$VAEZOO_BACKEND must be one of", env={"VAEZOO_BACKEND": "fast"}),
     # where a run is written
     "train --out is a file": Case([*TRAIN, "--dataset", "digits", "--out", "{tmp}/file"], "is a file", a_file),
