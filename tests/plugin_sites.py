@@ -11,6 +11,29 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 FLOWS_SOURCE = REPO / "plugins" / "vaezoo-flows"
 
+#: A plugin module that registers two datasets: a small synthetic one that trains, and one whose loader forgets
+#: to return a vaezoo.Dataset.
+BOARDS = """
+    import torch
+    from vaezoo import Dataset, hookimpl
+
+    def load_checkers(image_size=6):
+        '''Checkerboards and their inverses (48 images, 12 held out).'''
+        board = (torch.arange(image_size)[:, None] + torch.arange(image_size)) % 2
+        x = torch.stack([board, 1 - board]).float().repeat(24, 1, 1).unsqueeze(1)
+        y = torch.arange(len(x)) % 2
+        return Dataset("checkers", x[12:], y[12:], x[:12], y[:12])
+
+    def load_unpacked():
+        '''A loader that returns its arrays in a dict.'''
+        return {"train_x": torch.zeros(4, 1, 2, 2)}
+
+    @hookimpl
+    def vaezoo_register_datasets(register):
+        register("checkers", load_checkers)
+        register("unpacked", load_unpacked)
+"""
+
 
 class FakeSite:
     """A folder on sys.path into which `install` writes what pip would leave for a one-module plugin."""

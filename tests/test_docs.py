@@ -3,6 +3,7 @@ and run with the page's own commands, and every vaezoo name the guide mentions i
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import shlex
 import subprocess
@@ -76,13 +77,17 @@ def test_the_guides_commands_run_as_written(mylab, tmp_path, capsys, monkeypatch
         code = main(argv)
         captured = capsys.readouterr()
         assert code == 0, (argv, captured.err)
-        outputs[" ".join(argv[:2])] = captured.out
+        outputs[" ".join(argv[:3])] = captured.out
     assert "mylab  (vaezoo-mylab 0.1.0)  active" in outputs["plugins"]
-    assert "laplace" in outputs["list --kind"]
+    assert "laplace" in outputs["list --kind posterior"]
     assert "posterior  laplace" in outputs["show mylab-vae"]
-    assert re.search(r"NLL \(IW, K=100\)\s+\d+\.\d+ nats", outputs["eval runs/mylab"])
-    assert "KL per dimension" in outputs["eval runs/mylab"]  # the Student-t prior factorizes
-    for run in ("runs/mylab", "runs/conv-t", "runs/mlp-laplace"):
+    assert re.search(r"NLL \(IW, K=100\)\s+\d+\.\d+ nats", outputs["eval runs/mylab --nll-samples"])
+    assert "KL per dimension" in outputs["eval runs/mylab --nll-samples"]  # the Student-t prior factorizes
+    assert re.search(r"^bars +mylab +Every bar across or down", outputs["list --kind dataset"], re.M)
+    assert re.search(r"^digits +vaezoo ", outputs["list --kind dataset"], re.M)
+    config = json.loads((tmp_path / "runs/bars/config.json").read_text())
+    assert config["dataset"] == "bars" and config["input_shape"] == [1, 12, 12]
+    for run in ("runs/mylab", "runs/conv-t", "runs/mlp-laplace", "runs/bars"):
         assert (tmp_path / run / "model.safetensors").is_file() and (tmp_path / run / "samples.png").is_file()
     assert (tmp_path / "runs/mylab/more-samples.png").stat().st_size > 100
 

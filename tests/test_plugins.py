@@ -11,11 +11,12 @@ from typing import Iterator
 
 import pytest
 import torch
-from plugin_sites import pip_install_flows
+from plugin_sites import BOARDS, pip_install_flows
 
 import vaezoo
 from vaezoo.cli.main import main
-from vaezoo.errors import AmbiguousNameError, BadOverrideError, PluginError
+from vaezoo.data.datasets import load_dataset
+from vaezoo.errors import AmbiguousNameError, BadOverrideError, DataError, PluginError
 from vaezoo.registry.discovery import PluginWarning, get_registry, reset_registry
 from vaezoo.runs.directory import read_metrics
 
@@ -194,6 +195,13 @@ BROKEN = {
         def vaezoo_register_encoders(register):
             register("Not A Name", dict)
     """),
+    "bad-dataset": ("vaezoo_register_datasets raised: TypeError: dataset 'tables': the loader must be callable", """
+        from vaezoo import hookimpl
+
+        @hookimpl
+        def vaezoo_register_datasets(register):
+            register("tables", [[0.5]])
+    """),
 }
 
 
@@ -325,3 +333,68 @@ def test_plugin_without_hookimpls_is_active_but_flagged(site, capsys):
     assert get_registry().plugins["forgetful"].status == "active"
     code, out = run_cli(capsys, "plugins")
     assert code == 0 and "registered nothing: are its hook functions decorated with @vaezoo.hookimpl?" in out
+
+
+# --- datasets from plugins ------------------------------------------------------------------------------------
+
+BUILTIN_DATASETS = {"digits", "fashion-mnist", "mnist", "folder", "arrays", "dsprites", "colour-shapes"}
+
+
+def test_a_plugins_dataset_trains_through_the_cli(site, capsys, tmp_path):
+    site.install("vaezoo-boards", BOARDS, plugin="boards")
+    run = tmp_path / "run"
+    code = main(["train", "vae-mlp", "--dataset", "checkers", "--epochs", "1", "--batch-size", "16", "--set",
+                 "encoder.hidden_dims=[8]", "--set", "decoder.hidden_dims=[8]", "--out", str(run), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())
+    assert config["dataset"] == "checkers" and config["input_shape"] == [1, 6, 6]
+    (metrics,) = read_metrics(run)
+    assert metrics["epoch"] == 1 and math.isfinite(metrics["val_elbo"])
+    capsys.readouterr()
+    assert main(["eval", str(run), "--json"]) == 0, "the run reloads its plugin dataset by name"
+    assert math.isfinite(json.loads(capsys.readouterr().out)["elbo"])
+
+
+def test_a_plugins_dataset_is_listed_with_its_plugin(site, capsys):
+    site.install("vaezoo-boards", BOARDS, plugin="boards")
+    code, out = run_cli(capsys, "list", "--kind", "dataset")
+    plugin_of = {line.split()[0]: line.split()[1] for line in out.splitlines()}
+    assert code == 0 and plugin_of == {**dict.fromkeys(BUILTIN_DATASETS, "vaezoo"), "checkers": "boards",
+                                       "unpacked": "boards"}
+    assert "checkers       boards  Checkerboards and their inverses (48 images, 12 held out)." in out
+    code, out = run_cli(capsys, "list", "--kind", "dataset", "check*", "--json")
+    assert code == 0 and json.loads(out) == [{"name": "checkers", "kind": "dataset", "plugin": "boards",
+                                              "description": "Checkerboards and their inverses (48 images, 12 held out)."}]
+    code, out = run_cli(capsys, "plugins")
+    assert code == 0 and "datasets     checkers, unpacked" in out
+
+
+def test_a_plugins_dataset_takes_options_limit_and_its_qualified_name(site):
+    site.install("vaezoo-boards", BOARDS, plugin="boards")
+    data = load_dataset("boards:checkers", image_size=4, limit=5)
+    assert data.input_shape == (1, 4, 4) and len(data.train_x) == 5 and len(data.test_x) == 12
+    with pytest.raises(DataError, match="^the checkers dataset reads no files and takes no --data-dir; leave it out$"):
+        load_dataset("checkers", "/somewhere")
+    with pytest.raises(DataError, match="^--channels does not apply to the checkers dataset; it is for folder$"):
+        load_dataset("checkers", channels=3)
+    with pytest.raises(DataError) as info:
+        load_dataset("digits", image_size=4)
+    assert str(info.value) == "--image-size does not apply to the digits dataset; it is for checkers and folder"
+
+
+def test_a_loader_that_returns_no_dataset_is_named_with_its_plugin(site):
+    site.install("vaezoo-boards", BOARDS, plugin="boards")
+    with pytest.raises(DataError) as info:
+        load_dataset("unpacked")
+    assert str(info.value) == ("dataset 'boards:unpacked': its loader load_unpacked returned dict, not a "
+                               "vaezoo.Dataset; fix the boards plugin")
+
+
+def test_clashing_dataset_names_need_the_plugin_prefix(site):
+    site.install("vaezoo-boards", BOARDS, plugin="boards")
+    site.install("vaezoo-tiles", BOARDS, plugin="tiles")
+    with pytest.raises(AmbiguousNameError, match="dataset 'checkers' is provided by 2 plugins") as info:
+        load_dataset("checkers")
+    assert "boards:checkers" in str(info.value) and "tiles:checkers" in str(info.value)
+    assert load_dataset("tiles:checkers").input_shape == (1, 6, 6)
+    assert {"boards:checkers", "tiles:checkers", "digits"} <= set(get_registry().names("dataset"))

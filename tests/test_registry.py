@@ -23,7 +23,8 @@ def test_builtin_variants_and_components_are_listed():
 def test_builtins_are_registered_through_the_hooks():
     record = get_registry().plugins["vaezoo"]
     assert record.status == "active" and record.builtin
-    assert set(record.contributed) == {"encoder", "posterior", "decoder", "prior", "likelihood", "objective", "variant"}
+    assert set(record.contributed) == {"encoder", "posterior", "decoder", "prior", "likelihood", "objective", "variant",
+                                       "dataset"}
     assert get_registry().get("variant", "vae-mlp").plugin == "vaezoo"
 
 

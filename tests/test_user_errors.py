@@ -3,7 +3,8 @@ the problem, and never prints a traceback.
 
 To add a case, add a row to CASES: the arguments after `vaezoo` (with {run}: a trained run directory shared by
 every case, to read only; {tmp}: a fresh folder of this case's own), a fragment the error line must hold,
-and optionally a `setup(tmp, run)` that makes the files the case needs and an `env` to add.
+and optionally a `setup(tmp, run)` that makes the files the case needs and an `env` to add ({run} and {tmp}
+are filled in there too).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Callable
 import numpy as np
 import pytest
 from PIL import Image
+from plugin_sites import BOARDS, FakeSite
 from safetensors.torch import load, save
 
 from vaezoo.runs import checkpoint as ckpt
@@ -135,6 +137,16 @@ def a_file(tmp: Path, run: Path) -> None:
     (tmp / "file").write_text("not a directory")
 
 
+def boards_plugin(tmp: Path, run: Path) -> None:
+    """The `boards` plugin (tests/plugin_sites.py) installed into {tmp}/site, which ON_SITE puts on the path."""
+    site = FakeSite(tmp / "site")
+    site.root.mkdir()
+    site.install("vaezoo-boards", BOARDS, plugin="boards")
+
+
+ON_SITE = {"PYTHONPATH": os.pathsep.join(filter(None, ["{tmp}/site", os.environ.get("PYTHONPATH")]))}
+
+
 RESUME = ["train", "vae-mlp", "--dataset", "digits", "--out", "{tmp}/run", "--resume", "--quiet"]
 
 CASES = {
@@ -177,6 +189,12 @@ CASES = {
                                   "--image-size does not apply to the digits dataset"),
     "decompression bomb": Case([*TRAIN, "--dataset", "folder", "--data-dir", "{tmp}/images", "--out", "{tmp}/o"],
                                "bomb.png is too large", decompression_bomb),
+    "unknown dataset": Case([*TRAIN, "--dataset", "digitz", "--out", "{tmp}/o"],
+                            "unknown dataset 'digitz'. Did you mean 'digits'? Known datasets: arrays, colour-shapes"),
+    "plugin dataset that returns no Dataset": Case(
+        [*TRAIN, "--dataset", "unpacked", "--out", "{tmp}/o"],
+        "dataset 'boards:unpacked': its loader load_unpacked returned dict, not a vaezoo.Dataset; fix the boards plugin",
+        boards_plugin, ON_SITE),
     "mnist float pixels above 1": Case(
         [*TRAIN, "--dataset", "mnist", "--data-dir", "{tmp}/mnist", "--out", "{tmp}/o"],
         "train-images-idx3-ubyte.gz: float pixels must be finite and lie in [0, 1]",
@@ -270,7 +288,8 @@ def test_a_user_error_is_one_clear_line(case: Case, trained_run: Path, tmp_path:
     if case.setup is not None:
         case.setup(tmp_path, trained_run)
     argv = [a.format(run=trained_run, tmp=tmp_path) for a in case.argv]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **case.env}
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           **{key: value.format(run=trained_run, tmp=tmp_path) for key, value in case.env.items()}}
     before = sorted(p.name for p in trained_run.iterdir())
     result = subprocess.run([sys.executable, "-m", "vaezoo", *argv], capture_output=True, text=True, env=env,
                             timeout=300)

@@ -11,6 +11,7 @@ from vaezoo.core import (
     Prior,
     VAEOutput,
 )
+from vaezoo.data.datasets import Dataset
 from vaezoo.registry.factory import (
     create_model,
     get_model_spec,
@@ -28,6 +29,7 @@ __all__ = [
     "FEATURES",
     "VAE",
     "Callback",
+    "Dataset",
     "Latent",
     "Likelihood",
     "Objective",

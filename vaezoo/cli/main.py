@@ -19,12 +19,7 @@ from vaezoo.cli.train_command import add_train_arguments, cmd_train
 from vaezoo.errors import VaezooError
 from vaezoo.registry.catalog import ALL_KINDS
 from vaezoo.registry.discovery import get_registry
-from vaezoo.registry.factory import (
-    component_options,
-    get_model_spec,
-    list_components,
-    list_models,
-)
+from vaezoo.registry.factory import component_options, get_model_spec
 from vaezoo.registry.spec import KINDS
 from vaezoo.runtime.devices import check_device
 
@@ -36,9 +31,8 @@ def _print_json(data: Any) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     registry = get_registry()
     kind = args.kind
-    names = list_models(args.pattern) if kind == "variant" else list_components(kind, args.pattern)
     rows = []
-    for name in names:
+    for name in registry.names(kind, args.pattern):
         entry = registry.get(kind, name)
         rows.append({"name": name, "kind": kind, "plugin": entry.plugin, "description": entry.description})
     if args.json:
@@ -324,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list variants (or components of a kind)")
+    p = sub.add_parser("list", help="list variants (or the components or datasets of a kind)")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'vae-*' (default: all)")
     p.add_argument("--kind", default="variant", choices=ALL_KINDS, help="what to list (default: variant)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

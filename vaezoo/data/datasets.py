@@ -1,7 +1,6 @@
 """Datasets (images in [0, 1] as [N, C, H, W] tensors with a held-out split) and batch iteration."""
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 from dataclasses import dataclass
@@ -12,7 +11,9 @@ import numpy as np
 import torch
 
 from vaezoo.data.readers import read_arrays, read_idx, read_image_folder, scaled_pixels
-from vaezoo.errors import DataError, UnknownNameError
+from vaezoo.errors import DataError
+from vaezoo.registry.catalog import Entry
+from vaezoo.registry.discovery import get_registry
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_DIR = Path("/usr/share/datasets/mnist")
@@ -130,40 +131,6 @@ def load_arrays(data_dir: Path | None) -> Dataset:
     return Dataset(f"arrays:{path.name}", arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"])
 
 
-def load_dsprites(data_dir: Path | None, limit: int | None = None) -> Dataset:
-    """dSprites, rendered and cached by vaezoo (see vaezoo.data.dsprites); reads only the `limit` rows asked for."""
-    from vaezoo.data import dsprites
-
-    return dsprites.load_dsprites(data_dir, limit)
-
-
-def load_colour_shapes(data_dir: Path | None) -> Dataset:
-    """The small coloured-shapes set with five independent factors (see vaezoo.data.colour_shapes)."""
-    from vaezoo.data import colour_shapes
-
-    return colour_shapes.load_colour_shapes(data_dir)
-
-
-DATASETS: dict[str, Callable[..., Dataset]] = {
-    "digits": load_digits,
-    "fashion-mnist": load_fashion_mnist,
-    "mnist": load_mnist,
-    "folder": load_image_folder,
-    "arrays": load_arrays,
-    "dsprites": load_dsprites,
-    "colour-shapes": load_colour_shapes,
-}
-
-
-def dataset_loader(name: str) -> Callable[..., Dataset]:
-    """The loader registered under `name`; an unknown name gets close matches."""
-    if name not in DATASETS:
-        close = difflib.get_close_matches(name, DATASETS, n=2, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownNameError(f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(DATASETS)}.")
-    return DATASETS[name]
-
-
 def _check_limit(limit: object) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise DataError(f"limit must be a positive integer, got {limit!r}")
@@ -178,27 +145,61 @@ def limit_training(data: Dataset, limit: int) -> Dataset:
                    factors, data.test_factors, data.factor_names)
 
 
+def _takes(loader: Callable[..., Any], parameter: str) -> bool:
+    """Whether `loader` takes `parameter` by keyword (named, or through **kwargs)."""
+    return any(
+        p.kind is p.VAR_KEYWORD or (p.name == parameter and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        for p in inspect.signature(loader).parameters.values()
+    )
+
+
+def _check_loaded(entry: Entry, data: object) -> Dataset:
+    """`data` if the loader of `entry` returned a well-formed Dataset, else a DataError naming its plugin."""
+    where = f"dataset {entry.qualified_name!r}: its loader {getattr(entry.obj, '__qualname__', entry.obj)}"
+    if not isinstance(data, Dataset):
+        raise DataError(f"{where} returned {type(data).__name__}, not a vaezoo.Dataset; fix the {entry.plugin} plugin")
+    for field in ("train_x", "train_y", "test_x", "test_y"):
+        if not isinstance(getattr(data, field), torch.Tensor):
+            raise DataError(f"{where} gave {field} as {type(getattr(data, field)).__name__}, not a torch.Tensor; "
+                            f"fix the {entry.plugin} plugin")
+    for split in ("train", "test"):
+        x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
+        if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+            raise DataError(f"{where} gave {split}_x {tuple(x.shape)} and {split}_y {tuple(y.shape)}, which do not "
+                            f"pair up as [N, C, ...] images and [N] labels; fix the {entry.plugin} plugin")
+    if data.train_x.shape[1:] != data.test_x.shape[1:]:
+        raise DataError(f"{where} gave training images {tuple(data.train_x.shape[1:])} and held-out images "
+                        f"{tuple(data.test_x.shape[1:])} of different shapes; fix the {entry.plugin} plugin")
+    return data
+
+
 def load_dataset(
     name: str, data_dir: str | os.PathLike[str] | None = None, *, limit: int | None = None, **options: Any
 ) -> Dataset:
-    """Load a dataset by name; `data_dir` says where its files are; options go to its loader (image_size, ...).
+    """Load the dataset registered as `name` (or `plugin:name`); `data_dir` says where its files are; options
+    go to its loader (image_size, ...).
 
-    An option the loader does not take is a DataError naming the flag and the datasets that take it. `limit`
-    keeps the first N training examples of a fixed shuffle; a loader that takes `limit` itself (dsprites, whose
-    training split is already in a fixed shuffled order) reads only those."""
-    loader = dataset_loader(name)
-    accepted = set(list(inspect.signature(loader).parameters)[1:]) - {"limit"}
+    An unknown name gets close matches. An option the loader does not take is a DataError naming the flag and
+    the datasets that take it; so is a `data_dir` given to a loader that reads no files. `limit` keeps the first
+    N training examples of a fixed shuffle; a loader that names `limit` itself (dsprites, whose training split
+    is already in a fixed shuffled order) reads only those. What the loader returns is checked (_check_loaded)."""
+    registry = get_registry()
+    entry = registry.get("dataset", name)
+    loader = entry.obj
+    if _takes(loader, "data_dir"):
+        options["data_dir"] = Path(data_dir) if data_dir is not None else None
+    elif data_dir is not None:
+        raise DataError(f"the {name} dataset reads no files and takes no --data-dir; leave it out")
     for option in options:
-        if option not in accepted:
+        if not _takes(loader, option):
             flag = OPTION_FLAGS.get(option, option)
-            takers = [n for n, f in DATASETS.items() if option in inspect.signature(f).parameters]
+            takers = [n for n in registry.names("dataset") if _takes(registry.get("dataset", n).obj, option)]
             raise DataError(f"{flag} does not apply to the {name} dataset; it is for {' and '.join(takers) or 'no dataset'}")
-    directory = Path(data_dir) if data_dir is not None else None
     if limit is not None:
         _check_limit(limit)
     if limit is not None and "limit" in inspect.signature(loader).parameters:
-        return loader(directory, limit=limit, **options)
-    data = loader(directory, **options)
+        return _check_loaded(entry, loader(limit=limit, **options))
+    data = _check_loaded(entry, loader(**options))
     return data if limit is None else limit_training(data, limit)
 
 

@@ -1,4 +1,4 @@
-"""The registries of components and variants, who provided each entry, and name lookup with helpful errors."""
+"""The registries of components, variants and datasets, who provided each entry, and name lookup with helpful errors."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,7 +13,7 @@ from vaezoo.errors import AmbiguousNameError, UnknownNameError
 from vaezoo.registry.hookspecs import CONTEXT
 from vaezoo.registry.spec import KINDS, VariantSpec
 
-ALL_KINDS = (*KINDS, "variant")
+ALL_KINDS = (*KINDS, "variant", "dataset")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
@@ -23,7 +23,7 @@ class Entry:
 
     kind: str
     name: str
-    obj: Any  # a factory for components, a VariantSpec for variants
+    obj: Any  # a factory for components, a VariantSpec for variants, a loader for datasets
     plugin: str
     description: str = ""
     tags: tuple[str, ...] = ()
@@ -181,7 +181,8 @@ def register_callback(registry: Registry, kind: str, plugin: str, record: Plugin
         if kind == "variant":
             obj = VariantSpec.coerce(obj)
         elif not callable(obj):
-            raise TypeError(f"{kind} {name!r}: the factory must be callable, got {type(obj).__name__}")
+            role = "loader" if kind == "dataset" else "factory"
+            raise TypeError(f"{kind} {name!r}: the {role} must be callable, got {type(obj).__name__}")
         else:
             check_factory(kind, name, obj)
         text = description if description is not None else (getattr(obj, "__doc__", None) or "")

@@ -31,6 +31,7 @@ BUILTIN_MODULES = (
     "vaezoo.components.likelihoods",
     "vaezoo.components.objectives",
     "vaezoo.components.variants",
+    "vaezoo.data.builtin",
 )
 HOOKS = {
     "encoder": "vaezoo_register_encoders",
@@ -40,6 +41,7 @@ HOOKS = {
     "likelihood": "vaezoo_register_likelihoods",
     "objective": "vaezoo_register_objectives",
     "variant": "vaezoo_register_variants",
+    "dataset": "vaezoo_register_datasets",
 }
 
 

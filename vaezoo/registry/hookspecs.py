@@ -35,6 +35,12 @@ called as ``forward(vae, x, y)`` with integer labels.
 
 Variants are registered as ``register(name, recipe, description=None, tags=())``, where `recipe` is a
 ``vaezoo.VariantSpec`` or a dict with its fields.
+
+Datasets are registered as ``register(name, loader, description=None, tags=())``; ``loader(**options)``
+returns a ``vaezoo.Dataset``. A loader that names ``data_dir`` gets the ``--data-dir`` path (a ``Path``, or
+None); one that names ``limit`` gets ``--limit`` when it is set and returns only that many training examples
+(otherwise vaezoo keeps the first ``limit`` of a fixed shuffle). Its other keyword parameters are options
+(``image_size``, ``channels``).
 """
 from __future__ import annotations
 
@@ -55,6 +61,7 @@ CONTEXT = {
     "prior": ("latent_dim",),
     "likelihood": ("input_shape",),
     "objective": (),
+    "dataset": (),
 }
 #: Context passed by keyword only to factories whose signature names it (so it is never a user option).
 OPTIONAL_CONTEXT = {
@@ -64,6 +71,7 @@ OPTIONAL_CONTEXT = {
     "prior": ("input_shape", "encoder", "num_classes"),
     "likelihood": (),
     "objective": ("input_shape", "latent_dim"),
+    "dataset": ("data_dir", "limit"),
 }
 
 
@@ -100,3 +108,8 @@ def vaezoo_register_objectives(register: Register) -> None:
 @hookspec
 def vaezoo_register_variants(register: Register) -> None:
     """Register named variants: recipes of one part of each kind, with default options."""
+
+
+@hookspec
+def vaezoo_register_datasets(register: Register) -> None:
+    """Register datasets: loaders that return a vaezoo.Dataset, trained on with --dataset NAME."""
