@@ -201,6 +201,7 @@ def test_a_user_optimizer_factory_is_used(digits):
     (lambda m, x: vaezoo.fit(m, [1, 2, 3], epochs=1), DataError, "must be a tensor"),
     (lambda m, x: vaezoo.fit(m, x, epochs=1, patience=2), VaezooError, "give fit\\(\\) val_data"),
     (lambda m, x: vaezoo.fit(nn.Linear(2, 2), x, epochs=1), VaezooError, "fit trains a vaezoo VAE"),
+    (lambda m, x: vaezoo.fit(m, x, epochs=1, log=["csv"]), VaezooError, "write into the run directory: give fit"),
     (lambda m, x: vaezoo.fit(m, x, epochs=1, optimizer_options={"momentun": 0.9}), VaezooError, "has no option"),
 ])
 def test_bad_arguments_to_fit_are_named(digits, call, error, message):

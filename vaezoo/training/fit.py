@@ -80,6 +80,8 @@ def fit(
     config = TrainConfig(variant=model.config.get("variant", "hand-built"), dataset=IN_MEMORY,
                          out=None if out is None else str(out), epochs=epochs, optimizer=named, **settings)
     config.validate()
+    if config.log and out is None:
+        raise VaezooError(f"the loggers {', '.join(config.log)} write into the run directory: give fit() out=")
     if settings.get("patience") and val_data is None:
         raise VaezooError("patience (early stopping) watches the held-out ELBO: give fit() val_data")
     data = _dataset(model, config, train_data, val_data)
