@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from grids import assert_report_shows, assert_shows, read_cells
+from PIL import Image
 from safetensors.torch import load_file
+
+import vaezoo
+from vaezoo.analysis import explore
+from vaezoo.data.datasets import load_dataset
 
 from vaezoo.runs.checkpoint import checkpoints
 from vaezoo.runs.directory import read_metrics
@@ -136,6 +142,30 @@ def test_binarization_modes(tmp_path, mode):
 
 def test_a_run_leaves_pictures_curves_and_a_report(tmp_path):
     run = train(small_config(tmp_path, epochs=2), progress=False)
-    for name in ("samples.png", "reconstructions.png", "interpolation.png", "traversal.png", "curves.png",
-                 "report.html"):
-        assert (run / name).is_file(), name
+    model = vaezoo.load_model(run)
+    x = load_dataset("digits").test_x[:32]  # the held-out inputs shown: 4 rows of 8, as they are (grey)
+    with torch.no_grad():
+        torch.manual_seed(0)  # as the run's pictures are drawn
+        samples = model.sample(64)
+        recon = model.reconstruct(x)
+        walks = explore.interpolate(model, x[0:16:2], x[1:16:2], 10)
+        sweeps = explore.traverse(model, x[:1], dims=list(range(16)))
+    assert model.latent_dim == 20  # of which the traversal shows the first 16, a row of 9 steps each
+
+    cells = read_cells(run / "samples.png", n=64, nrow=8)
+    assert_shows(cells, samples, "samples.png")
+    assert cells.min() < 0.2 and cells.max() > 0.8, "the samples are one flat grey"
+    cells = read_cells(run / "reconstructions.png", n=64, nrow=8).view(4, 2, 8, 1, 8, 8)
+    assert_shows(cells[:, 0].reshape(32, 1, 8, 8), x, "reconstructions.png, the input rows")
+    assert_shows(cells[:, 1].reshape(32, 1, 8, 8), recon, "reconstructions.png, the reconstruction rows")
+    cells = read_cells(run / "interpolation.png", n=80, nrow=10)
+    assert_shows(cells, walks, "interpolation.png")
+    assert_shows(cells.view(8, 10, 1, 8, 8)[:, 0], recon[0:16:2], "interpolation.png, the first column")
+    assert_shows(cells.view(8, 10, 1, 8, 8)[:, -1], recon[1:16:2], "interpolation.png, the last column")
+    assert_shows(read_cells(run / "traversal.png", n=9 * 16, nrow=9), sweeps, "traversal.png")
+    with Image.open(run / "curves.png") as curves:
+        assert curves.size == (600, 350)  # 6 x 3.5 inches at 100 dpi
+        assert len(curves.convert("RGB").getcolors(maxcolors=1 << 16)) > 10, "the curves are blank"
+
+    assert_report_shows(run, ["curves.png", "samples.png", "reconstructions.png", "interpolation.png",
+                              "traversal.png"], read_metrics(run))
