@@ -21,7 +21,9 @@ from safetensors.torch import load_file
 
 import vaezoo
 from vaezoo.analysis import explore
-from vaezoo.data.datasets import load_dataset
+from vaezoo.analysis.evaluate import elbo
+from vaezoo.cli.main import main as cli_main
+from vaezoo.data.datasets import fixed_binarization, load_dataset
 from vaezoo.runs.checkpoint import checkpoints
 from vaezoo.runs.directory import read_metrics
 from vaezoo.training.trainer import NonFiniteError, TrainConfig, Trainer, resume, train
@@ -174,11 +176,58 @@ def test_seed_repeats_a_run(tmp_path):
     assert read_metrics(first)[-1]["val_elbo"] == read_metrics(second)[-1]["val_elbo"]
 
 
-@pytest.mark.parametrize("mode", ["static", "none"])
-def test_binarization_modes(tmp_path, mode):
-    run = train(small_config(tmp_path, binarize=mode, epochs=1), progress=False)
-    assert json.loads((run / "config.json").read_text())["train"]["binarize"] == mode
-    assert np.isfinite(read_metrics(run)[-1]["val_elbo"])
+def recording(seen: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]]):
+    """Trainer.batch, noting (epoch, the rows drawn, their images as given, the batch as trained on) of each."""
+    original = Trainer.batch
+
+    def batch(self, index):
+        x, y, rows = original(self, index)
+        ids = self.order[index * self.config.batch_size : (index + 1) * self.config.batch_size]
+        seen.append((self.state.epoch, ids.clone(), self.data.train_x[ids].clone(), x.clone()))
+        return x, y, rows
+
+    return batch
+
+
+@pytest.mark.parametrize("flag, mode", [("static", "static"), ("dynamic", "dynamic"), ("none", "none"),
+                                        ("auto", "dynamic")])  # auto: dynamic for vae-mlp's Bernoulli pixels
+def test_binarize_decides_what_the_model_trains_and_is_judged_on(tmp_path, monkeypatch, capsys, flag, mode):
+    seen = []
+    monkeypatch.setattr(Trainer, "batch", recording(seen))
+    run = tmp_path / "run"
+    assert cli_main(["train", "vae-mlp", "--dataset", "digits", "--limit", "200", "--batch-size", "50",
+                     "--epochs", "2", "--binarize", flag, "--out", str(run), "--quiet",
+                     "--set", "encoder.hidden_dims=[32]", "--set", "decoder.hidden_dims=[32]"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["binarize"] == flag
+
+    trained = {1: {}, 2: {}}  # epoch -> {row: the image trained on}
+    for epoch, ids, grey, x in seen:
+        assert ((grey > 0) & (grey < 1)).any()  # the digits are grey: a binarization shows
+        if mode == "none":
+            assert torch.equal(x, grey), "--binarize none changed the images"
+        else:
+            assert set(x.unique().tolist()) <= {0.0, 1.0}, f"--binarize {flag} trained on grey pixels"
+            # a Bernoulli draw of these very images: black stays black, white stays white, grey goes either way
+            assert torch.equal(x[grey == 0], torch.zeros_like(x[grey == 0]))
+            assert torch.equal(x[grey == 1], torch.ones_like(x[grey == 1]))
+        trained[epoch].update(zip(ids.tolist(), x))
+    assert sorted(trained[1]) == sorted(trained[2]) == list(range(200)), "an epoch missed rows"
+    given, drawn = torch.cat([grey for _, _, grey, _ in seen]), torch.cat([x for _, _, _, x in seen])
+    assert len(drawn) == 400  # two epochs of 200
+    assert abs(drawn.mean() - given.mean()) < 0.02, "the pixels are not drawn with the images' grey levels"
+    changed = sum(not torch.equal(trained[1][row], trained[2][row]) for row in range(200))
+    if mode == "dynamic":
+        assert changed > 150, f"--binarize {flag}: only {changed} of 200 rows drew a new binarization in epoch 2"
+    else:
+        assert changed == 0, f"--binarize {flag}: {changed} rows were trained on other pixels in epoch 2"
+
+    # the held-out ELBO recorded is the one on the held-out images as the mode has them
+    model, held_out = vaezoo.load_model(run), load_dataset("digits").test_x
+    judged = held_out if mode == "none" else fixed_binarization(held_out)
+    other = fixed_binarization(held_out) if mode == "none" else held_out
+    recorded = read_metrics(run)[-1]["val_elbo"]
+    assert elbo(model, judged)["elbo"] == pytest.approx(recorded, rel=1e-5)
+    assert elbo(model, other)["elbo"] != pytest.approx(recorded, rel=1e-3)
 
 
 def test_a_run_leaves_pictures_curves_and_a_report(tmp_path):
