@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -47,18 +48,33 @@ def cli(*args: str, env: dict | None = None) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(tmp_path):
-    data = structured_images(tmp_path / "bars.npy")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = ["train", "vae-mlp", "--dataset", "arrays", "--data-dir", str(data), "--epochs", "3", "--batch-size", "32",
-            "--checkpoint-every", "7", "--quiet", "--seed", "3", "--set", "encoder.hidden_dims=[64]",
-            "--set", "decoder.hidden_dims=[64]"]
-    whole = cli(*args, "--out", str(tmp_path / "whole"), env=env)
-    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+KILL_ARGS = ["train", "vae-mlp", "--dataset", "arrays", "--epochs", "3", "--batch-size", "32", "--checkpoint-every", "7",
+             "--quiet", "--seed", "3", "--set", "encoder.hidden_dims=[64]", "--set", "decoder.hidden_dims=[64]"]
+#: the seeds of the kill steps tried; VAEZOO_KILL_SEED=N replays the one of a failure (its message names it)
+KILL_SEEDS = [int(os.environ["VAEZOO_KILL_SEED"])] if os.environ.get("VAEZOO_KILL_SEED") else [1, 2]
 
+
+@pytest.fixture(scope="module")
+def never_killed(tmp_path_factory) -> tuple[Path, Path]:
+    """(the data, the run trained on it without interruption)."""
+    tmp = tmp_path_factory.mktemp("kill")
+    data = structured_images(tmp / "bars.npy")
+    whole = cli(*KILL_ARGS, "--data-dir", str(data), "--out", str(tmp / "whole"), env=quiet_threads())
+    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+    return data, tmp / "whole"
+
+
+def quiet_threads() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.parametrize("kill_seed", KILL_SEEDS)
+def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(tmp_path, never_killed, kill_seed):
+    data, whole = never_killed
+    args = [*KILL_ARGS, "--data-dir", str(data), "--out", str(tmp_path / "killed")]
     killed_run = tmp_path / "killed"
-    victim = cli(*args, "--out", str(killed_run), env=env)
-    target = int(np.random.default_rng().integers(20, 140))  # a random step, mostly mid-epoch (85 steps/epoch)
+    target = random.Random(kill_seed).randrange(20, 140)  # a step, mostly mid-epoch (85 steps/epoch)
+    victim = cli(*args, env=quiet_threads())
     deadline = time.monotonic() + 300
     while victim.poll() is None and time.monotonic() < deadline:
         found = checkpoints(killed_run)
@@ -66,17 +82,20 @@ def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(tmp_path):
             victim.send_signal(signal.SIGKILL)
             break
         time.sleep(0.005)
-    assert victim.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
-    resumed = cli(*args, "--out", str(killed_run), "--resume", env=env)
-    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    why = f"kill seed {kill_seed} (replay: VAEZOO_KILL_SEED={kill_seed}), kill at the first checkpoint >= step {target}"
+    assert victim.wait(timeout=60) == -signal.SIGKILL, f"the run finished before it could be killed; {why}"
+    landed = checkpoints(killed_run)[-1].stem
+    why += f", resumed from {landed}"
+    resumed = cli(*args, "--resume", env=quiet_threads())
+    assert resumed.wait(timeout=600) == 0, f"{why}: {resumed.stderr.read()}"
 
-    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(killed_run / "model.safetensors")
-    assert a.keys() == b.keys()
+    a, b = load_file(whole / "model.safetensors"), load_file(killed_run / "model.safetensors")
+    assert a.keys() == b.keys(), why
     for key in a:
-        assert torch.equal(a[key], b[key]), key
-    assert [m["epoch"] for m in read_metrics(killed_run)] == [1, 2, 3]
-    timeless = lambda run: [{k: v for k, v in m.items() if k != "seconds"} for m in read_metrics(run)]
-    assert timeless(killed_run) == timeless(tmp_path / "whole")
+        assert torch.equal(a[key], b[key]), f"{key} differs; {why}"
+    assert [m["epoch"] for m in read_metrics(killed_run)] == [1, 2, 3], why
+    timeless = lambda run: [{k: v for k, v in m.items() if k != "seconds"} for m in read_metrics(run)]  # noqa: E731
+    assert timeless(killed_run) == timeless(whole), why
 
 
 def small_config(tmp_path, **changes) -> TrainConfig:
