@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from PIL import Image
+from grids import assert_report_shows, assert_shows, read_cells
 
 import vaezoo
 from vaezoo.analysis.evaluate import elbo
@@ -99,9 +99,9 @@ def test_train_writes_a_complete_run_and_never_overwrites_it(capsys, tmp_path):
     metrics = read_metrics(run)
     assert [m["epoch"] for m in metrics] == [1, 2]
     assert all({"train_loss", "val_elbo"} <= set(m) for m in metrics)
-    for picture in ("samples.png", "reconstructions.png"):
-        with Image.open(run / picture) as image:
-            image.verify()
+    read_cells(run / "samples.png", n=64, nrow=8)  # 8 x 8 samples of 8 x 8 pixels
+    inputs = read_cells(run / "reconstructions.png", n=64, nrow=8).view(4, 2, 8, 1, 8, 8)[:, 0]
+    assert_shows(inputs.reshape(32, 1, 8, 8), load_dataset("digits").test_x[:32], "the inputs reconstructed")
     # the saved weights reproduce the recorded held-out ELBO
     model = vaezoo.load_model(run)
     held_out = fixed_binarization(load_dataset("digits").test_x)
@@ -141,9 +141,15 @@ def test_load_model_refuses_newer_format_and_corrupt_weights(capsys, tmp_path):
 def test_demo_trains_and_writes_pictures(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "demo", "--out", str(tmp_path / "demo"), "--epochs", "3", "--quiet")
     assert code == 0
-    assert (tmp_path / "demo" / "samples.png").is_file()
-    assert str(tmp_path / "demo") in out
-    assert torch.isfinite(torch.tensor(read_metrics(tmp_path / "demo")[-1]["val_elbo"]))
+    demo = tmp_path / "demo"
+    assert f"run written to {demo}" in out and f"report: {demo / 'report.html'}" in out
+    metrics = read_metrics(demo)
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    assert torch.isfinite(torch.tensor(metrics[-1]["val_elbo"]))
+    samples = read_cells(demo / "samples.png", n=64, nrow=8)
+    assert samples.min() < 0.2 and samples.max() > 0.8, "the samples are one flat grey"
+    assert_report_shows(demo, ["curves.png", "samples.png", "reconstructions.png", "interpolation.png",
+                               "traversal.png"], metrics)
 
 
 def test_load_model_of_an_older_run_names_the_missing_plugin(capsys, tmp_path):

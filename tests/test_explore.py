@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from PIL import Image
+from grids import assert_shows, read_cells
 
 import vaezoo
 from vaezoo.analysis import explore
@@ -69,22 +69,57 @@ def test_traversal_moves_only_one_dimension_per_row(model):
     assert not torch.allclose(images[0], images[4])
 
 
+def sampled(model, x, y):
+    torch.manual_seed(1)  # --seed 1
+    return model.sample(5, temperature=0.5)
+
+
+def inputs_beside_reconstructions(model, x, y):
+    return torch.stack([x[:8], model.reconstruct(x[:8])], dim=1).reshape(16, 1, 8, 8)
+
+
+def slerp_walk(model, x, y):
+    walk = explore.interpolate(model, x[[0]], x[[5]], 6, spherical=True)
+    torch.testing.assert_close(walk[[0, -1]], model.reconstruct(x[[0, 5]]))  # from one input's code to the other's
+    return walk
+
+
+def a_minus_b_plus_c(model, x, y):
+    z = model.posterior_mean(x[:3])
+    return torch.cat([x[:3], model.decode((z[0] - z[1] + z[2])[None])])
+
+
+def moved_from_1_to_7(model, x, y):
+    z = model.posterior_mean(x)
+    shift = z[y == 7].mean(0) - z[y == 1].mean(0)
+    return torch.cat([x[:1], model.decode(z[:1] + shift)])
+
+
+def two_sweeps(model, x, y):
+    torch.manual_seed(2)  # --seed 2: the sweep's range comes from draws of the prior
+    return explore.traverse(model, x[:1], steps=9, dims=[0, 1])
+
+
 @pytest.mark.parametrize(
-    "command",
+    "command, n, nrow, shown",
     [
-        ["sample", "--n", "16", "--temperature", "0.5", "--seed", "1"],
-        ["reconstruct", "--n", "8"],
-        ["interpolate", "--steps", "6", "--pair", "0", "5", "--slerp"],
-        ["arithmetic", "--a", "0", "--b", "1", "--c", "2"],
-        ["arithmetic", "--a", "0", "--from-label", "1", "--to-label", "7"],
-        ["traverse", "--dims", "0", "1"],
+        (["sample", "--n", "5", "--temperature", "0.5", "--seed", "1"], 5, 3, sampled),  # 3 + 2 cells, 1 left white
+        (["reconstruct", "--n", "8"], 16, 16, inputs_beside_reconstructions),
+        (["interpolate", "--steps", "6", "--pair", "0", "5", "--slerp"], 6, 6, slerp_walk),
+        (["arithmetic", "--a", "0", "--b", "1", "--c", "2"], 4, 4, a_minus_b_plus_c),
+        (["arithmetic", "--a", "0", "--from-label", "1", "--to-label", "7"], 2, 2, moved_from_1_to_7),
+        (["traverse", "--dims", "0", "1", "--seed", "2"], 18, 9, two_sweeps),
     ],
+    ids=["sample", "reconstruct", "interpolate", "arithmetic", "attribute", "traverse"],
 )
-def test_picture_commands_write_images(run, tmp_path, capsys, command):
+def test_picture_commands_draw_what_they_claim(run, model, tmp_path, capsys, command, n, nrow, shown):
     out = tmp_path / "picture.png"
     assert main([command[0], str(run), "--out", str(out), *command[1:]]) == 0
-    with Image.open(out) as image:
-        image.verify()
+    assert capsys.readouterr().out == f"wrote {out}\n"
+    data = load_dataset("digits")  # the held-out split, as the commands take it: grey, not binarized
+    with torch.no_grad():
+        expected = shown(model, data.test_x, data.test_y)
+    assert_shows(read_cells(out, n, nrow), expected, " ".join(command))
 
 
 def test_picture_commands_reject_bad_indices(run, tmp_path, capsys):

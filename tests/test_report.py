@@ -6,10 +6,11 @@ import json
 import pytest
 import torch
 from browser import chromium, image_status
+from grids import assert_report_shows
 
 from vaezoo.analysis import pictures as viz
 from vaezoo.analysis.report import PICTURES, write_report
-from vaezoo.runs.directory import append_metrics, write_config
+from vaezoo.runs.directory import append_metrics, read_metrics, write_config
 
 needs_chromium = pytest.mark.skipif(chromium() is None, reason="needs Chromium (apt-get install chromium)")
 
@@ -28,11 +29,20 @@ def make_run(tmp_path):
 
 
 def test_report_holds_config_metrics_and_every_picture(tmp_path):
-    page = write_report(make_run(tmp_path)).read_text()
+    run = make_run(tmp_path)
+    page = write_report(run).read_text()
     assert "vae-mlp on digits" in page and "-38.00" in page
-    assert page.count("data:image/png;base64,") == len(PICTURES)
+    assert_report_shows(run, [name for name, _ in PICTURES], read_metrics(run))
     assert json.dumps({"beta": 2}) in page.replace("&quot;", '"')
     assert "src=\"http" not in page and "src=\"/" not in page  # nothing to fetch: readable offline
+
+
+def test_report_shows_only_the_pictures_there_are(tmp_path):
+    run = make_run(tmp_path)
+    (run / "interpolation.png").unlink()
+    (run / "traversal_factors.png").unlink()
+    write_report(run)
+    assert_report_shows(run, ["curves.png", "samples.png", "reconstructions.png", "traversal.png"], read_metrics(run))
 
 
 @needs_chromium

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from grids import assert_shows, read_cells
 from PIL import Image
 from safetensors.torch import load_file, save
 
@@ -291,6 +292,14 @@ def test_small_held_out_sets_get_pictures_a_report_and_resume(tmp_path, held_out
         with Image.open(run / name) as image:
             image.verify()
     assert (held_out >= 2) == (run / "interpolation.png").exists()
+    # whole rows of up to 8 held-out inputs (up to 4 rows), each row above its reconstructions
+    cols = min(8, held_out)
+    shown = cols * min(4, held_out // cols)
+    cells = read_cells(run / "reconstructions.png", n=2 * shown, nrow=cols).view(-1, 2, cols, 1, 8, 8)
+    inputs = torch.from_numpy(np.load(data)["x_test"][:shown, None])
+    assert_shows(cells[:, 0].reshape(shown, 1, 8, 8), inputs, f"reconstructions.png of {held_out} held-out")
+    if held_out >= 2:  # a walk of 10 steps between each pair of the inputs shown, up to 8 walks
+        read_cells(run / "interpolation.png", n=10 * min(8, shown // 2), nrow=10)
     page = (run / "report.html").read_text()
     assert page.count("<figure>") == len(names)
     resume(str(run), progress=False, epochs=2, data_dir=str(data))

@@ -2,8 +2,11 @@
 binarization modes and the run's pictures and report."""
 from __future__ import annotations
 
+import copy
 import json
+import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -13,8 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from grids import assert_report_shows, assert_shows, read_cells
+from PIL import Image
 from safetensors.torch import load_file
 
+import vaezoo
+from vaezoo.analysis import explore
+from vaezoo.analysis.evaluate import elbo
+from vaezoo.cli.main import main as cli_main
+from vaezoo.data.datasets import fixed_binarization, load_dataset
 from vaezoo.runs.checkpoint import checkpoints
 from vaezoo.runs.directory import read_metrics
 from vaezoo.training.trainer import NonFiniteError, TrainConfig, Trainer, resume, train
@@ -38,18 +48,33 @@ def cli(*args: str, env: dict | None = None) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(tmp_path):
-    data = structured_images(tmp_path / "bars.npy")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = ["train", "vae-mlp", "--dataset", "arrays", "--data-dir", str(data), "--epochs", "3", "--batch-size", "32",
-            "--checkpoint-every", "7", "--quiet", "--seed", "3", "--set", "encoder.hidden_dims=[64]",
-            "--set", "decoder.hidden_dims=[64]"]
-    whole = cli(*args, "--out", str(tmp_path / "whole"), env=env)
-    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+KILL_ARGS = ["train", "vae-mlp", "--dataset", "arrays", "--epochs", "3", "--batch-size", "32", "--checkpoint-every", "7",
+             "--quiet", "--seed", "3", "--set", "encoder.hidden_dims=[64]", "--set", "decoder.hidden_dims=[64]"]
+#: the seeds of the kill steps tried; VAEZOO_KILL_SEED=N replays the one of a failure (its message names it)
+KILL_SEEDS = [int(os.environ["VAEZOO_KILL_SEED"])] if os.environ.get("VAEZOO_KILL_SEED") else [1, 2]
 
+
+@pytest.fixture(scope="module")
+def never_killed(tmp_path_factory) -> tuple[Path, Path]:
+    """(the data, the run trained on it without interruption)."""
+    tmp = tmp_path_factory.mktemp("kill")
+    data = structured_images(tmp / "bars.npy")
+    whole = cli(*KILL_ARGS, "--data-dir", str(data), "--out", str(tmp / "whole"), env=quiet_threads())
+    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+    return data, tmp / "whole"
+
+
+def quiet_threads() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.parametrize("kill_seed", KILL_SEEDS)
+def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(tmp_path, never_killed, kill_seed):
+    data, whole = never_killed
+    args = [*KILL_ARGS, "--data-dir", str(data), "--out", str(tmp_path / "killed")]
     killed_run = tmp_path / "killed"
-    victim = cli(*args, "--out", str(killed_run), env=env)
-    target = int(np.random.default_rng().integers(20, 140))  # a random step, mostly mid-epoch (85 steps/epoch)
+    target = random.Random(kill_seed).randrange(20, 140)  # a step, mostly mid-epoch (85 steps/epoch)
+    victim = cli(*args, env=quiet_threads())
     deadline = time.monotonic() + 300
     while victim.poll() is None and time.monotonic() < deadline:
         found = checkpoints(killed_run)
@@ -57,17 +82,20 @@ def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(tmp_path):
             victim.send_signal(signal.SIGKILL)
             break
         time.sleep(0.005)
-    assert victim.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
-    resumed = cli(*args, "--out", str(killed_run), "--resume", env=env)
-    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    why = f"kill seed {kill_seed} (replay: VAEZOO_KILL_SEED={kill_seed}), kill at the first checkpoint >= step {target}"
+    assert victim.wait(timeout=60) == -signal.SIGKILL, f"the run finished before it could be killed; {why}"
+    landed = checkpoints(killed_run)[-1].stem
+    why += f", resumed from {landed}"
+    resumed = cli(*args, "--resume", env=quiet_threads())
+    assert resumed.wait(timeout=600) == 0, f"{why}: {resumed.stderr.read()}"
 
-    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(killed_run / "model.safetensors")
-    assert a.keys() == b.keys()
+    a, b = load_file(whole / "model.safetensors"), load_file(killed_run / "model.safetensors")
+    assert a.keys() == b.keys(), why
     for key in a:
-        assert torch.equal(a[key], b[key]), key
-    assert [m["epoch"] for m in read_metrics(killed_run)] == [1, 2, 3]
+        assert torch.equal(a[key], b[key]), f"{key} differs; {why}"
+    assert [m["epoch"] for m in read_metrics(killed_run)] == [1, 2, 3], why
     timeless = lambda run: [{k: v for k, v in m.items() if k != "seconds"} for m in read_metrics(run)]  # noqa: E731
-    assert timeless(killed_run) == timeless(tmp_path / "whole")
+    assert timeless(killed_run) == timeless(whole), why
 
 
 def small_config(tmp_path, **changes) -> TrainConfig:
@@ -115,10 +143,50 @@ def test_nan_batch_stops_when_asked(tmp_path, monkeypatch):
         train(small_config(tmp_path, on_nonfinite="stop"), progress=False)
 
 
-def test_early_stopping_and_clipping(tmp_path):
-    # lr so small that nothing improves after the first epoch: patience 1 stops at epoch 2
-    run = train(small_config(tmp_path, epochs=10, lr=1e-9, patience=1, clip_grad=1.0), progress=False)
-    assert len(read_metrics(run)) <= 3
+@pytest.mark.parametrize("patience", [1, 2])
+def test_early_stopping_stops_once_patience_epochs_did_not_improve(tmp_path, patience):
+    # lr so small that the held-out ELBO soon stops improving: the run stops long before its 10 epochs
+    run = train(small_config(tmp_path, epochs=10, lr=1e-9, patience=patience, clip_grad=1.0), progress=False)
+    elbos = [m["val_elbo"] for m in read_metrics(run)]
+    assert len(elbos) < 10, f"no early stop: {elbos}"
+    best_at = max(range(len(elbos)), key=elbos.__getitem__)
+    # it went on while an epoch within the last `patience` improved on all before, and stopped at the first
+    # epoch that made `patience` in a row without
+    assert len(elbos) - 1 - best_at == patience, f"patience {patience}, held-out ELBO per epoch {elbos}"
+    assert all(e <= elbos[best_at] for e in elbos[best_at + 1 :]), elbos
+
+
+@pytest.mark.parametrize("clip_grad", [None, 0.5, 1e6])
+def test_clipping_scales_the_gradient_that_the_optimizer_steps_with(tmp_path, clip_grad):
+    config = small_config(tmp_path, clip_grad=clip_grad)
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    model = vaezoo.create_model("vae-mlp", input_shape=data.input_shape, **SMALL)
+    trainer = Trainer(config, data, model, tmp_path / "run", progress=False)
+    x, y, rows = trainer.batch(0)
+
+    # the gradient of the batch's loss by hand, on a copy of the model with the same noise
+    twin = copy.deepcopy(model)
+    noise = torch.get_rng_state()
+    twin(x).loss.backward()
+    torch.set_rng_state(noise)
+    raw = [p.grad.clone() for p in twin.parameters()]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in raw]))
+    assert 0.5 * 10 < norm < 1e6 / 10, f"the gradient norm {norm} does not tell clipping from none here"
+    expected = raw if clip_grad is None else [g * min(1.0, clip_grad / norm) for g in raw]
+
+    stepped_with = []
+    trainer.optimizer.register_step_pre_hook(
+        lambda optimizer, args, kwargs: stepped_with.append([p.grad.clone() for p in model.parameters()])
+    )
+    before = [p.detach().clone() for p in model.parameters()]
+    assert trainer.step(x, y, rows) is not None
+    assert len(stepped_with) == 1
+    for got, want in zip(stepped_with[0], expected, strict=True):
+        torch.testing.assert_close(got, want)
+    seen = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in stepped_with[0]]))
+    assert seen <= (clip_grad or math.inf) * (1 + 1e-5), f"clip_grad {clip_grad}: the optimizer saw norm {seen}"
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters())), "the step moved nothing"
 
 
 def test_seed_repeats_a_run(tmp_path):
@@ -127,15 +195,86 @@ def test_seed_repeats_a_run(tmp_path):
     assert read_metrics(first)[-1]["val_elbo"] == read_metrics(second)[-1]["val_elbo"]
 
 
-@pytest.mark.parametrize("mode", ["static", "none"])
-def test_binarization_modes(tmp_path, mode):
-    run = train(small_config(tmp_path, binarize=mode, epochs=1), progress=False)
-    assert json.loads((run / "config.json").read_text())["train"]["binarize"] == mode
-    assert np.isfinite(read_metrics(run)[-1]["val_elbo"])
+def recording(seen: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]]):
+    """Trainer.batch, noting (epoch, the rows drawn, their images as given, the batch as trained on) of each."""
+    original = Trainer.batch
+
+    def batch(self, index):
+        x, y, rows = original(self, index)
+        ids = self.order[index * self.config.batch_size : (index + 1) * self.config.batch_size]
+        seen.append((self.state.epoch, ids.clone(), self.data.train_x[ids].clone(), x.clone()))
+        return x, y, rows
+
+    return batch
+
+
+@pytest.mark.parametrize("flag, mode", [("static", "static"), ("dynamic", "dynamic"), ("none", "none"),
+                                        ("auto", "dynamic")])  # auto: dynamic for vae-mlp's Bernoulli pixels
+def test_binarize_decides_what_the_model_trains_and_is_judged_on(tmp_path, monkeypatch, capsys, flag, mode):
+    seen = []
+    monkeypatch.setattr(Trainer, "batch", recording(seen))
+    run = tmp_path / "run"
+    assert cli_main(["train", "vae-mlp", "--dataset", "digits", "--limit", "200", "--batch-size", "50",
+                     "--epochs", "2", "--binarize", flag, "--out", str(run), "--quiet",
+                     "--set", "encoder.hidden_dims=[32]", "--set", "decoder.hidden_dims=[32]"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["binarize"] == flag
+
+    trained = {1: {}, 2: {}}  # epoch -> {row: the image trained on}
+    for epoch, ids, grey, x in seen:
+        assert ((grey > 0) & (grey < 1)).any()  # the digits are grey: a binarization shows
+        if mode == "none":
+            assert torch.equal(x, grey), "--binarize none changed the images"
+        else:
+            assert set(x.unique().tolist()) <= {0.0, 1.0}, f"--binarize {flag} trained on grey pixels"
+            # a Bernoulli draw of these very images: black stays black, white stays white, grey goes either way
+            assert torch.equal(x[grey == 0], torch.zeros_like(x[grey == 0]))
+            assert torch.equal(x[grey == 1], torch.ones_like(x[grey == 1]))
+        trained[epoch].update(zip(ids.tolist(), x))
+    assert sorted(trained[1]) == sorted(trained[2]) == list(range(200)), "an epoch missed rows"
+    given, drawn = torch.cat([grey for _, _, grey, _ in seen]), torch.cat([x for _, _, _, x in seen])
+    assert len(drawn) == 400  # two epochs of 200
+    assert abs(drawn.mean() - given.mean()) < 0.02, "the pixels are not drawn with the images' grey levels"
+    changed = sum(not torch.equal(trained[1][row], trained[2][row]) for row in range(200))
+    if mode == "dynamic":
+        assert changed > 150, f"--binarize {flag}: only {changed} of 200 rows drew a new binarization in epoch 2"
+    else:
+        assert changed == 0, f"--binarize {flag}: {changed} rows were trained on other pixels in epoch 2"
+
+    # the held-out ELBO recorded is the one on the held-out images as the mode has them
+    model, held_out = vaezoo.load_model(run), load_dataset("digits").test_x
+    judged = held_out if mode == "none" else fixed_binarization(held_out)
+    other = fixed_binarization(held_out) if mode == "none" else held_out
+    recorded = read_metrics(run)[-1]["val_elbo"]
+    assert elbo(model, judged)["elbo"] == pytest.approx(recorded, rel=1e-5)
+    assert elbo(model, other)["elbo"] != pytest.approx(recorded, rel=1e-3)
 
 
 def test_a_run_leaves_pictures_curves_and_a_report(tmp_path):
     run = train(small_config(tmp_path, epochs=2), progress=False)
-    for name in ("samples.png", "reconstructions.png", "interpolation.png", "traversal.png", "curves.png",
-                 "report.html"):
-        assert (run / name).is_file(), name
+    model = vaezoo.load_model(run)
+    x = load_dataset("digits").test_x[:32]  # the held-out inputs shown: 4 rows of 8, as they are (grey)
+    with torch.no_grad():
+        torch.manual_seed(0)  # as the run's pictures are drawn
+        samples = model.sample(64)
+        recon = model.reconstruct(x)
+        walks = explore.interpolate(model, x[0:16:2], x[1:16:2], 10)
+        sweeps = explore.traverse(model, x[:1], dims=list(range(16)))
+    assert model.latent_dim == 20  # of which the traversal shows the first 16, a row of 9 steps each
+
+    cells = read_cells(run / "samples.png", n=64, nrow=8)
+    assert_shows(cells, samples, "samples.png")
+    assert cells.min() < 0.2 and cells.max() > 0.8, "the samples are one flat grey"
+    cells = read_cells(run / "reconstructions.png", n=64, nrow=8).view(4, 2, 8, 1, 8, 8)
+    assert_shows(cells[:, 0].reshape(32, 1, 8, 8), x, "reconstructions.png, the input rows")
+    assert_shows(cells[:, 1].reshape(32, 1, 8, 8), recon, "reconstructions.png, the reconstruction rows")
+    cells = read_cells(run / "interpolation.png", n=80, nrow=10)
+    assert_shows(cells, walks, "interpolation.png")
+    assert_shows(cells.view(8, 10, 1, 8, 8)[:, 0], recon[0:16:2], "interpolation.png, the first column")
+    assert_shows(cells.view(8, 10, 1, 8, 8)[:, -1], recon[1:16:2], "interpolation.png, the last column")
+    assert_shows(read_cells(run / "traversal.png", n=9 * 16, nrow=9), sweeps, "traversal.png")
+    with Image.open(run / "curves.png") as curves:
+        assert curves.size == (600, 350)  # 6 x 3.5 inches at 100 dpi
+        assert len(curves.convert("RGB").getcolors(maxcolors=1 << 16)) > 10, "the curves are blank"
+
+    assert_report_shows(run, ["curves.png", "samples.png", "reconstructions.png", "interpolation.png",
+                              "traversal.png"], read_metrics(run))
