@@ -27,11 +27,12 @@ def _check_model(saved: dict[str, torch.Tensor], model: torch.nn.Module) -> None
                              f"the model has {tensor.dtype} {tuple(tensor.shape)}")
 
 
-def _check_optimizer(saved: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
+def _check_optimizer(saved: dict[str, Any], optimizer: torch.optim.Optimizer, scheduled: bool) -> None:
     fresh = json.loads(json.dumps(optimizer.state_dict()["param_groups"]))
-    unscheduled = lambda groups: [{k: v for k, v in g.items() if k != "lr"} for g in groups]  # noqa: E731
+    # a scheduled run's rate is set anew before every step: it is the one setting a checkpoint may hold differently
+    settings = lambda groups: [{k: v for k, v in g.items() if not (scheduled and k == "lr")} for g in groups]  # noqa: E731
     if not isinstance(saved["param_groups"], list) or not all(isinstance(g, dict) for g in saved["param_groups"]) \
-            or unscheduled(saved["param_groups"]) != unscheduled(fresh):
+            or settings(saved["param_groups"]) != settings(fresh):
         raise ValueError("its optimizer settings (param_groups) are not this run's")
     params = dict(enumerate(p for group in optimizer.param_groups for p in group["params"]))
     for index, values in saved["state"].items():
@@ -85,11 +86,12 @@ def _check_order(saved: dict[str, torch.Tensor], train_size: int) -> None:
 
 def check_fits(
     saved: TrainingState, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
-    progress_type: type, steps_per_epoch: int, train_size: int,
+    progress_type: type, steps_per_epoch: int, train_size: int, scheduled: bool = False,
 ) -> None:
-    """Raise ValueError naming the first part of `saved` that does not fit this model, optimizer and data."""
+    """Raise ValueError naming the first part of `saved` that does not fit this model, optimizer and data.
+    `scheduled`: the run sets its learning rate anew before every step, so a checkpoint's rate is not compared."""
     _check_model(saved.model, model)
-    _check_optimizer(saved.optimizer, optimizer)
+    _check_optimizer(saved.optimizer, optimizer, scheduled)
     _check_progress(saved.progress, progress_type, steps_per_epoch)
     _check_rng(saved.rng, generator)
     _check_order(saved.tensors, train_size)

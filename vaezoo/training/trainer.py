@@ -143,7 +143,8 @@ class Trainer:
     def check_fits(self, saved: TrainingState) -> None:
         """Raise ValueError when the verified checkpoint `saved` does not fit this run (see checkpoint_fit)."""
         check_fits(saved, model=self.model, optimizer=self.optimizer, generator=self.generator,
-                   progress_type=Progress, steps_per_epoch=self.steps_per_epoch, train_size=len(self.data.train_x))
+                   progress_type=Progress, steps_per_epoch=self.steps_per_epoch, train_size=len(self.data.train_x),
+                   scheduled=self.scheduled)
 
     def restore(self, saved: TrainingState) -> None:
         """Continue from `saved`, which check_fits accepted."""
