@@ -417,3 +417,20 @@ def test_report_escapes_every_field(tmp_path):
     (run / "config.json").write_text(json.dumps(record))
     page = write_report(run).read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
+def test_the_step_check_flags_exactly_the_non_finite_gradients(device):
+    """The trainer's one reduction per step: NaN, +inf, -inf and inf - inf are caught; finite gradients pass."""
+    from vaezoo.runtime.finite import nonfinite_gradients
+
+    params = [torch.nn.Parameter(torch.zeros(4, device=device)) for _ in range(3)]
+    params[2].grad = None  # a parameter without a gradient is left out
+    for bad, values in [(False, [1.0, -2.0, 1e30, -1e30]), (True, [float("nan"), 0, 0, 0]),
+                        (True, [0, float("inf"), 0, 0]), (True, [0, 0, -float("inf"), 0]),
+                        (True, [float("inf"), -float("inf"), 0, 0])]:
+        params[0].grad = torch.ones(4, device=device)
+        params[1].grad = torch.tensor(values, device=device)
+        assert nonfinite_gradients(params).item() == float(bad), values
+    assert nonfinite_gradients([params[2]]).item() == 0.0

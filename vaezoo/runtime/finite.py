@@ -25,8 +25,17 @@ def require_finite(tensors: Mapping[str, torch.Tensor], what: str) -> None:
 
 
 def nonfinite_gradients(params: list[torch.Tensor]) -> torch.Tensor:
-    """1.0 when any gradient holds a NaN or an infinity, else 0.0: one fused max-norm, no host synchronization."""
+    """1.0 when any gradient holds a NaN or an infinity, else 0.0, without a host synchronization.
+
+    On a GPU: one fused max-norm. On the CPU, whose max-norm kernel is slow (3.5 ms for vae-mlp's 1.3M
+    gradients against 0.2 ms), the sum of each gradient: a NaN or an infinity makes its sum non-finite. (A
+    gradient of finite values summing past float32's 3.4e38 counts as non-finite too; Adam's squared moments
+    would overflow on it anyway.)"""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros((), device=params[0].device if params else "cpu")
-    return (~torch.isfinite(torch.stack(torch._foreach_norm(grads, float("inf"))))).any().float()
+    if grads[0].device.type == "cpu":
+        totals = torch.stack([g.sum() for g in grads])
+    else:
+        totals = torch.stack(torch._foreach_norm(grads, float("inf")))
+    return (~torch.isfinite(totals)).any().float()

@@ -1,0 +1,90 @@
+"""`vaezoo list`, `show` and `plugins`: what the registry holds and who gave it."""
+from __future__ import annotations
+
+import argparse
+import inspect
+from typing import Any
+
+from vaezoo.cli.output import print_json
+from vaezoo.registry.discovery import get_registry
+from vaezoo.registry.factory import component_options, get_model_spec
+from vaezoo.registry.spec import KINDS
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    registry = get_registry()
+    kind = args.kind
+    rows = []
+    for name in registry.names(kind, args.pattern):
+        entry = registry.get(kind, name)
+        rows.append({"name": name, "kind": kind, "plugin": entry.plugin, "description": entry.description})
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print(f"no {kind} matches {args.pattern!r}")
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    pwidth = max(len(r["plugin"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['plugin']:<{pwidth}}  {r['description']}")
+    return 0
+
+
+def describe_variant(name: str) -> dict[str, Any]:
+    """A variant's recipe with, per part, its provider, description and the options it takes."""
+    spec = get_model_spec(name)
+    registry = get_registry()
+    parts = {}
+    for kind in KINDS:
+        entry = registry.get(kind, spec.recipe.component(kind))
+        accepted = component_options(kind, entry.obj)
+        defaults = {k: (None if v is inspect.Parameter.empty else v) for k, v in (accepted or {}).items()}
+        parts[kind] = {
+            "name": entry.name,
+            "plugin": entry.plugin,
+            "description": entry.description,
+            "options": {**defaults, **spec.recipe.options.get(kind, {})},
+        }
+    return {
+        "name": spec.name,
+        "plugin": spec.plugin,
+        "description": spec.description,
+        "tags": list(spec.tags),
+        "latent_dim": spec.recipe.latent_dim,
+        "input_shape": list(spec.recipe.input_shape),
+        "parts": parts,
+    }
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    info = describe_variant(args.name)
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"{info['name']}  (from plugin {info['plugin']})")
+    if info["description"]:
+        print(f"  {info['description']}")
+    print(f"  latent_dim {info['latent_dim']}, default input_shape {tuple(info['input_shape'])}")
+    for kind, part in info["parts"].items():
+        options = ", ".join(f"{k}={v!r}" for k, v in part["options"].items()) or "no options"
+        print(f"  {kind:<10} {part['name']:<16} [{part['plugin']}] {part['description']}")
+        print(f"  {'':<10} options: {options}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    records = [record.as_dict() for record in get_registry().plugins.values()]
+    if args.json:
+        print_json(records)
+        return 0
+    for r in records:
+        origin = "built-in" if r["builtin"] else f"{r['distribution']} {r['version']}"
+        print(f"{r['name']}  ({origin})  {r['status']}")
+        for kind, names in r["contributed"].items():
+            print(f"    {kind + 's':<12} {', '.join(names)}")
+        if r["status"] == "active" and not r["contributed"]:
+            print("    registered nothing: are its hook functions decorated with @vaezoo.hookimpl?")
+        if r["error"]:
+            print(f"    error: {r['error']}")
+    return 0

@@ -1,0 +1,55 @@
+"""`vaezoo eval`: a run's held-out metrics, printed or as JSON."""
+from __future__ import annotations
+
+import argparse
+
+from vaezoo.cli.output import print_json
+from vaezoo.cli.picture_commands import _check_picture_args
+from vaezoo.errors import VaezooError
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from vaezoo.analysis import evaluate
+    from vaezoo.data.held_out import held_out_set
+    from vaezoo.runs.directory import load_model, load_run_data, read_config
+
+    _check_picture_args(args)
+    if args.nll_samples < 1:
+        raise VaezooError(f"--nll-samples must be a positive integer, got {args.nll_samples}")
+    model = load_model(args.run_dir, device=args.device)
+    data = load_run_data(args.run_dir, args.data_dir)
+    x, y = held_out_set(data, model, read_config(args.run_dir)["train"].get("binarize", "auto"))
+    result = evaluate.summary(model, x, y, args.nll_samples, progress=not args.json)
+    if args.disentanglement or args.sample_quality:
+        from vaezoo.analysis.learned import evaluate_run
+
+        result.update(evaluate_run(args.run_dir, model, data, disentanglement=args.disentanglement,
+                                   sample_quality=args.sample_quality, quality_samples=args.quality_samples,
+                                   progress=not args.json))
+    if args.json:
+        print_json(result)
+        return 0
+    missing = result["unavailable"]
+    print(f"held-out examples      {result['examples']}")
+    print(f"ELBO                   {result['elbo']:.2f} nats (reconstruction {result['recon']:.2f}, KL {result['kl']:.2f})")
+    if "nll" in result:
+        print(f"{f'NLL (IW, K={args.nll_samples})':<23}{result['nll']:.2f} nats")
+    if "bits_per_dim" in result:
+        print(f"bits per dimension     {result['bits_per_dim']:.4f}")
+    print(f"active units           {result['active_units']} of {model.latent_dim}")
+    if "mutual_information" in result:
+        print(f"mutual information     {result['mutual_information']:.3f} nats")
+    if "kl_per_dim" in result:
+        print("KL per dimension       " + " ".join(f"{v:.2f}" for v in result["kl_per_dim"]))
+    for metric, reason in missing.items():
+        print(f"{metric.replace('_', ' '):<23}not available: {reason}")
+    if "disentanglement" in result:
+        d = result["disentanglement"]
+        print(f"MIG {d['mig']:.3f}  SAP {d['sap']:.3f}  DCI disentanglement {d['dci']['disentanglement']:.3f} "
+              f"completeness {d['dci']['completeness']:.3f} informativeness {d['dci']['informativeness']:.3f}")
+        print(f"BetaVAE score {d['beta_vae_score']:.3f}  FactorVAE score {d['factor_vae_score']:.3f}")
+    if "sample_quality" in result:
+        q = result["sample_quality"]
+        print(f"FID {q['fid']:.3f}  KID {q['kid']:.4f}  precision {q['precision']:.3f}  recall {q['recall']:.3f} "
+              f"(vaezoo features; classifier test accuracy {q['features']['test_accuracy']:.3f})")
+    return 0

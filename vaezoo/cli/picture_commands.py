@@ -1,0 +1,145 @@
+"""`vaezoo sample`, `reconstruct`, `interpolate`, `arithmetic` and `traverse`: pictures of a trained run."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from vaezoo.analysis import explore
+from vaezoo.analysis import pictures as viz
+from vaezoo.errors import VaezooError
+from vaezoo.runtime.devices import check_device
+
+
+def _check_out_file(path: str) -> None:
+    """--out of a picture command: a file to write, in a folder that exists."""
+    out = Path(path)
+    if out.is_dir():
+        raise VaezooError(f"--out {out} is a directory; name a .png file to write")
+    if not out.parent.is_dir():
+        raise VaezooError(f"--out {out}: the folder {out.parent} does not exist; create it or choose another --out")
+
+
+def _at_least(flag: str, value: int, least: int) -> None:
+    if value < least:
+        raise VaezooError(f"{flag} must be at least {least}, got {value}")
+
+
+def _check_picture_args(args: argparse.Namespace) -> None:
+    """Checks every command on a run shares: the device, and --out where it writes a picture."""
+    check_device(args.device)
+    if getattr(args, "out", None) is not None:
+        _check_out_file(args.out)
+
+
+def _picture_run(args: argparse.Namespace):
+    """The trained model of RUN_DIR, its held-out images and labels, and the device to use."""
+    from vaezoo.runs.directory import load_model, load_run_data
+
+    _check_picture_args(args)
+    model = load_model(args.run_dir, device=args.device)
+    data = load_run_data(args.run_dir, args.data_dir)
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    return model, data.test_x.to(args.device), data.test_y.to(args.device)
+
+
+def _indices(name: str, values: Sequence[int], count: int) -> list[int]:
+    for v in values:
+        if not 0 <= v < count:
+            raise VaezooError(f"{name} {v} is out of range: the held-out set has examples 0..{count - 1}")
+    return list(values)
+
+
+def _labels_for(model, y: torch.Tensor) -> torch.Tensor | None:
+    return y if model.conditional else None
+
+
+def _written(path: str) -> int:
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from vaezoo.runs.directory import load_model
+
+    _check_picture_args(args)
+    _at_least("--n", args.n, 1)
+    model = load_model(args.run_dir, device=args.device)
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    if args.label is not None and not model.conditional:
+        raise VaezooError(f"--label needs a conditional variant; {model.config['variant']} is not conditional")
+    if args.label is not None and not 0 <= args.label < model.num_classes:
+        raise VaezooError(f"--label must be in 0..{model.num_classes - 1}, got {args.label}")
+    try:
+        images = model.sample(args.n, args.label, temperature=args.temperature)
+    except ValueError as exc:
+        raise VaezooError(str(exc)) from exc
+    viz.save_grid(images, args.out)
+    return _written(args.out)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    _at_least("--n", args.n, 1)
+    model, x, y = _picture_run(args)
+    x, y = x[: args.n], y[: args.n]
+    recon = model.reconstruct(x, _labels_for(model, y))
+    rows = torch.stack([x, recon.to(x.dtype)], dim=1).reshape(-1, *x.shape[1:])
+    viz.save_grid(rows, args.out, nrow=2 * min(8, len(x)) if len(x) > 1 else 2)
+    return _written(args.out)
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    _at_least("--steps", args.steps, 2)
+    model, x, y = _picture_run(args)
+    if args.pair:
+        first, second = _indices("--pair", args.pair, len(x))
+        a, b = [first], [second]
+    else:
+        walks = min(8, len(x) // 2)
+        if not walks:
+            raise VaezooError(f"the held-out set of {args.run_dir} has {len(x)} image; interpolation needs two")
+        a, b = list(range(0, 2 * walks, 2)), list(range(1, 2 * walks, 2))
+    images = explore.interpolate(
+        model, x[a], x[b], args.steps, spherical=args.slerp,
+        ya=_labels_for(model, y[a]), yb=_labels_for(model, y[b]),
+    )
+    viz.save_grid(images, args.out, nrow=args.steps)
+    return _written(args.out)
+
+
+def cmd_arithmetic(args: argparse.Namespace) -> int:
+    model, x, y = _picture_run(args)
+    if args.from_label is not None or args.to_label is not None:
+        if args.from_label is None or args.to_label is None:
+            raise VaezooError("--from-label and --to-label go together")
+        (a,) = _indices("--a", [args.a], len(x))
+        try:
+            shift = explore.attribute_vector(model, x, y, args.from_label, args.to_label)
+        except ValueError as exc:
+            raise VaezooError(f"{exc} in the held-out set") from exc
+        code = model.posterior_mean(x[[a]], _labels_for(model, y[[a]]))
+        moved = model.decode(code + shift, _labels_for(model, torch.full_like(y[[a]], args.to_label)))
+        viz.save_grid(torch.cat([x[[a]], moved.to(x.dtype)]), args.out, nrow=2)
+        return _written(args.out)
+    if args.b is None or args.c is None:
+        raise VaezooError("arithmetic needs --a, --b and --c (or --a with --from-label and --to-label)")
+    a, b, c = _indices("--a/--b/--c", [args.a, args.b, args.c], len(x))
+    images = explore.arithmetic(model, x[[a]], x[[b]], x[[c]], _labels_for(model, y[[c]]))
+    viz.save_grid(images, args.out, nrow=4)
+    return _written(args.out)
+
+
+def cmd_traverse(args: argparse.Namespace) -> int:
+    _at_least("--steps", args.steps, 2)
+    model, x, y = _picture_run(args)
+    (i,) = _indices("--index", [args.index], len(x))
+    dims = args.dims if args.dims else None
+    if dims and any(not 0 <= d < model.latent_dim for d in dims):
+        raise VaezooError(f"--dims must be in 0..{model.latent_dim - 1}, got {dims}")
+    images = explore.traverse(model, x[[i]], steps=args.steps, dims=dims, y=_labels_for(model, y[[i]]))
+    viz.save_grid(images, args.out, nrow=args.steps)
+    return _written(args.out)
