@@ -10,12 +10,14 @@ import torch
 from torch import nn
 
 import vaezoo
+from vaezoo.cli.main import main
 from vaezoo.components.likelihoods.bernoulli import Bernoulli
 from vaezoo.components.objectives.elbo import ELBO
 from vaezoo.components.posteriors.gaussian import GaussianPosterior
 from vaezoo.components.priors.gaussian import StandardNormal
 from vaezoo.data.datasets import load_dataset
 from vaezoo.errors import DataError, RunDirError, VaezooError
+from vaezoo.training.trainer import resume
 
 HAND_BUILT_MODULE = '''
 import torch
@@ -226,3 +228,13 @@ def test_fit_in_a_directory_that_holds_files_writes_nothing(digits, tmp_path):
         vaezoo.fit(model, digits[0], epochs=1, out=tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["notes.txt"]
     assert Path(tmp_path / "run" / "notes.txt").read_text() == "mine"
+
+
+def test_a_fit_run_cannot_be_resumed_by_name_and_needs_its_data(digits, tmp_path, capsys):
+    model = vaezoo.create_model("vae-mlp", input_shape=(1, 8, 8), latent_dim=2, hidden_dims=[16])
+    vaezoo.fit(model, digits[0], epochs=1, out=tmp_path / "run")
+    with pytest.raises(VaezooError, match="trained by vaezoo.fit on data in memory"):
+        resume(str(tmp_path / "run"), progress=False, epochs=2)
+    assert main(["reconstruct", str(tmp_path / "run"), "--out", str(tmp_path / "r.png")]) == 2
+    assert "trained by vaezoo.fit on data in memory" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path / "run"), "--out", str(tmp_path / "s.png"), "--n", "4"]) == 0  # no data needed

@@ -28,6 +28,7 @@ METRICS = "metrics.jsonl"
 WEIGHTS = "model.safetensors"
 ARCHITECTURE = "model.pt"  # a hand-built model's pickled modules
 HAND_BUILT = "hand-built"  # the variant name config.json records for one
+IN_MEMORY = "in-memory"  # the dataset name config.json records for data that vaezoo.fit was given
 FORMAT_VERSION = 1
 
 
@@ -307,6 +308,9 @@ def load_run_data(run_dir: str | os.PathLike[str], data_dir: str | None = None):
     from vaezoo.data.datasets import check_labels, load_dataset
 
     config = read_config(run_dir)
+    if config["dataset"] == IN_MEMORY:
+        raise RunDirError(f"{run_dir} was trained by vaezoo.fit on data in memory, which a run directory does not "
+                          "hold; evaluate or draw it from Python (vaezoo.load_model) with that data")
     train = config.get("train", {})
     data = load_dataset(config["dataset"], run_data_dir(run_dir, config, data_dir), limit=train.get("limit"),
                         **train.get("data_options", {}))

@@ -13,6 +13,7 @@ from vaezoo.core import VAE
 from vaezoo.data.datasets import Dataset, check_labels
 from vaezoo.data.held_out import binarization
 from vaezoo.errors import DataError, VaezooError
+from vaezoo.runs.directory import HAND_BUILT, IN_MEMORY
 from vaezoo.runtime.distributed import World
 from vaezoo.training.callbacks import Callback
 from vaezoo.training.config import TrainConfig
@@ -22,7 +23,6 @@ from vaezoo.training.trainer import Trainer, train_into
 #: the settings that name what `vaezoo train` builds; fit takes the model and the data themselves instead
 BUILD_SETTINGS = ("variant", "dataset", "out", "data_dir", "image_size", "channels", "limit", "latent_dim",
                   "overrides")
-IN_MEMORY = "in-memory"
 
 
 @dataclass
@@ -77,7 +77,7 @@ def fit(
     settings.setdefault("batch_size", loader_batch or TrainConfig.batch_size)
     settings.setdefault("device", str(next(model.parameters()).device))
     named = optimizer if isinstance(optimizer, str) else "adam"
-    config = TrainConfig(variant=model.config.get("variant", "hand-built"), dataset=IN_MEMORY,
+    config = TrainConfig(variant=model.config.get("variant", HAND_BUILT), dataset=IN_MEMORY,
                          out=None if out is None else str(out), epochs=epochs, optimizer=named, **settings)
     config.validate()
     if config.log and out is None:

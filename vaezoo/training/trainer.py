@@ -36,6 +36,7 @@ from vaezoo.runs.checkpoint import (
 )
 from vaezoo.runs.checkpoint_fit import check_fits
 from vaezoo.runs.directory import (
+    IN_MEMORY,
     WEIGHTS,
     claim_new_run_dir,
     claim_run_dir,
@@ -434,6 +435,9 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
         raise VaezooError(f"a resumed run keeps its settings; only {', '.join(RESUMABLE_CHANGES)} may change, "
                           f"not {', '.join(sorted(unknown))}")
     saved_config = read_config(run)
+    if saved_config["dataset"] == IN_MEMORY:
+        raise VaezooError(f"{run} was trained by vaezoo.fit on data in memory, which a run directory does not hold; "
+                          "it cannot be resumed by name: load it with vaezoo.load_model and fit it again")
     config = TrainConfig.from_dict(saved_config["train"])
     if epochs is not None:
         config.epochs = epochs
