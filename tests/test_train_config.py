@@ -143,6 +143,25 @@ def test_log_tensorboard_writes_events_tensorboard_reads(tmp_path):
     assert len(csv_rows) == 3 and "val_elbo" in csv_rows[0]
 
 
+def test_log_mlflow_records_metrics_and_the_report(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    out = tmp_path / "run"
+    assert main(["train", "vae-mlp", "--dataset", "digits", "--limit", "200", "--epochs", "2", "--out", str(out),
+                 "--log", "mlflow", "--quiet", "--set", "encoder.hidden_dims=[16]",
+                 "--set", "decoder.hidden_dims=[16]"]) == 0
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri=(out / "mlruns").resolve().as_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name("vaezoo").experiment_id])
+    history = client.get_metric_history(run.info.run_id, "val_elbo")
+    assert [h.step for h in history] == [m["epoch"] for m in metrics]
+    assert [h.value for h in history] == pytest.approx([m["val_elbo"] for m in metrics])
+    assert run.data.params["epochs"] == "2" and run.info.status == "FINISHED"
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["report.html"]
+
+
 def test_replaying_a_directory_that_is_not_a_run_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"format": 1, "train": {"variant": "vae-mlp", "bogus": 1}}))
     with pytest.raises(VaezooError, match="'bogus' is not a training setting"):

@@ -9,6 +9,7 @@ non-finite tensor is ever written. The run directory is locked for the whole run
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sys
 import time
@@ -312,12 +313,16 @@ class Trainer:
         self.checkpoint()
         return not self.should_stop and state.epoch <= config.epochs
 
-    def fit(self) -> None:
+    def fit(self, outputs: Callable[[], Any] | None = None) -> None:
+        """Train to the last epoch (or an early stop); then `outputs()` (the run's pictures and report), so that
+        the callbacks' on_fit_end sees them."""
         self.emit("on_fit_start")
         while self.state.epoch <= self.config.epochs:
             self.run_epoch()
             if not self.end_epoch():
                 break
+        if outputs is not None:
+            outputs()
         self.emit("on_fit_end")
 
 
@@ -371,6 +376,12 @@ def _locked(world: World, claim: Callable[[], RunLock]) -> contextlib.AbstractCo
     return lock if lock is not None else contextlib.nullcontext()
 
 
+def _write_outputs(world: World, model: VAE, data: Dataset, run: Path) -> None:
+    """The run's pictures and report, written by rank 0."""
+    if world.main:
+        write_run_outputs(model, data, run)
+
+
 def train_into(run: Path, config: TrainConfig, data: Dataset, model: VAE, world: World, progress: bool,
                record: dict[str, Any], callbacks: Sequence[Callback] = (), optimizer: OptimizerChoice | None = None,
                ) -> Path:
@@ -382,9 +393,7 @@ def train_into(run: Path, config: TrainConfig, data: Dataset, model: VAE, world:
             if "architecture" in model_record(model):
                 save_architecture(run, model)
             write_config(run, {**model_record(model), "dataset": config.dataset, "train": record})
-        trainer.fit()
-        if world.main:
-            write_run_outputs(model, data, run)
+        trainer.fit(outputs=functools.partial(_write_outputs, world, model, data, run))
     return run
 
 
@@ -459,8 +468,9 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
             if epochs is not None or changes:
                 record = {**config.record(), "data_dir": user_data_dir or saved_config["train"].get("data_dir")}
                 write_config(run, {**saved_config, "train": record})
+        outputs = functools.partial(_write_outputs, world, model, data, run)
         if trainer.state.epoch <= config.epochs and trainer.state.bad_epochs < (config.patience or math.inf):
-            trainer.fit()
-        if world.main:
-            write_run_outputs(model, data, run)
+            trainer.fit(outputs)
+        else:
+            outputs()
     return run
