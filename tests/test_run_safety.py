@@ -318,7 +318,7 @@ def test_small_held_out_sets_get_pictures_a_report_and_resume(tmp_path, held_out
 # -- killed early, read-only --------------------------------------------------------------------------------
 
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path, monkeypatch, straight):
-    def killed(self):
+    def killed(self, outputs=None):
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
