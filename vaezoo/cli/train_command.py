@@ -67,11 +67,6 @@ def given_flags(args: argparse.Namespace) -> dict[str, Any]:
             continue
         if spec.name in TABLES:
             value = parse_assignments(value, flag_name(spec.name))
-        elif spec.metadata.get("repeat"):
-            bad = [v for v in value if v not in spec.metadata.get("choices", value)]
-            if bad:
-                raise VaezooError(f"{flag_name(spec.name)} must be one of {', '.join(spec.metadata['choices'])}, "
-                                  f"got {bad[0]!r}")
         given[spec.name] = value
     return given
 
