@@ -14,9 +14,6 @@ from vaezoo.training.config import TrainConfig, default_of, flag_name
 from vaezoo.training.config_file import TABLES, parse_assignments, read_config_file
 from vaezoo.training.trainer import RESUMABLE_CHANGES, resume, train
 
-#: flags that steer the command, not the run
-COMMAND_FLAGS = ("config", "resume", "quiet")
-
 
 def _type(spec: Any) -> Any:
     """The argparse type of a TrainConfig field, from its annotation."""

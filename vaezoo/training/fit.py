@@ -82,7 +82,7 @@ def fit(
     config.validate()
     if config.log and out is None:
         raise VaezooError(f"the loggers {', '.join(config.log)} write into the run directory: give fit() out=")
-    if settings.get("patience") and val_data is None:
+    if config.patience and val_data is None:
         raise VaezooError("patience (early stopping) watches the held-out ELBO: give fit() val_data")
     data = _dataset(model, config, train_data, val_data)
     model = model.to(config.device)
@@ -120,16 +120,12 @@ def _tensors(data: Any, what: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         return data, None
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
         return data[0], data[1]
-    if isinstance(data, torch.utils.data.DataLoader):
-        items = list(data)
-    elif isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
-        items = [data[i] for i in range(len(data))]
-        items = [torch.stack(list(column)) for column in zip(*items)] if items and isinstance(items[0], (tuple, list)) \
-            else [torch.stack(items)] if items else []
-        return (items[0], items[1] if len(items) > 1 else None) if items else (torch.empty(0), None)
-    else:
+    if isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):  # read whole, as one batch
+        data = torch.utils.data.DataLoader(data, batch_size=max(len(data), 1))
+    if not isinstance(data, torch.utils.data.DataLoader):
         raise DataError(f"{what} must be a tensor, an (x, y) pair of tensors, a torch Dataset or a DataLoader, "
                         f"got {type(data).__name__}")
+    items = list(data)
     if not items:
         return torch.empty(0), None
     if isinstance(items[0], (tuple, list)):

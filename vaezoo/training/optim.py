@@ -85,6 +85,11 @@ class Schedule:
         self.warmup_steps, self.steps_per_epoch = warmup_steps, steps_per_epoch
         self.total_steps = max(steps_per_epoch * epochs, 1)
 
+    @property
+    def varies(self) -> bool:
+        """Whether the rate ever differs from the base rate (else nothing needs setting before a step)."""
+        return self.name != "constant" or self.warmup_steps > 0
+
     def factor(self, step: int, plateau_scale: float) -> float:
         """The factor on the base learning rate for optimizer step `step` (0-based)."""
         warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0

@@ -109,7 +109,6 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(data.train_x) / config.batch_size)
         self.schedule = Schedule(config.schedule, config.schedule_options, config.warmup_steps,
                                  self.steps_per_epoch, config.epochs)
-        self.scheduled = config.schedule != "constant" or config.warmup_steps > 0
         self.generator = torch.Generator().manual_seed(config.seed)
         self.mode = binarization(config.binarize, model)
         self.train_x = fixed_binarization(data.train_x, seed=config.seed + 1) if self.mode == "static" else data.train_x
@@ -146,7 +145,7 @@ class Trainer:
         """Raise ValueError when the verified checkpoint `saved` does not fit this run (see checkpoint_fit)."""
         check_fits(saved, model=self.model, optimizer=self.optimizer, generator=self.generator,
                    progress_type=Progress, steps_per_epoch=self.steps_per_epoch, train_size=len(self.data.train_x),
-                   scheduled=self.scheduled)
+                   scheduled=self.schedule.varies)
 
     def restore(self, saved: TrainingState) -> None:
         """Continue from `saved`, which check_fits accepted."""
@@ -189,7 +188,7 @@ class Trainer:
             return None
         if self.config.clip_grad is not None:
             torch.nn.utils.clip_grad_norm_(params, self.config.clip_grad, foreach=True)
-        if self.scheduled:
+        if self.schedule.varies:
             self.schedule.apply(self.optimizer, self.base_lrs, self.state.step, self.state.lr_scale)
         self.optimizer.step()
         return values
@@ -284,7 +283,7 @@ class Trainer:
             if "bits_per_dim" in val:
                 metrics["val_bits_per_dim"] = val["bits_per_dim"]
         metrics.update(seconds=round(state.epoch_seconds, 3), skipped_steps=state.skipped)
-        if self.scheduled:
+        if self.schedule.varies:
             metrics["lr"] = self.optimizer.param_groups[0]["lr"]
         return metrics
 
@@ -390,9 +389,10 @@ def train_into(run: Path, config: TrainConfig, data: Dataset, model: VAE, world:
     with _locked(world, lambda: claim_new_run_dir(str(run))):
         trainer = Trainer(config, data, model, run, progress, world, callbacks, optimizer)
         if world.main:
-            if "architecture" in model_record(model):
+            recorded = model_record(model)
+            if "architecture" in recorded:
                 save_architecture(run, model)
-            write_config(run, {**model_record(model), "dataset": config.dataset, "train": record})
+            write_config(run, {**recorded, "dataset": config.dataset, "train": record})
         trainer.fit(outputs=functools.partial(_write_outputs, world, model, data, run))
     return run
 
@@ -402,8 +402,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
     Under torchrun every rank calls this: each trains on its shard of every global batch (see Trainer)."""
     config.validate()
-    if not (config.variant and config.dataset and config.out):
-        missing = [name for name in ("variant", "dataset", "out") if not getattr(config, name)]
+    missing = [name for name in ("variant", "dataset", "out") if not getattr(config, name)]
+    if missing:
         raise VaezooError(f"training by name needs {', '.join(missing)}: give it on the command line or in --config")
     with _joined(config) as world:
         torch.manual_seed(config.seed)  # before the model is built: its initial weights repeat too
