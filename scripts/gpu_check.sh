@@ -49,7 +49,8 @@ for v in vae-conv beta-vae-conv beta-tcvae-conv factor-vae-conv dip-vae-conv; do
   "$PYTHON" benchmarks/disentanglement/run.py --device cuda --variants "$v" --seeds 0 1 2 ${DIS_ARGS:---epochs 10 --limit 50000 --batch-size 256} \
     --runs /tmp/gpu-dis --out "$OUT/results/disentanglement-$v" >"$OUT/logs/dis-$v.log" 2>&1 &
 done
-"$PYTHON" benchmarks/quality/vae_vs_gan.py --device cuda --epochs ${GAN_EPOCHS:-10} --data-dir "$DATA/fashion-mnist" \
+"$PYTHON" benchmarks/quality/run.py --device cuda --variants vae-conv vae-gan-conv --epochs ${GAN_EPOCHS:-10} \
+  --nll-samples 100 --sample-quality --compare vae-conv vae-gan-conv --data-dir "$DATA/fashion-mnist" \
   --runs /tmp/gpu-gan --results "$OUT/results" >"$OUT/logs/vae-vs-gan.log" 2>&1 &
 wait
 tail -n 3 "$OUT"/logs/dis-*.log "$OUT/logs/vae-vs-gan.log"

@@ -52,3 +52,29 @@ def test_bad_features_are_named(real):
         metrics.precision_recall(real, real[:3])
     with pytest.raises(MetricInputError, match="must be 2-D"):
         metrics.kid(real[:, 0], real)
+
+
+def test_sharpness_of_a_checkerboard_and_a_flat_image():
+    board = (np.indices((8, 8)).sum(0) % 2).astype(float)  # every interior Laplacian is 4 - 8v = +-4
+    assert metrics.sharpness(board[None, None]) == pytest.approx(16.0)
+    assert metrics.sharpness(np.full((3, 2, 6, 6), 0.7)) == 0.0
+
+
+def test_sharpness_matches_a_convolution_and_falls_with_blur():
+    torch = pytest.importorskip("torch")
+    images = torch.rand(5, 3, 12, 10, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    laplacian = torch.nn.functional.conv2d(images.flatten(0, 1)[:, None], kernel.view(1, 1, 3, 3))
+    expected = laplacian.flatten(1).var(dim=1, unbiased=False).mean().item()
+    assert metrics.sharpness(images.numpy()) == pytest.approx(expected, rel=1e-12)
+    blurred = torch.nn.functional.avg_pool2d(images, 3, stride=1, padding=1, count_include_pad=False)
+    assert metrics.sharpness(blurred.numpy()) < 0.2 * metrics.sharpness(images.numpy())
+
+
+def test_bad_images_are_named():
+    with pytest.raises(MetricInputError, match=r"images must be \[N, C, H, W\].*got shape \(4, 2\)"):
+        metrics.sharpness(np.zeros((4, 2)))
+    with pytest.raises(MetricInputError, match="H, W >= 3"):
+        metrics.sharpness(np.zeros((1, 1, 2, 9)))
+    with pytest.raises(MetricInputError, match="NaN"):
+        metrics.sharpness(np.full((1, 1, 4, 4), np.nan))

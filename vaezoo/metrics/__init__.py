@@ -2,7 +2,8 @@
 
 Disentanglement, from codes [N, D] and discrete ground-truth factors [N, K]: mig, sap, dci,
 beta_vae_score, factor_vae_score. Sample quality, from features [N, F] of real and generated images:
-fid, kid, precision_recall (vaezoo's features come from `vaezoo.metrics.classifier`).
+fid, kid, precision_recall (vaezoo's features come from `vaezoo.metrics.classifier`), and from the
+images [N, C, H, W] themselves: sharpness.
 """
 from vaezoo.metrics.betavae import beta_vae_score
 from vaezoo.metrics.dci import dci
@@ -10,5 +11,6 @@ from vaezoo.metrics.factorvae import factor_vae_score
 from vaezoo.metrics.mig import mig
 from vaezoo.metrics.quality import fid, kid, precision_recall
 from vaezoo.metrics.sap import sap
+from vaezoo.metrics.sharpness import sharpness
 
-__all__ = ["beta_vae_score", "dci", "factor_vae_score", "fid", "kid", "mig", "precision_recall", "sap"]
+__all__ = ["beta_vae_score", "dci", "factor_vae_score", "fid", "kid", "mig", "precision_recall", "sap", "sharpness"]
