@@ -14,14 +14,14 @@ from safetensors.torch import load_file
 from vaezoo.runs.directory import read_metrics
 from vaezoo.runtime.distributed import World
 
-TRAIN = ["-m", "vaezoo", "train", "vae-mlp", "--dataset", "digits", "--epochs", "2", "--batch-size", "100", "--quiet"]
+TRAIN = ["--dataset", "digits", "--epochs", "2", "--batch-size", "100", "--quiet"]
 
 
-def run_vaezoo(out: Path, processes: int, *extra: str) -> subprocess.CompletedProcess:
+def run_vaezoo(out: Path, processes: int, *extra: str, variant: str = "vae-mlp") -> subprocess.CompletedProcess:
     launcher = [] if processes == 1 else ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, *launcher, *TRAIN, "--out", str(out), *extra],
+        [sys.executable, *launcher, "-m", "vaezoo", "train", variant, *TRAIN, "--out", str(out), *extra],
         capture_output=True, text=True, timeout=600, env=env,
     )
 
@@ -60,6 +60,15 @@ def test_a_two_process_checkpoint_resumes_in_one_process(one_and_two, tmp_path):
     assert len(read_metrics(run)) == 2
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_training(one_and_two[0], run)
+
+
+def test_two_processes_refit_the_prior_over_codes_as_one_process_does(tmp_path):
+    for name, processes in (("one", 1), ("two", 2)):  # each rank counts the codes of its shards; summed
+        result = run_vaezoo(tmp_path / name, processes, variant="vq-vae-mlp")
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_training(tmp_path / "one", tmp_path / "two")
+    logits = load_file(tmp_path / "two" / "model.safetensors")["prior.logits"]
+    assert logits.shape == (8, 128) and logits.std() > 0.1  # refitted, not uniform
 
 
 def test_rank_zero_alone_writes_the_run(one_and_two):

@@ -11,12 +11,13 @@ import torch
 import vaezoo
 from vaezoo.components.posteriors.vq import VQPosterior
 from vaezoo.components.priors.codebook import CodebookPrior
+from vaezoo.data.datasets import load_dataset
 from vaezoo.errors import CombinationError
 
 
-def setup(update: str, learn: bool = False, seed: int = 0) -> tuple[VQPosterior, CodebookPrior, torch.Tensor]:
+def setup(update: str, pi: str = "uniform", seed: int = 0) -> tuple[VQPosterior, CodebookPrior, torch.Tensor]:
     torch.manual_seed(seed)
-    prior = CodebookPrior(6, codes=5, code_dim=2, learn=learn, update=update).double()
+    prior = CodebookPrior(6, codes=5, code_dim=2, pi=pi, update=update).double()
     return VQPosterior(6, commitment=0.25).double(), prior, torch.randn(4, 6, dtype=torch.float64)
 
 
@@ -43,7 +44,7 @@ def test_draw_is_the_nearest_code_with_the_one_hot_kl():
 
 
 def test_kl_against_a_learned_prior_is_minus_the_log_probability_of_the_codes():
-    post, prior, z_e = setup("loss", learn=True)
+    post, prior, z_e = setup("loss", pi="learned")
     with torch.no_grad():
         prior.logits.copy_(torch.randn(3, 5))
     latent = post.draw((z_e,), prior)
@@ -120,7 +121,7 @@ def test_ema_codes_converge_to_the_mean_of_their_vectors():
 
 def test_learned_prior_samples_codes_in_its_proportions():
     torch.manual_seed(2)
-    prior = CodebookPrior(2, codes=3, code_dim=2, learn=True)
+    prior = CodebookPrior(2, codes=3, code_dim=2, pi="learned")
     with torch.no_grad():
         prior.logits.copy_(torch.log(torch.tensor([[0.6, 0.3, 0.1]])))
     z = prior.sample(20000)
@@ -135,3 +136,37 @@ def test_vq_needs_the_codebook_prior_and_bad_options_are_errors():
         vaezoo.create_model("vae-mlp", input_shape=(1, 8, 8), latent_dim=5, posterior="vq", prior="codebook")
     with pytest.raises(ValueError, match="update must be one of"):
         CodebookPrior(4, update="kmeans")
+    with pytest.raises(ValueError, match="pi must be one of refit, learned, uniform, got 'fitted'"):
+        CodebookPrior(4, pi="fitted")
+
+
+def test_refit_sets_pi_to_the_smoothed_counts_of_the_codes():
+    prior = CodebookPrior(4, codes=3, code_dim=2).double()
+    codes = torch.tensor([[0, 2], [0, 2], [1, 2], [0, 0]])
+    stats = prior.code_statistics(prior.lookup(codes)[:2]) + prior.code_statistics(prior.lookup(codes)[2:])
+    torch.testing.assert_close(stats, torch.tensor([[3.0, 1.0, 0.0], [1.0, 0.0, 3.0]], dtype=torch.float64))
+    prior.refit(stats)
+    expected = (stats + 1) / (4 + 3)  # add-one smoothing: an unused code keeps some mass
+    torch.testing.assert_close(prior.log_probs().exp(), expected)
+    assert "logits" in prior.state_dict()  # a refitted pi is saved with the weights; a uniform one is not
+    assert "logits" not in CodebookPrior(4, codes=3, code_dim=2, pi="uniform").state_dict()
+
+
+def test_training_refits_the_prior_to_the_codes_of_the_training_set(tmp_path):
+    digits = load_dataset("digits")
+    torch.manual_seed(0)
+    model = vaezoo.create_model("vq-vae-mlp", input_shape=(1, 8, 8))
+    assert model.prior.refits and torch.count_nonzero(model.prior.logits) == 0
+    vaezoo.fit(model, digits.train_x, epochs=1, batch_size=64, binarize="none", out=tmp_path / "run")
+    model.eval()
+    with torch.no_grad():
+        codes = model.prior.nearest(model.posterior_mean(digits.train_x).unflatten(-1, (8, 4)))
+    counts = torch.stack([torch.bincount(codes[:, n], minlength=128) for n in range(8)]).float()
+    expected = (counts + 1) / (len(codes) + 128)
+    torch.testing.assert_close(model.prior.log_probs().exp(), expected)
+    loaded = vaezoo.load_model(tmp_path / "run")
+    torch.testing.assert_close(loaded.prior.log_probs().exp(), expected)
+    torch.manual_seed(1)
+    drawn = loaded.prior.nearest(loaded.prior.sample(20000).unflatten(-1, (8, 4)))[:, 0]
+    frequencies = torch.bincount(drawn, minlength=128).float() / 20000
+    torch.testing.assert_close(frequencies, expected[0], atol=0.015, rtol=0)

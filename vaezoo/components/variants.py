@@ -139,10 +139,10 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
         VariantSpec(
             **CONV, posterior="vq", prior="codebook", latent_dim=32,
             options={"posterior": {"commitment": 0.25},
-                     "prior": {"codes": 128, "code_dim": 4, "update": "ema", "decay": 0.99, "learn": True}},
+                     "prior": {"codes": 128, "code_dim": 4, "update": "ema", "decay": 0.99, "pi": "refit"}},
         ),
         "VQ-VAE: 8 codes of 4 dimensions from a 128-code codebook learned by moving averages, commitment 0.25, "
-        "straight-through; a categorical prior over codes fitted by the KL term (van den Oord et al., 2017)",
+        "straight-through; a categorical prior over codes refitted to the training set's codes after each epoch (van den Oord et al., 2017)",
         ("discrete",),
     ),
     "vq-vae-mlp": (
@@ -150,8 +150,8 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
             **MLP, posterior="vq", prior="codebook", latent_dim=32,
             options={"posterior": {"commitment": 0.25}, "prior": {"codes": 128, "code_dim": 4, "update": "loss"}},
         ),
-        "VQ-VAE with the codebook learned by its loss |sg(z_e) - e|^2, commitment 0.25, MLP networks "
-        "(van den Oord et al., 2017)",
+        "VQ-VAE with the codebook learned by its loss |sg(z_e) - e|^2, commitment 0.25, MLP networks; the "
+        "prior over codes refitted after each epoch (van den Oord et al., 2017)",
         ("discrete",),
     ),
     "iaf-vae-mlp": (

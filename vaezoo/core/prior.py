@@ -20,6 +20,10 @@ class Prior(nn.Module, abc.ABC):
     #: The posterior family whose parameters this prior reads from the VAE's encoder (the VampPrior's mixture
     #: of q(z|u_k)), or None; create_model refuses a posterior of another family.
     encodes_with: str | None = None
+    #: True when the prior is fitted to the codes the encoder gives the training set rather than learned by
+    #: the loss: after each epoch's training the trainer sums `code_statistics` of the posterior means over
+    #: the training set and calls `refit` (VQ-VAE's categorical prior over codes).
+    refits: bool = False
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
@@ -38,6 +42,14 @@ class Prior(nn.Module, abc.ABC):
     def gaussian(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(mu, logvar) of a diagonal Gaussian prior for the analytic KL, or None when there is no closed form."""
         return None
+
+    def code_statistics(self, z: torch.Tensor) -> torch.Tensor:
+        """Statistics of posterior means z [..., latent_dim] that sum over batches, for `refit`."""
+        raise NotImplementedError(f"{type(self).__name__} is not refitted to codes")
+
+    def refit(self, statistics: torch.Tensor) -> None:
+        """Set the prior from `code_statistics` summed over the training set."""
+        raise NotImplementedError(f"{type(self).__name__} is not refitted to codes")
 
     def log_prob_per_dim(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z_d) per dimension, [..., latent_dim]; only for a `factorized` prior."""

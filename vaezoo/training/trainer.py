@@ -57,6 +57,7 @@ from vaezoo.training.callbacks import Callback, EarlyStopping, NonFiniteGuard
 from vaezoo.training.config import TrainConfig
 from vaezoo.training.loggers import build_loggers
 from vaezoo.training.optim import OptimizerChoice, Schedule, build_optimizer
+from vaezoo.training.prior_refit import refit_prior
 
 
 @dataclass
@@ -288,13 +289,15 @@ class Trainer:
         return metrics
 
     def end_epoch(self) -> bool:
-        """Evaluate, record, save and checkpoint; True when training should go on."""
+        """Refit a prior fitted to codes, evaluate, record, save and checkpoint; True when training should go on."""
         config, state = self.config, self.state
         if state.seen == 0:
             raise NonFiniteError(
                 f"epoch {state.epoch} trained on nothing: all {self.steps_per_epoch} steps were skipped as "
                 "non-finite; nothing was written for it. Check the data and settings (e.g. --set values, --lr)"
             )
+        refit_prior(self.model, self.train_x, self.data.train_y if self.model.conditional else None,
+                    binarize=self.mode == "dynamic", seed=config.seed + 1, batch_size=config.batch_size, world=self.world)
         require_finite(self.model.state_dict(), WEIGHTS)  # on every rank: all stop together
         metrics = self.epoch_metrics()
         if self.world.main and self.run is not None:

@@ -10,6 +10,7 @@ from vaezoo.components.layers import positive_int
 from vaezoo.core import Prior
 
 UPDATES = ("loss", "ema")
+PI = ("refit", "learned", "uniform")
 
 
 class CodebookPrior(Prior):
@@ -18,15 +19,19 @@ class CodebookPrior(Prior):
 
     The codebook learns by the VQ posterior's codebook loss (update="loss") or as an exponential moving
     average of the encoder outputs assigned to each code (update="ema", decay, Laplace smoothing epsilon;
-    van den Oord et al., 2017, appendix). pi is uniform, or learned (learn=True) by the ELBO's KL term
-    -log pi_n(k_n), which reaches only pi: that fits the prior over codes to the codes the encoder uses, so
-    that samples decode codes in the proportions seen in training (one categorical per position).
+    van den Oord et al., 2017, appendix). pi (one categorical per position) is
+    - "refit": fitted after training, as in the paper's second stage: after each epoch's training the trainer
+      counts the codes the encoder gives the training set and sets pi_n(k) = (count + 1) / (N + codes), so the
+      saved model samples codes in the proportions its encoder uses (add-one smoothing keeps every code
+      possible); `refits`, `code_statistics` and `refit` are the Prior seam the trainer calls;
+    - "learned": a parameter learned by the ELBO's KL term -log pi_n(k_n) during training;
+    - "uniform".
     """
 
     support = frozenset({"codes"})
 
     def __init__(
-        self, latent_dim: int, codes: int = 128, code_dim: int = 4, learn: bool = True, update: str = "ema",
+        self, latent_dim: int, codes: int = 128, code_dim: int = 4, pi: str = "refit", update: str = "ema",
         decay: float = 0.99, epsilon: float = 1e-5,
     ) -> None:
         super().__init__(latent_dim)
@@ -35,14 +40,18 @@ class CodebookPrior(Prior):
             raise ValueError(f"latent_dim ({latent_dim}) must be a multiple of code_dim ({code_dim})")
         if update not in UPDATES:
             raise ValueError(f"update must be one of {', '.join(UPDATES)}, got {update!r}")
+        if pi not in PI:
+            raise ValueError(f"pi must be one of {', '.join(PI)}, got {pi!r}")
         if not 0 < decay < 1 or not epsilon > 0:
             raise ValueError(f"need 0 < decay < 1 and epsilon > 0, got {decay} and {epsilon}")
         self.positions, self.update, self.decay, self.epsilon = latent_dim // code_dim, update, float(decay), float(epsilon)
         embedding = torch.empty(codes, code_dim).uniform_(-1.0, 1.0)
         logits = torch.zeros(self.positions, codes)
-        self.logits = nn.Parameter(logits) if learn else None
-        if not learn:
-            self.register_buffer("fixed_logits", logits, persistent=False)
+        self.pi, self.refits = pi, pi == "refit"
+        if pi == "learned":
+            self.logits = nn.Parameter(logits)
+        else:  # a refitted pi is saved with the weights; a uniform one is not state
+            self.register_buffer("logits", logits, persistent=pi == "refit")
         if update == "loss":
             self.embedding = nn.Parameter(embedding)
         else:
@@ -52,7 +61,7 @@ class CodebookPrior(Prior):
 
     def log_probs(self) -> torch.Tensor:
         """log pi_n(k) for each position n and code k, [positions, codes]."""
-        return torch.log_softmax(self.logits if self.logits is not None else self.fixed_logits, dim=-1)
+        return torch.log_softmax(self.logits, dim=-1)
 
     def nearest(self, vectors: torch.Tensor) -> torch.Tensor:
         """The index of the closest code to each vector [..., code_dim] (squared Euclidean distance)."""
@@ -89,3 +98,13 @@ class CodebookPrior(Prior):
         """sum_n log pi_n(k_n) of code indices [..., positions]."""
         log_probs = self.log_probs().expand(*indices.shape, self.codes)
         return log_probs.gather(-1, indices.unsqueeze(-1)).squeeze(-1).sum(-1)
+
+    def code_statistics(self, z: torch.Tensor) -> torch.Tensor:
+        """How often each code is the nearest one at each position among z [..., latent_dim]: [positions, codes]."""
+        k = self.nearest(z.unflatten(-1, (self.positions, self.code_dim))).reshape(-1, self.positions)
+        return F.one_hot(k, self.codes).sum(0).to(self.logits.dtype)
+
+    @torch.no_grad()
+    def refit(self, statistics: torch.Tensor) -> None:
+        """pi_n(k) = (count_n(k) + 1) / (N + codes) from the training set's summed `code_statistics`."""
+        self.logits.copy_(torch.log(statistics.to(self.logits) + 1.0))
