@@ -62,9 +62,12 @@ def test_a_two_process_checkpoint_resumes_in_one_process(one_and_two, tmp_path):
     assert_same_training(one_and_two[0], run)
 
 
-def test_two_processes_refit_the_prior_over_codes_as_one_process_does(tmp_path):
-    for name, processes in (("one", 1), ("two", 2)):  # each rank counts the codes of its shards; summed
-        result = run_vaezoo(tmp_path / name, processes, variant="vq-vae-mlp")
+@pytest.mark.parametrize("variant", ["vq-vae-mlp", "vq-vae-conv"])
+def test_two_processes_train_a_vq_vae_as_one_process_does(tmp_path, variant):
+    """Each rank counts the codes of its shards for the refitted prior, and (vq-vae-conv) takes the codebook's
+    moving-average step on the counts and sums of every rank: both are summed over the ranks."""
+    for name, processes in (("one", 1), ("two", 2)):
+        result = run_vaezoo(tmp_path / name, processes, "--epochs", "1", variant=variant)
         assert result.returncode == 0, result.stderr[-3000:]
     assert_same_training(tmp_path / "one", tmp_path / "two")
     logits = load_file(tmp_path / "two" / "model.safetensors")["prior.logits"]

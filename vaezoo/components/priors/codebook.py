@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -76,11 +77,17 @@ class CodebookPrior(Prior):
     @torch.no_grad()
     def ema_update(self, vectors: torch.Tensor, indices: torch.Tensor) -> None:
         """One moving-average step: N_k <- g N_k + (1-g) n_k, m_k <- g m_k + (1-g) sum of the vectors assigned to k,
-        e_k = m_k / N_k with N Laplace-smoothed: (N_k + eps) / (sum N + K eps) * sum N."""
+        e_k = m_k / N_k with N Laplace-smoothed: (N_k + eps) / (sum N + K eps) * sum N.
+
+        In data-parallel training n_k and the sums are summed over the ranks first, so every rank takes the
+        step one process takes on the whole batch and the codebooks stay identical."""
         flat, idx = vectors.reshape(-1, self.code_dim), indices.reshape(-1)
         onehot = F.one_hot(idx, self.codes).to(flat.dtype)
-        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1.0 - self.decay)
-        self.embed_sum.mul_(self.decay).add_(onehot.T @ flat, alpha=1.0 - self.decay)
+        batch = torch.cat([onehot.sum(0, keepdim=True).T, onehot.T @ flat], dim=1)  # [codes, 1 + code_dim]
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(batch)
+        self.cluster_size.mul_(self.decay).add_(batch[:, 0], alpha=1.0 - self.decay)
+        self.embed_sum.mul_(self.decay).add_(batch[:, 1:], alpha=1.0 - self.decay)
         total = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.epsilon) / (total + self.codes * self.epsilon) * total
         self.embedding.copy_(self.embed_sum / smoothed.unsqueeze(-1))
