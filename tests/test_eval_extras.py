@@ -9,6 +9,7 @@ import torch
 
 from vaezoo.cli.main import main
 from vaezoo.data.datasets import load_dataset
+from vaezoo import metrics
 from vaezoo.metrics import classifier
 from vaezoo.runs.directory import load_run_data
 
@@ -57,6 +58,8 @@ def test_eval_adds_disentanglement_and_sample_quality(colour_run, quick_classifi
     assert [row["dim"] for row in d["dimension_factors"]] == [0, 1, 2, 3]
     assert q["fid"] > 0 and q["kid"] > -1 and 0 <= q["precision"] <= 1 and 0 <= q["recall"] <= 1
     assert 0 <= q["features"]["test_accuracy"] <= 1 and q["features"]["training_steps"] == 40
+    held_out = load_dataset("colour-shapes", limit=96).test_x[:120].numpy()
+    assert q["held_out_sharpness"] == pytest.approx(metrics.sharpness(held_out)) and q["sample_sharpness"] > 0
     saved = json.loads((colour_run / "evaluation.json").read_text())
     assert saved["disentanglement"]["mig"] == d["mig"] and saved["sample_quality"]["fid"] == q["fid"]
     assert (colour_run / "traversal_factors.png").stat().st_size > 0
@@ -65,6 +68,9 @@ def test_eval_adds_disentanglement_and_sample_quality(colour_run, quick_classifi
     assert "not with Inception-based FID" in page
     code, out, _ = run_cli(capsys, "eval", str(colour_run), "--nll-samples", "2", "--disentanglement")
     assert code == 0 and "MIG" in out and "FactorVAE score" in out
+    code, out, _ = run_cli(capsys, "eval", str(colour_run), "--nll-samples", "2", "--sample-quality",
+                           "--quality-samples", "120")
+    assert code == 0 and f"of held-out images {q['held_out_sharpness']:.4f}" in out
 
 
 def test_disentanglement_needs_factors(tmp_path, capsys):

@@ -80,16 +80,20 @@ def generate(model: VAE, n: int, seed: int = 0, batch_size: int = 500) -> torch.
 def sample_quality_scores(model: VAE, data: Dataset, samples: int = 5000, seed: int = 0,
                           progress: bool = False) -> dict[str, Any]:
     """FID, KID and precision/recall of `samples` generated images against as many held-out images, on the
-    features of the dataset's vaezoo classifier (domain features: comparable within vaezoo only)."""
+    features of the dataset's vaezoo classifier (domain features: comparable within vaezoo only), and the
+    sharpness of both sets of images."""
     if samples < 10:
         raise VaezooError(f"--quality-samples must be at least 10, got {samples}")
     extractor = feature_extractor(data, progress=progress)
-    real = extractor.net.features(data.test_x[:samples]).double().numpy()
-    fake = extractor.net.features(generate(model, len(real), seed)).double().numpy()
+    images = data.test_x[:samples]
+    generated = generate(model, len(images), seed)
+    real = extractor.net.features(images).double().numpy()
+    fake = extractor.net.features(generated).double().numpy()
     precision, recall = metrics.precision_recall(real, fake)
     return {
         "samples": len(real), "fid": metrics.fid(real, fake), "kid": metrics.kid(real, fake, seed=seed),
-        "precision": precision, "recall": recall, "features": extractor.describe(),
+        "precision": precision, "recall": recall, "sample_sharpness": metrics.sharpness(generated.numpy()),
+        "held_out_sharpness": metrics.sharpness(images.numpy()), "features": extractor.describe(),
     }
 
 

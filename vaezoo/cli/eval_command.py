@@ -52,4 +52,5 @@ def cmd_eval(args: argparse.Namespace) -> int:
         q = result["sample_quality"]
         print(f"FID {q['fid']:.3f}  KID {q['kid']:.4f}  precision {q['precision']:.3f}  recall {q['recall']:.3f} "
               f"(vaezoo features; classifier test accuracy {q['features']['test_accuracy']:.3f})")
+        print(f"sharpness of the samples {q['sample_sharpness']:.4f}, of held-out images {q['held_out_sharpness']:.4f}")
     return 0

@@ -142,7 +142,8 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
                      "prior": {"codes": 128, "code_dim": 4, "update": "ema", "decay": 0.99, "pi": "refit"}},
         ),
         "VQ-VAE: 8 codes of 4 dimensions from a 128-code codebook learned by moving averages, commitment 0.25, "
-        "straight-through; a categorical prior over codes refitted to the training set's codes after each epoch (van den Oord et al., 2017)",
+        "straight-through; a categorical prior over codes refitted to the training set's codes after each epoch "
+        "(van den Oord et al., 2017)",
         ("discrete",),
     ),
     "vq-vae-mlp": (

@@ -48,7 +48,7 @@ class CodebookPrior(Prior):
         self.positions, self.update, self.decay, self.epsilon = latent_dim // code_dim, update, float(decay), float(epsilon)
         embedding = torch.empty(codes, code_dim).uniform_(-1.0, 1.0)
         logits = torch.zeros(self.positions, codes)
-        self.pi, self.refits = pi, pi == "refit"
+        self.refits = pi == "refit"
         if pi == "learned":
             self.logits = nn.Parameter(logits)
         else:  # a refitted pi is saved with the weights; a uniform one is not state
