@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import vaezoo
 from vaezoo import metrics
-from vaezoo.analysis.evaluate import elbo
+from vaezoo.analysis.evaluate import elbo, importance_weighted_nll
 from vaezoo.data.datasets import load_dataset
 from vaezoo.data.held_out import held_out_set
 
@@ -43,11 +43,12 @@ def trained(variant: str, digits, out: Path) -> Path:
 
 def test_a_row_holds_what_the_run_measures(digits, tmp_path):
     run = trained("vae-mlp", digits, tmp_path / "vae")
-    row = measure(run, digits, nll_samples=3, sample_quality=False)
+    row = measure(run, digits, nll_samples=3, sample_quality=False, nll_examples=50)
     model = vaezoo.load_model(run)
     held_out, _ = held_out_set(digits, model)
     assert row["elbo"] == pytest.approx(elbo(model, held_out)["elbo"])
-    assert row["iw_nll"] is not None and row["nll_samples"] == 3 and row["iw_nll_unavailable"] is None
+    assert row["iw_nll"] == pytest.approx(importance_weighted_nll(model, held_out[:50], samples=3))
+    assert row["nll_samples"] == 3 and row["nll_examples"] == 50 and row["iw_nll_unavailable"] is None
     with torch.no_grad():
         expected = F.mse_loss(model.eval().reconstruct(held_out), held_out).item()
     assert row["reconstruction_mse"] == pytest.approx(expected, rel=1e-5)
@@ -59,6 +60,7 @@ def test_a_row_holds_what_the_run_measures(digits, tmp_path):
 def test_a_model_without_an_iw_bound_says_why(digits, tmp_path):
     row = measure(trained("gumbel-vae-mlp", digits, tmp_path / "gumbel"), digits, nll_samples=3, sample_quality=False)
     assert row["iw_nll"] is None and row["nll_samples"] is None and "relaxed" in row["iw_nll_unavailable"]
+    assert row["nll_examples"] is None
 
 
 def test_the_table_has_one_section_per_budget_with_its_commands(tmp_path):
@@ -67,7 +69,8 @@ def test_the_table_has_one_section_per_budget_with_its_commands(tmp_path):
             "threads": 1, "iw_nll_unavailable": None}
     rows = {
         "vae-mlp@50": {**base, "variant": "vae-mlp", "epochs": 50, "iw_nll": 233.8, "command": "run --epochs 50"},
-        "a@10": {**base, "variant": "a", "epochs": 10, "iw_nll": 239.0, "fid": 17.0, "precision": 0.8, "recall": 0.4,
+        "a@10": {**base, "variant": "a", "epochs": 10, "iw_nll": 239.0, "nll_examples": 1000, "fid": 17.0,
+                 "precision": 0.8, "recall": 0.4,
                  "command": "run --epochs 10"},
         "b@10": {**base, "variant": "b", "epochs": 10, "iw_nll": 238.0, "command": "run --epochs 10"},
         "c@10": {**base, "variant": "c", "epochs": 10, "iw_nll": None, "nll_samples": None,
@@ -79,6 +82,7 @@ def test_the_table_has_one_section_per_budget_with_its_commands(tmp_path):
     assert "| vae-mlp | 5/20 | -240.00 | 233.80 | 100 |" in fifty and "`run --epochs 50`" in fifty
     lines = [line for line in ten.splitlines() if line.startswith("| ") and "variant" not in line]
     assert [line.split(" | ")[0] for line in lines] == ["| b", "| a", "| c"]  # best IW-NLL first, none last
+    assert "| 239.00 | 100 | 1000 |" in lines[1] and "| 238.00 | 100 | - |" in lines[0]
     assert "| 17.00 | 0.800 | 0.400 |" in lines[1] and "| - | - | - |" in lines[0]
     assert "| c | 5/20 | -240.00 | - | - |" in lines[2] and "IW-NLL not defined for c: no density." in ten
     assert "`run --epochs 10`" in ten and "`run --epochs 10 --variants c`" in ten and "2.0 | 8.0 | 1 |" in lines[0]

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 import vaezoo
 from vaezoo import metrics
-from vaezoo.analysis.evaluate import summary
+from vaezoo.analysis.evaluate import METRIC_NEEDS, active_units, elbo, importance_weighted_nll
 from vaezoo.analysis.learned import generate, sample_quality_scores
 from vaezoo.data.datasets import Dataset, batches
 from vaezoo.data.held_out import held_out_set
@@ -30,16 +30,23 @@ def reconstruction_mse(model: vaezoo.VAE, x: torch.Tensor, batch_size: int = 500
     return total / x.numel()
 
 
-def measure(run: Path, data: Dataset, *, nll_samples: int, sample_quality: bool, device: str = "cpu") -> dict[str, object]:
-    """The quality row of one finished run, scored on its dataset's held-out split."""
+def measure(run: Path, data: Dataset, *, nll_samples: int, sample_quality: bool, device: str = "cpu",
+            nll_examples: int | None = None) -> dict[str, object]:
+    """The quality row of one finished run, scored on its dataset's held-out split (the IW-NLL on its first
+    `nll_examples` images when given: K decoder passes per image are what a conv model's row costs)."""
     model = vaezoo.load_model(run, device=device)
     held_out, labels = held_out_set(data, model)
+    x, y = held_out.to(device), None if labels is None else labels.to(device)
     start = time.perf_counter()
-    scores = summary(model, held_out.to(device), None if labels is None else labels.to(device), nll_samples=nll_samples)
+    unavailable = model.posterior.why_not(METRIC_NEEDS["nll"], model.prior)
+    n = len(x) if nll_examples is None else min(nll_examples, len(x))
     row: dict[str, object] = {
-        "elbo": scores["elbo"], "iw_nll": scores.get("nll"), "nll_samples": nll_samples if "nll" in scores else None,
-        "iw_nll_unavailable": scores["unavailable"].get("nll"),
-        "active_units": scores["active_units"], "latent_dim": model.latent_dim,
+        "elbo": elbo(model, x, y)["elbo"],
+        "iw_nll": None if unavailable else importance_weighted_nll(
+            model, x[:n], samples=nll_samples, y=None if y is None else y[:n]),
+        "nll_samples": None if unavailable else nll_samples, "nll_examples": None if unavailable else n,
+        "iw_nll_unavailable": unavailable,
+        "active_units": active_units(model, x, y), "latent_dim": model.latent_dim,
         "reconstruction_mse": reconstruction_mse(model, held_out),
         "sample_sharpness": metrics.sharpness(generate(model, SHARPNESS_SAMPLES).numpy()),
         "data_sharpness": metrics.sharpness(data.test_x[:SHARPNESS_SAMPLES].numpy()),
