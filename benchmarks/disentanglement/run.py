@@ -1,12 +1,11 @@
 """The disentanglement table: train disentangling variants on dsprites for several seeds, then score the
 codes of the held-out set with MIG, DCI and the FactorVAE score (and SAP and the BetaVAE score).
 
-    python benchmarks/disentanglement/run.py --device cuda --epochs 30 --limit 100000 --seeds 0 1 2
-    python benchmarks/disentanglement/run.py --epochs 1 --limit 500 --seeds 0 --variants beta-vae-conv  # smoke
+    python benchmarks/disentanglement/run.py --device cuda --epochs 10 --limit 50000 --batch-size 256
+    python benchmarks/disentanglement/run.py --epochs 2 --limit 8000 --threads 1   # the recorded CPU table
 
 Each (variant, seed) trains through `vaezoo.training.trainer` into RUNS/VARIANT-eE-lL-sS (a finished run there is scored
-again, not retrained). Variants the zoo does not have yet (factor-vae-conv, dip-vae-conv until they exist)
-are listed as missing. Writes OUT.json (every seed's scores and the set-up) and OUT.md (mean and sd).
+again, not retrained). A variant the zoo does not have (a plugin's, not installed) is listed as missing. Writes OUT.json (every seed's scores and the set-up) and OUT.md (mean and sd).
 """
 from __future__ import annotations
 
