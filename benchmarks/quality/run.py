@@ -74,6 +74,10 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def budget(epochs: int) -> str:
+    return f"{epochs} epoch{'s' if epochs != 1 else ''}"
+
+
 def cell(row: dict[str, object], key: str, fmt: str | None) -> str:
     value = row.get(key)
     if value is None:
@@ -88,7 +92,7 @@ def write_table(results: dict[str, dict[str, object]], path: Path) -> None:
     for epochs in sorted({r["epochs"] for r in results.values()}, reverse=True):
         rows = sorted((r for r in results.values() if r["epochs"] == epochs),
                       key=lambda r: (r.get("iw_nll") is None, r.get("iw_nll") or 0.0, r["variant"]))
-        lines += [f"## {epochs} epoch{'s' if epochs != 1 else ''}", "",
+        lines += [f"## {budget(epochs)}", "",
                   "| variant | active units | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
                   "|---|---:|" + "---:|" * len(COLUMNS)]
         for r in rows:
@@ -119,7 +123,7 @@ def write_comparison(pair: list[str], runs: dict[str, Path], results: dict[str, 
     Image.fromarray(np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1)).save(Path(args.results) / f"{name}.png")
     rows = [results[f"{v}@{args.epochs}"] for v in pair]
     shown = [c for c in COLUMNS if any(r.get(c[0]) is not None for r in rows)]
-    lines = [f"# {pair[0]} against {pair[1]} on Fashion-MNIST, {args.epochs} epoch{'s' if args.epochs != 1 else ''} each", "",
+    lines = [f"# {pair[0]} against {pair[1]} on Fashion-MNIST, {budget(args.epochs)} each", "",
              f"![left: {pair[0]} samples; middle: {pair[1]} samples; right: real held-out images]({name}.png)", "",
              "Left: " + pair[0] + " samples; middle: " + pair[1] + " samples; right: real held-out images "
              "(decoded prior draws, the likelihood's mean, as `vaezoo sample` shows them).", "",
