@@ -261,6 +261,9 @@ CASES = {
     "vmf posterior with a Gaussian prior": Case(
         [*TRAIN, "--dataset", "digits", "--set", "posterior=vmf", "--out", "{tmp}/o"],
         "posterior 'vaezoo:vmf' cannot be used with prior 'vaezoo:standard-normal'"),
+    "vae-gan with a temperature of 0": Case(
+        ["train", "vae-gan-conv", "--quiet", "--dataset", "digits", "--set", "temperature=0", "--out", "{tmp}/o"],
+        "temperature must be positive, got 0"),
     "tc with the ladder posterior": Case(
         ["train", "hvae-mlp", "--quiet", "--dataset", "digits", "--set", "objective=tc", "--out", "{tmp}/o"],
         "objective 'vaezoo:tc' needs log q(z_d|x)"),

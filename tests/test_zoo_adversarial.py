@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 import vaezoo
 from vaezoo.components.objectives.factor import FactorVAE, density_ratio, permute_dims
+from vaezoo.components.objectives.vaegan import relaxed_bernoulli
 
 
 def correlated(n: int, rho: float, generator: torch.Generator) -> torch.Tensor:
@@ -93,14 +94,18 @@ def test_aae_fools_its_discriminator_and_the_discriminator_tells_prior_from_code
 def test_vae_gan_measures_reconstruction_in_the_discriminators_features():
     torch.manual_seed(0)
     model = vaezoo.create_model("vae-gan-conv", input_shape=(1, 8, 8), feature_weight=0.5, gan_weight=2.0)
+    model.eval()  # the discriminator's power iteration holds still, so it gives the same features again
     x = batch()
     out = model(x)
     discriminator = model.objective.discriminator
-    reconstruction = model.likelihood.mean(out.params)
-    torch.testing.assert_close(out.terms["reconstruction"], reconstruction)
+    mean = model.likelihood.mean(out.params)
+    reconstruction, generated = out.terms["reconstruction"], out.terms["generated"]
+    # binarized data: the discriminator is shown relaxed Bernoulli draws of the decoded pixels, not their means
+    assert ((reconstruction > 0) & (reconstruction < 1)).all() and not torch.allclose(reconstruction, mean)
+    assert (reconstruction - 0.5).abs().mean() > (mean - 0.5).abs().mean()
     real_features, _ = discriminator(x)
     fake_features, fake_logit = discriminator(reconstruction)
-    _, generated_logit = discriminator(out.terms["generated"])
+    _, generated_logit = discriminator(generated)
     feature_recon = -0.5 * (real_features - fake_features).pow(2).sum(-1)
     fool = F.softplus(-fake_logit) + F.softplus(-generated_logit)  # -log sigmoid: 'real' for both fakes
     expected = -(out.recon + 0.5 * feature_recon - out.kl).mean() + 2.0 * fool.mean()
@@ -108,6 +113,28 @@ def test_vae_gan_measures_reconstruction_in_the_discriminators_features():
     out.loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
     adversary_gets_every_gradient(model, model.objective.adversary_loss(model, x, None, out))
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5, 2.0])
+def test_a_relaxed_bernoulli_draw_exceeds_one_half_with_the_pixels_probability(temperature):
+    torch.manual_seed(0)
+    probs = torch.tensor([0.05, 0.3, 0.5, 0.9]).expand(100_000, 4)
+    draws = relaxed_bernoulli(probs, temperature)
+    assert ((draws >= 0) & (draws <= 1)).all()
+    torch.testing.assert_close((draws > 0.5).float().mean(0), probs[0], atol=0.006, rtol=0)
+    # sigmoid of logistic noise over the temperature: the draws spread towards {0, 1} as it falls
+    near_binary = ((draws < 0.01) | (draws > 0.99)).float().mean().item()
+    assert (near_binary > 0.8) if temperature == 0.1 else (near_binary < 0.5)
+    probs = torch.full((3,), 0.7, requires_grad=True)
+    relaxed_bernoulli(probs, temperature).sum().backward()
+    assert (probs.grad >= 0).all() and probs.grad.sum() > 0  # draws rise with p (saturated ones hold still)
+
+
+def test_vae_gan_shows_the_discriminator_the_mean_of_a_continuous_likelihood():
+    torch.manual_seed(0)
+    model = vaezoo.create_model("vae-gan-conv", input_shape=(1, 8, 8), likelihood="gaussian").eval()
+    out = model(torch.rand(4, 1, 8, 8))
+    torch.testing.assert_close(out.terms["reconstruction"], model.likelihood.mean(out.params))
 
 
 # --- in the training loop: a second parameter group, stepped after the VAE --------------------------------------
@@ -142,7 +169,7 @@ def test_the_trainer_steps_the_vae_and_the_adversary_each_with_its_own_loss(tmp_
     assert any(not torch.equal(a, p) for a, p in zip(adversary, model.objective.adversary().parameters()))
 
 
-@pytest.mark.parametrize("name", ["factor-vae-conv", "aae-conv"])
+@pytest.mark.parametrize("name", ["factor-vae-conv", "aae-conv", "vae-gan-conv"])
 def test_an_adversarial_run_resumes_to_the_weights_of_an_unbroken_one(tmp_path, name, capsys):
     from safetensors.torch import load_file
 
