@@ -151,6 +151,7 @@ RESUME = ["train", "vae-mlp", "--dataset", "digits", "--out", "{tmp}/run", "--re
 
 CASES = {
     # devices, counts and output paths of the commands on a run
+    "eval --nll-examples 0": Case(["eval", "{run}", "--nll-examples", "0"], "--nll-examples must be a positive integer, got 0"),
     "eval --device foo": Case(["eval", "{run}", "--device", "foo"], "device must be cpu, cuda or cuda:N"),
     "eval --device cuda:99": Case(["eval", "{run}", "--device", "cuda:99"], "device cuda:99 was asked for"),
     "sample --device foo": Case(["sample", "{run}", "--device", "foo", "--out", "{tmp}/s.png"], "device must be"),

@@ -6,7 +6,7 @@ import math
 import torch
 
 import vaezoo
-from vaezoo.analysis.evaluate import active_units, elbo, importance_weighted_nll
+from vaezoo.analysis.evaluate import active_units, elbo, importance_weighted_nll, summary
 
 
 def small_model(name: str = "vae-mlp", **overrides) -> vaezoo.VAE:
@@ -38,6 +38,16 @@ def test_iw_nll_matches_a_direct_log_mean_exp_and_tightens_with_k():
     assert abs(direct - nll[500]) < 0.05 * abs(nll[1] - nll[500]) + 0.05
 
 
+def test_the_summary_estimates_the_nll_on_the_first_n_examples_when_asked_and_the_rest_on_all():
+    model = small_model()
+    x = torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(1)).bernoulli()
+    whole, first = summary(model, x, nll_samples=5), summary(model, x, nll_samples=5, nll_examples=4)
+    assert whole["nll"] == importance_weighted_nll(model, x, samples=5) and whole["nll_examples"] == 12
+    assert first["nll"] == importance_weighted_nll(model, x[:4], samples=5) and first["nll_examples"] == 4
+    assert first["nll"] != whole["nll"] and first["elbo"] == whole["elbo"] == elbo(model, x)["elbo"]
+    assert summary(model, x, nll_samples=5, nll_examples=50)["nll_examples"] == 12
+
+
 def test_active_units_count_the_dimensions_whose_mean_moves():
     model = small_model()
     with torch.no_grad():
@@ -59,3 +69,19 @@ def test_evaluation_leaves_the_rng_and_mode_alone():
     importance_weighted_nll(model, x, samples=3)
     active_units(model, x)
     assert torch.equal(torch.rand(1), before) and model.training
+
+
+def test_eval_estimates_the_nll_on_the_first_n_held_out_images_and_says_so(tmp_path, capsys):
+    import json
+
+    from vaezoo.cli.main import main
+
+    run = tmp_path / "run"
+    assert main(["train", "vae-mlp", "--dataset", "digits", "--epochs", "1", "--quiet", "--out", str(run),
+                 "--set", "encoder.hidden_dims=[16]", "--set", "decoder.hidden_dims=[16]"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--nll-samples", "3", "--nll-examples", "20", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["nll_examples"] == 20 and result["examples"] > 20
+    assert main(["eval", str(run), "--nll-samples", "3", "--nll-examples", "20"]) == 0
+    assert f"{result['nll']:.2f} nats on the first 20" in capsys.readouterr().out

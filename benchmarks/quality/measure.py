@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 import vaezoo
 from vaezoo import metrics
-from vaezoo.analysis.evaluate import METRIC_NEEDS, active_units, elbo, importance_weighted_nll
+from vaezoo.analysis.evaluate import summary
 from vaezoo.analysis.learned import generate, sample_quality_scores
 from vaezoo.data.datasets import Dataset, batches
 from vaezoo.data.held_out import held_out_set
@@ -38,15 +38,12 @@ def measure(run: Path, data: Dataset, *, nll_samples: int, sample_quality: bool,
     held_out, labels = held_out_set(data, model)
     x, y = held_out.to(device), None if labels is None else labels.to(device)
     start = time.perf_counter()
-    unavailable = model.posterior.why_not(METRIC_NEEDS["nll"], model.prior)
-    n = len(x) if nll_examples is None else min(nll_examples, len(x))
+    held_out_metrics = summary(model, x, y, nll_samples, nll_examples=nll_examples)
     row: dict[str, object] = {
-        "elbo": elbo(model, x, y)["elbo"],
-        "iw_nll": None if unavailable else importance_weighted_nll(
-            model, x[:n], samples=nll_samples, y=None if y is None else y[:n]),
-        "nll_samples": None if unavailable else nll_samples, "nll_examples": None if unavailable else n,
-        "iw_nll_unavailable": unavailable,
-        "active_units": active_units(model, x, y), "latent_dim": model.latent_dim,
+        "elbo": held_out_metrics["elbo"], "iw_nll": held_out_metrics.get("nll"),
+        "nll_samples": held_out_metrics.get("nll_samples"), "nll_examples": held_out_metrics.get("nll_examples"),
+        "iw_nll_unavailable": held_out_metrics["unavailable"].get("nll"),
+        "active_units": held_out_metrics["active_units"], "latent_dim": model.latent_dim,
         "reconstruction_mse": reconstruction_mse(model, held_out),
         "sample_sharpness": metrics.sharpness(generate(model, SHARPNESS_SAMPLES).numpy()),
         "data_sharpness": metrics.sharpness(data.test_x[:SHARPNESS_SAMPLES].numpy()),

@@ -138,9 +138,11 @@ METRIC_NEEDS = {"nll": "samples", "mutual_information": "density", "kl_per_dim":
 
 
 def summary(
-    model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, nll_samples: int = 1000, progress: bool = False
+    model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, nll_samples: int = 1000, progress: bool = False,
+    nll_examples: int | None = None,
 ) -> dict[str, Any]:
-    """Every held-out metric defined for this model; `unavailable` maps each other metric to the reason."""
+    """Every held-out metric defined for this model; `unavailable` maps each other metric to the reason. The
+    IW-NLL is estimated on the first `nll_examples` examples when given (it costs K decoder passes each)."""
     terms = elbo(model, x, y)
     result: dict[str, Any] = {"examples": len(x), **{k: terms[k] for k in ("elbo", "recon", "kl")}}
     result["latent_dim"] = model.latent_dim
@@ -150,8 +152,10 @@ def summary(
         if (reason := model.posterior.why_not(feature, model.prior)) is not None
     }
     if "nll" not in unavailable:
-        result["nll"] = importance_weighted_nll(model, x, nll_samples, y=y, progress=progress)
-        result["nll_samples"] = nll_samples
+        n = len(x) if nll_examples is None else min(nll_examples, len(x))
+        result["nll"] = importance_weighted_nll(model, x[:n], nll_samples, y=None if y is None else y[:n],
+                                                progress=progress)
+        result["nll_samples"], result["nll_examples"] = nll_samples, n
         if model.likelihood.discrete:
             result["bits_per_dim"] = bits_per_dim(result["nll"], model.input_shape)
     if "mutual_information" not in unavailable:

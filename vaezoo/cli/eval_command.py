@@ -16,10 +16,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _check_picture_args(args)
     if args.nll_samples < 1:
         raise VaezooError(f"--nll-samples must be a positive integer, got {args.nll_samples}")
+    if args.nll_examples is not None and args.nll_examples < 1:
+        raise VaezooError(f"--nll-examples must be a positive integer, got {args.nll_examples}")
     model = load_model(args.run_dir, device=args.device)
     data = load_run_data(args.run_dir, args.data_dir)
     x, y = held_out_set(data, model, read_config(args.run_dir)["train"].get("binarize", "auto"))
-    result = evaluate.summary(model, x, y, args.nll_samples, progress=not args.json)
+    result = evaluate.summary(model, x, y, args.nll_samples, progress=not args.json, nll_examples=args.nll_examples)
     if args.disentanglement or args.sample_quality:
         from vaezoo.analysis.learned import evaluate_run
 
@@ -33,7 +35,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"held-out examples      {result['examples']}")
     print(f"ELBO                   {result['elbo']:.2f} nats (reconstruction {result['recon']:.2f}, KL {result['kl']:.2f})")
     if "nll" in result:
-        print(f"{f'NLL (IW, K={args.nll_samples})':<23}{result['nll']:.2f} nats")
+        on = "" if result["nll_examples"] == result["examples"] else f" on the first {result['nll_examples']}"
+        print(f"{f'NLL (IW, K={args.nll_samples})':<23}{result['nll']:.2f} nats{on}")
     if "bits_per_dim" in result:
         print(f"bits per dimension     {result['bits_per_dim']:.4f}")
     print(f"active units           {result['active_units']} of {model.latent_dim}")
