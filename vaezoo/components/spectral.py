@@ -11,12 +11,13 @@ from torch import nn
 
 
 class SpectralNorm(nn.Module):
-    """Mixin for a layer with a `weight` [out, ...]: keeps the power iteration's left singular vector in the
-    buffer `u` (saved with the weights, so a resumed run goes on exactly) and gives the normalized weight."""
+    """Mixin, before a layer class with a `weight` [out, ...]: keeps the power iteration's left singular vector
+    in the buffer `u` (saved with the weights, so a resumed run goes on exactly) and gives the normalized weight."""
 
     weight: torch.Tensor
 
-    def init_power_iteration(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # the layer's own constructor
         self.register_buffer("u", F.normalize(torch.randn(self.weight.shape[0]), dim=0))
 
     def normalized_weight(self) -> torch.Tensor:
@@ -39,20 +40,12 @@ class SpectralNorm(nn.Module):
 class SpectralConv2d(SpectralNorm, nn.Conv2d):
     """nn.Conv2d with a spectrally normalized kernel."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.init_power_iteration()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, self.normalized_weight(), self.bias)
 
 
 class SpectralLinear(SpectralNorm, nn.Linear):
     """nn.Linear with a spectrally normalized weight."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.init_power_iteration()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.normalized_weight(), self.bias)
