@@ -42,6 +42,17 @@ def test_the_weight_is_divided_by_its_largest_singular_value_in_value_and_gradie
     assert not torch.allclose(grad, weight_gradient(x, apply, layer, sigma_fixed=True), rtol=1e-2)
 
 
+@pytest.mark.parametrize("make, inputs, apply", CASES)
+def test_under_bfloat16_autocast_the_singular_value_is_estimated_in_the_weights_precision(make, inputs, apply):
+    torch.manual_seed(0)
+    layer, x = make(), inputs()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = layer(x)
+    assert low.dtype == torch.bfloat16 and layer.u.dtype == torch.float32
+    layer.eval()  # the same power-iteration state, in float32 throughout
+    torch.testing.assert_close(low.float(), layer(x), rtol=0.05, atol=0.05)
+
+
 def test_training_forwards_step_the_power_iteration_and_evaluation_leaves_it():
     torch.manual_seed(0)
     layer, x = SpectralLinear(10, 5), torch.randn(3, 10)

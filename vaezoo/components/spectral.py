@@ -23,13 +23,14 @@ class SpectralNorm(nn.Module):
     def normalized_weight(self) -> torch.Tensor:
         """weight / sigma, sigma = u^T W v from the current estimate of the top singular vectors (u, v), whose
         gradient flows through W alone."""
-        w = self.weight.flatten(1)
-        with torch.no_grad():
-            if self.training:
-                self.u.copy_(F.normalize(w @ F.normalize(w.T @ self.u, dim=0), dim=0))
-            u = self.u.clone()  # the backward keeps u: later forwards update the buffer in place
-            v = F.normalize(w.T @ u, dim=0)
-        return self.weight / torch.dot(u, w @ v)
+        with torch.autocast(self.weight.device.type, enabled=False):  # in the weight's precision under bf16
+            w = self.weight.flatten(1)
+            with torch.no_grad():
+                if self.training:
+                    self.u.copy_(F.normalize(w @ F.normalize(w.T @ self.u, dim=0), dim=0))
+                u = self.u.clone()  # the backward keeps u: later forwards update the buffer in place
+                v = F.normalize(w.T @ u, dim=0)
+            return self.weight / torch.dot(u, w @ v)
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         # weights saved before this layer was normalized have no `u`: start its power iteration afresh

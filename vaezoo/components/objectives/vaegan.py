@@ -33,7 +33,7 @@ class VAEGAN(Objective):
     loss for reconstructions and prior samples against the discriminator). The feature-space term is a unit
     Gaussian on the discriminator's hidden layer, between x and its reconstruction. For binary data the
     discriminator sees relaxed Bernoulli draws of the decoded pixels at `temperature`: shown the probabilities
-    themselves, it tells them from binarized images by their grey values alone, and the decoder learns stripes."""
+    themselves, it can tell them from binarized images by their grey values alone, and the decoder learns stripes."""
 
     def __init__(
         self, input_shape: Sequence[int], gan_weight: float = 1.0, feature_weight: float = 1.0,
