@@ -84,4 +84,6 @@ def test_eval_estimates_the_nll_on_the_first_n_held_out_images_and_says_so(tmp_p
     result = json.loads(capsys.readouterr().out)
     assert result["nll_examples"] == 20 and result["examples"] > 20
     assert main(["eval", str(run), "--nll-samples", "3", "--nll-examples", "20"]) == 0
-    assert f"{result['nll']:.2f} nats on the first 20" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert f"{result['nll']:.2f} nats on the first 20" in table
+    assert f"bits per dimension     {result['bits_per_dim']:.4f} on the first 20" in table

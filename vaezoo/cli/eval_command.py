@@ -37,8 +37,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if "nll" in result:
         on = "" if result["nll_examples"] == result["examples"] else f" on the first {result['nll_examples']}"
         print(f"{f'NLL (IW, K={args.nll_samples})':<23}{result['nll']:.2f} nats{on}")
-    if "bits_per_dim" in result:
-        print(f"bits per dimension     {result['bits_per_dim']:.4f}")
+        if "bits_per_dim" in result:
+            print(f"bits per dimension     {result['bits_per_dim']:.4f}{on}")
     print(f"active units           {result['active_units']} of {model.latent_dim}")
     if "mutual_information" in result:
         print(f"mutual information     {result['mutual_information']:.3f} nats")
