@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 import vaezoo
@@ -46,6 +47,11 @@ def test_the_summary_estimates_the_nll_on_the_first_n_examples_when_asked_and_th
     assert first["nll"] == importance_weighted_nll(model, x[:4], samples=5) and first["nll_examples"] == 4
     assert first["nll"] != whole["nll"] and first["elbo"] == whole["elbo"] == elbo(model, x)["elbo"]
     assert summary(model, x, nll_samples=5, nll_examples=50)["nll_examples"] == 12
+    assert "mutual_information" in whole and "kl_per_dim" in whole
+    only_nll = summary(model, x, nll_samples=5, optional=("nll",))  # what the quality benchmark asks for
+    assert only_nll["nll"] == whole["nll"] and not {"mutual_information", "kl_per_dim"} & set(only_nll)
+    with pytest.raises(ValueError, match="unknown optional metrics \\['mi'\\]"):
+        summary(model, x, optional=("mi",))
 
 
 def test_active_units_count_the_dimensions_whose_mean_moves():

@@ -139,10 +139,14 @@ METRIC_NEEDS = {"nll": "samples", "mutual_information": "density", "kl_per_dim":
 
 def summary(
     model: VAE, x: torch.Tensor, y: torch.Tensor | None = None, nll_samples: int = 1000, progress: bool = False,
-    nll_examples: int | None = None,
+    nll_examples: int | None = None, optional: Sequence[str] = tuple(METRIC_NEEDS),
 ) -> dict[str, Any]:
-    """Every held-out metric defined for this model; `unavailable` maps each other metric to the reason. The
-    IW-NLL is estimated on the first `nll_examples` examples when given (it costs K decoder passes each)."""
+    """Every held-out metric defined for this model among the `optional` ones of METRIC_NEEDS (all by default;
+    the ELBO and active units always); `unavailable` maps each metric of METRIC_NEEDS it does not define to why.
+    The IW-NLL is estimated on the first `nll_examples` examples when given (it costs K decoder passes each)."""
+    unknown = sorted(set(optional) - set(METRIC_NEEDS))
+    if unknown:
+        raise ValueError(f"unknown optional metrics {unknown}; they are {', '.join(METRIC_NEEDS)}")
     terms = elbo(model, x, y)
     result: dict[str, Any] = {"examples": len(x), **{k: terms[k] for k in ("elbo", "recon", "kl")}}
     result["latent_dim"] = model.latent_dim
@@ -151,16 +155,17 @@ def summary(
         metric: reason for metric, feature in METRIC_NEEDS.items()
         if (reason := model.posterior.why_not(feature, model.prior)) is not None
     }
-    if "nll" not in unavailable:
+    wanted = set(optional) - set(unavailable)
+    if "nll" in wanted:
         n = len(x) if nll_examples is None else min(nll_examples, len(x))
         result["nll"] = importance_weighted_nll(model, x[:n], nll_samples, y=None if y is None else y[:n],
                                                 progress=progress)
         result["nll_samples"], result["nll_examples"] = nll_samples, n
         if model.likelihood.discrete:
             result["bits_per_dim"] = bits_per_dim(result["nll"], model.input_shape)
-    if "mutual_information" not in unavailable:
+    if "mutual_information" in wanted:
         result["mutual_information"] = mutual_information(model, x, y)
-    if "kl_per_dim" not in unavailable:
+    if "kl_per_dim" in wanted:
         result["kl_per_dim"] = kl_per_dimension(model, x, y)
     result["unavailable"] = unavailable
     return result
