@@ -1,0 +1,79 @@
+"""A dataset's splits as torch datasets: images read when asked, in the dtype they are stored in, with their
+labels (and ground-truth factor values) held in memory, since those are small.
+
+An ImageSet is map-style: `read(rows)` returns the images of those rows as one [n, C, H, W] tensor of the
+stored dtype, which a DataLoader calls once per batch through `__getitems__`. uint8 images are scaled to [0, 1]
+per batch on the training device (`to_model_input`); float32 images are already in the model's range.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+STORED_DTYPES = (torch.uint8, torch.float32)
+
+
+class ImageSet(torch.utils.data.Dataset):
+    """One split: `len(labels)` images of `shape` stored as `dtype`, read by `read(rows)`; `labels` are int64
+    [N], `factors` float64 [N, K] or None. Subclasses implement `read`."""
+
+    def __init__(self, shape: Sequence[int], dtype: torch.dtype, labels: torch.Tensor,
+                 factors: np.ndarray | None = None) -> None:
+        if dtype not in STORED_DTYPES:
+            raise TypeError(f"images are stored as uint8 or float32, not {dtype}")
+        self.shape, self.dtype = tuple(int(s) for s in shape), dtype
+        self.labels, self.factors = labels, factors
+
+    def read(self, rows: np.ndarray) -> torch.Tensor:
+        """The images of `rows` (int64 indices), [len(rows), *shape] of `dtype`, in the order asked for."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.read(np.array([index], dtype=np.int64))[0], self.labels[index]
+
+    def __getitems__(self, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole batch in one read (torch's DataLoader calls this when it exists); pass it through with
+        `collate_batch`."""
+        index = np.asarray(rows, dtype=np.int64)
+        return self.read(index), self.labels[torch.from_numpy(index)]
+
+
+class TensorImages(ImageSet):
+    """A split held in memory as a tensor (small datasets, and loaders that return tensors)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, factors: np.ndarray | None = None) -> None:
+        super().__init__(images.shape[1:], images.dtype, labels, factors)
+        self.images = images
+
+    def read(self, rows: np.ndarray) -> torch.Tensor:
+        return self.images[torch.from_numpy(rows)]
+
+
+def collate_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The DataLoader's collate function for ImageSets: `__getitems__` already made the batch."""
+    return batch
+
+
+def to_model_input(images: torch.Tensor) -> torch.Tensor:
+    """Stored images as the model's float input: uint8 scaled by 1/255, float32 as it is."""
+    return images.float().div_(255.0) if images.dtype == torch.uint8 else images
+
+
+@dataclass
+class Splits:
+    """A dataset by name: its training and held-out ImageSets and the names of its factors (if any)."""
+
+    name: str
+    train: ImageSet
+    test: ImageSet
+    factor_names: tuple[str, ...] = ()
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.train.shape
