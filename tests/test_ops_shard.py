@@ -71,3 +71,26 @@ def test_bad_shards_are_refused(start, total, rows, message):
     with pytest.raises(ValueError, match=message):
         with noise_shard(start, total):
             reparameterize(zeros, zeros)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("prior", ["standard-normal", "learned-diagonal"])
+def test_per_dimension_kl_draws_the_shards_rows_of_the_whole_batch_draw(prior, backend, monkeypatch):
+    """The per-dimension KL (free bits) reads [B, D] as [B*D, 1]: inside a trainer's or a rank's noise shard it
+    draws that shard's rows of the whole batch's draw, the same z as the plain draw (it once asked for B*D rows
+    of a B-row shard and failed)."""
+    from vaezoo.components.posteriors.gaussian import GaussianPosterior
+    from vaezoo.components.priors.gaussian import LearnedDiagonal, StandardNormal
+
+    monkeypatch.setenv("VAEZOO_BACKEND", backend)
+    prior_module = (StandardNormal if prior == "standard-normal" else LearnedDiagonal)(5).double()
+    posterior = GaussianPosterior(5)
+    mu, logvar = torch.randn(6, 5, dtype=torch.float64), torch.randn(6, 5, dtype=torch.float64)
+    torch.manual_seed(4)
+    whole = posterior.draw((mu, logvar), prior_module).z
+    for start, stop in shard_bounds(6, 3):
+        torch.manual_seed(4)
+        with noise_shard(start, 6):
+            latent = posterior.kl_per_dim((mu[start:stop], logvar[start:stop]), prior_module)
+        torch.testing.assert_close(latent.z, whole[start:stop])
+        assert latent.kl.shape == (stop - start, 5)

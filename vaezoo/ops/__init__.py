@@ -6,10 +6,10 @@ import torch
 from vaezoo.ops.backend import BACKENDS, backends, use_fused
 from vaezoo.ops.fused import fused_reparameterize
 from vaezoo.ops.reference import reference_reparameterize
-from vaezoo.ops.shard import current_shard, noise_shard
+from vaezoo.ops.shard import current_shard, noise_shard, rows_split
 from vaezoo.ops.validation import check_arguments
 
-__all__ = ["BACKENDS", "backends", "noise_shard", "reparameterize", "reference_reparameterize"]
+__all__ = ["BACKENDS", "backends", "noise_shard", "reparameterize", "reference_reparameterize", "rows_split"]
 
 
 def reparameterize(

@@ -28,3 +28,18 @@ def noise_shard(start: int, total: int) -> Iterator[None]:
 def current_shard() -> tuple[int, int] | None:
     """(start, total) of the enclosing noise_shard block, or None outside one."""
     return _current
+
+
+@contextlib.contextmanager
+def rows_split(parts: int) -> Iterator[None]:
+    """For calls on a view that splits each row of the batch into `parts` consecutive rows (a [B, D] tensor
+    read as [B*D, 1]): inside a noise_shard block, the block's rows are split alike, so the draw is still
+    that of the shard's rows of one whole-batch draw, and the same as the unsplit call's. Outside one, nothing."""
+    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
+        raise ValueError(f"rows_split: parts must be a positive int, got {parts!r}")
+    if _current is None:
+        yield
+        return
+    start, total = _current
+    with noise_shard(start * parts, total * parts):
+        yield

@@ -1,6 +1,8 @@
 """The diagonal Gaussian posterior, drawn by the fused reparameterize + KL operator."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from vaezoo import ops
@@ -39,12 +41,16 @@ class GaussianPosterior(Posterior):
         return None
 
     def kl_per_dim(self, params: tuple[torch.Tensor, ...], prior: Prior) -> Latent:
-        """One operator call on [B*D, 1] views: its per-example KL (and log q) is then that of each dimension."""
+        """One operator call on [B*D, 1] views: its per-example KL (and log q) is then that of each dimension.
+
+        The views split each example into D rows, so the noise shard is split alike (ops.rows_split): z is the
+        draw `draw` would make, inside a data-parallel or trainer noise shard too."""
         self.require("kl_per_dim", prior)
         mu, logvar = params
         analytic = closed_form(prior)
         columns = [t.expand_as(mu).reshape(-1, 1) for t in (mu, logvar, *(analytic or []))]
-        z, kl, log_q = ops.reparameterize(*columns, log_q=True)
+        with ops.rows_split(math.prod(mu.shape[1:])):
+            z, kl, log_q = ops.reparameterize(*columns, log_q=True)
         z, log_q = z.view_as(mu), log_q.view_as(mu)
         kl = kl.view_as(mu) if analytic is not None else log_q - prior.log_prob_per_dim(z)
         return Latent(z, kl, log_q.sum(-1))
