@@ -2,6 +2,7 @@
 backward regenerates a drawn eps), and gradcheck in float64."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -16,7 +17,7 @@ from _ops_cases import (
     tolerance,
 )
 
-from vaezoo.ops import reference_reparameterize, reparameterize
+from vaezoo.ops import noise_shard, reference_reparameterize, reparameterize
 
 pytestmark = fused_cpu
 
@@ -104,3 +105,72 @@ def test_grads_of_a_large_row_sum():
     ref = grads(reference_reparameterize(*inputs, eps, None), inputs)
     for a, b in zip(fused, ref):
         torch.testing.assert_close(a, b, **tolerance(torch.float32, math.isqrt(3000)))
+
+
+@pytest.mark.parametrize("shard", [None, (1, 5)])
+@pytest.mark.parametrize("samples", [None, 2])
+@pytest.mark.parametrize("prior", [None, "full", "shared"])
+def test_gradgradcheck_with_drawn_eps(prior, samples, shard):
+    """create_graph=True through the fused operator: second-order gradients are exact (the backward kernel has
+    an autograd of its own, from the reference's formulas at the regenerated eps, a noise shard's rows too)."""
+    inputs = [t for t in make_inputs((2, 3), torch.float64, prior, requires_grad=True) if t is not None]
+
+    def f(*tensors):
+        torch.manual_seed(7)  # the same eps for every evaluation
+        padded = list(tensors) + [None] * (4 - len(tensors))
+        with noise_shard(*shard) if shard else contextlib.nullcontext():
+            return reparameterize(*padded, samples=samples, log_q=True, backend="fused")
+
+    assert torch.autograd.gradgradcheck(f, inputs)
+
+
+def test_gradgradcheck_with_explicit_eps():
+    mu, logvar, prior_mu, prior_logvar = make_inputs((2, 3), torch.float64, "full", requires_grad=True)
+    eps = make_eps((2, 3), torch.float64, samples=2).requires_grad_()
+
+    def f(*tensors):
+        return reparameterize(*tensors[:4], eps=tensors[4], samples=2, log_q=True, backend="fused")
+
+    assert torch.autograd.gradgradcheck(f, [mu, logvar, prior_mu, prior_logvar, eps])
+
+
+def gradient_penalty_grad(backend: str, eps: torch.Tensor | None = None):
+    """d/dw of |d(sum z^2 + sum kl)/dx|^2 with mu = x * w, logvar = sin(x) * w: a gradient penalty's shape."""
+    w = torch.tensor([0.3, -0.7], dtype=torch.float64, requires_grad=True)
+    x = torch.tensor([[0.5, 1.0], [-1.0, 2.0], [0.2, -0.4]], dtype=torch.float64, requires_grad=True)
+    mu, logvar = x * w, torch.sin(x) * w
+    torch.manual_seed(3)
+    if backend == "reference":
+        z, kl, _ = reference_reparameterize(mu, logvar, None, None, eps, None)
+    else:
+        z, kl = reparameterize(mu, logvar, backend=backend)
+    (gx,) = torch.autograd.grad((z**2).sum() + kl.sum(), x, create_graph=True)
+    (gw,) = torch.autograd.grad((gx**2).sum(), w)
+    return gw, ((z - mu) / (0.5 * logvar).exp()).detach()
+
+
+def test_a_gradient_penalty_through_the_fused_path_equals_the_reference():
+    fused, eps = gradient_penalty_grad("fused")
+    reference, _ = gradient_penalty_grad("reference", eps)
+    torch.testing.assert_close(fused, reference)
+
+
+def test_third_order_gradients_equal_the_reference():
+    """Under create_graph on the second-order call too, the fused path stays exact (torch.func all the way)."""
+    inputs = make_inputs((2, 3), torch.float64, "shared", requires_grad=True)
+    eps = make_eps((2, 3), torch.float64)
+
+    def third(backend_outputs):
+        z, kl, lq = backend_outputs
+        (g,) = torch.autograd.grad((z**2).sum() + kl.sum() + lq.sum(), inputs[0], create_graph=True)
+        (gg,) = torch.autograd.grad((g**3).sum(), inputs[1], create_graph=True)
+        return torch.autograd.grad((gg**2).sum(), inputs)
+
+    torch.manual_seed(2)
+    fused = third(reparameterize(*inputs, log_q=True, backend="fused"))
+    torch.manual_seed(2)
+    drawn = reparameterize(*inputs, backend="fused")[0]
+    eps = ((drawn - inputs[0]) / (0.5 * inputs[1]).exp()).detach()
+    reference = third(reference_reparameterize(*inputs, eps, None))
+    for a, b in zip(fused, reference):
+        torch.testing.assert_close(a, b)

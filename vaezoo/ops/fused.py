@@ -3,13 +3,14 @@
 Autograd of reparameterize_fwd is registered in C++ (csrc/autograd.cpp, for the Autograd dispatch key), not with
 torch.library.register_autograd: the Python autograd layer cost 10-20 us per direction, most of a call's time at
 small sizes. Its backward calls reparameterize_bwd through the dispatcher and regenerates eps from the saved
-generator state. The fake kernels stay in Python (torch.library.register_fake), where torch.compile and opcheck
+generator state. The backward kernel's own autograd (for create_graph=True) is in vaezoo.ops.second_order. The fake kernels stay in Python (torch.library.register_fake), where torch.compile and opcheck
 look for them.
 """
 from __future__ import annotations
 
 import torch
 
+from vaezoo.ops import second_order
 from vaezoo.ops.backend import LOAD_ERROR
 
 
@@ -32,6 +33,7 @@ def _fake_backward(
 if LOAD_ERROR is None:
     torch.library.register_fake("vaezoo::reparameterize_fwd")(_fake_forward)
     torch.library.register_fake("vaezoo::reparameterize_bwd")(_fake_backward)
+    second_order.register()  # gradients of gradients (create_graph=True) through the backward kernel
     _forward_op = torch.ops.vaezoo.reparameterize_fwd.default
 
 
