@@ -142,6 +142,65 @@ def test_refused_combinations_exit_2_with_one_line_and_no_run_directory(argv, me
     assert not run.exists()
 
 
+#: A plugin posterior whose why_not offers every feature (as a hasty author writes it) but that implements none
+#: of the methods behind them, and one whose moments have the wrong shape.
+PROMISING = """
+class Promising(Posterior):
+    def draw(self, params, prior, samples=None):
+        mu, logvar = params
+        z = mu if samples is None else mu.expand(samples, *mu.shape)
+        return Latent(z, torch.zeros(mu.shape[0]), torch.zeros(z.shape[:-1]))
+
+    def mean(self, params, prior):
+        return params[0]
+
+    def why_not(self, feature, prior):
+        return None
+
+class Flat(Promising):
+    def moments(self, params):
+        return params[0].sum(-1), params[1].sum(-1)
+
+@hookimpl
+def vaezoo_register_posteriors(register):
+    register("promising", Promising)
+    register("flat", Flat)
+"""
+
+
+@pytest.mark.parametrize("objective, override, message", [
+    ("dip", "promising", "objective 'vaezoo:dip' needs the mean and the per-dimension variance of q(z|x); "
+     "posterior 'lab:promising' with prior 'vaezoo:standard-normal' offers it (its why_not gives no reason), but "
+     "fails on one example: NotImplementedError: Promising does not implement moments"),
+    ("dip", "flat", "posterior 'lab:flat' with prior 'vaezoo:standard-normal' offers it (its why_not gives "
+     "no reason), but moments(params)[0] returned [1] for one example, not [1, 3]"),
+    ("tc", "promising", "objective 'vaezoo:tc' needs log q(z_d|x)"),
+])
+def test_a_posterior_that_offers_a_feature_it_does_not_implement_is_refused_at_build(site, objective, override, message):
+    """dip-vae with a plugin posterior lacking moments once passed the build and failed at the first step."""
+    site.install("lab", plugin_with("from vaezoo import Latent, Posterior\n" + PROMISING))
+    with pytest.raises(CombinationError) as info:
+        vaezoo.create_model("vae-mlp", input_shape=(1, 8, 8), latent_dim=3, posterior=override, objective=objective)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_objective_needing_an_unknown_feature_is_refused_with_the_known_ones(site):
+    site.install("lab", plugin_with("""
+from vaezoo.components.objectives.elbo import ELBO
+
+class Greedy(ELBO):
+    def needs(self):
+        return frozenset({"entropy"})
+
+@hookimpl
+def vaezoo_register_objectives(register):
+    register("greedy", Greedy)
+"""))
+    with pytest.raises(CombinationError, match=r"objective 'lab:greedy' needs the posterior feature 'entropy', which "
+                       r"vaezoo does not know; the features are samples, kl_per_dim, density, moments"):
+        vaezoo.create_model("vae-mlp", input_shape=(1, 8, 8), objective="greedy")
+
+
 def test_a_conditional_vamp_prior_encodes_its_pseudo_inputs_with_labels(capsys, tmp_path):
     model = vaezoo.create_model("cvae-mlp", input_shape=(1, 8, 8), prior="vamp", **{"prior.components": 7})
     assert model.prior.labels.shape == (7, 10) and model.prior.labels.argmax(1).tolist() == [k % 10 for k in range(7)]

@@ -149,6 +149,33 @@ ON_SITE = {"PYTHONPATH": os.pathsep.join(filter(None, ["{tmp}/site", os.environ.
 
 RESUME = ["train", "vae-mlp", "--dataset", "digits", "--out", "{tmp}/run", "--resume", "--quiet"]
 
+# (branch numbers) a plugin posterior whose why_not offers every feature but that has no moments method
+PROMISING = """
+import torch
+from vaezoo import Latent, Posterior, hookimpl
+
+class Promising(Posterior):
+    def draw(self, params, prior, samples=None):
+        return Latent(params[0], torch.zeros(len(params[0])), torch.zeros(len(params[0])))
+
+    def mean(self, params, prior):
+        return params[0]
+
+    def why_not(self, feature, prior):
+        return None
+
+@hookimpl
+def vaezoo_register_posteriors(register):
+    register("promising", Promising)
+"""
+
+
+def promising_plugin(tmp: Path, run: Path) -> None:
+    site = FakeSite(tmp / "site")
+    site.root.mkdir()
+    site.install("vaezoo-promising", PROMISING, plugin="promising")
+
+
 CASES = {
     # devices, counts and output paths of the commands on a run
     "eval --nll-examples 0": Case(["eval", "{run}", "--nll-examples", "0"], "--nll-examples must be a positive integer, got 0"),
@@ -276,6 +303,11 @@ CASES = {
         ["sample", "{tmp}/run", "--out", "{tmp}/s.png"], "pip install 'vaezoo-ghost==1.2'",
         edit_config(lambda r: r["identity"]["variant"].update(name="ghost:ghost-vae", distribution="vaezoo-ghost",
                                                               version="1.2"))),
+    # (branch numbers) issue 21: a feature the posterior offers but does not implement is refused at build
+    "dip with a posterior that offers moments it does not have": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "objective=dip", "--set", "posterior=promising", "--out", "{tmp}/o"],
+        "posterior 'promising:promising' with prior 'vaezoo:standard-normal' offers it (its why_not gives no "
+        "reason), but fails on one example: NotImplementedError", promising_plugin, ON_SITE),
 }
 
 

@@ -49,6 +49,11 @@ def check_combination(labels: dict[str, str], parts: dict[str, Any], num_classes
             f"{labels['posterior']} is of the {posterior.family} family"
         )
     for feature in sorted(parts["objective"].needs()):
+        if feature not in FEATURES:
+            raise CombinationError(
+                f"{labels['objective']} needs the posterior feature {feature!r}, which vaezoo does not know; the "
+                f"features are {', '.join(FEATURES)} (name the ones it uses in needs())"
+            )
         reason = posterior.why_not(feature, prior)
         if reason is not None:
             raise CombinationError(
@@ -75,14 +80,15 @@ def dry_run(labels: dict[str, str], parts: dict[str, Any], input_shape: tuple[in
             num_classes: int) -> None:
     """One example through the encoder and the decoder, two draws of the prior: each output has the shape its
     contract promises. Modes and the global random state are left as they were."""
-    modules = [parts[k] for k in ("encoder", "decoder", "prior")]
+    modules = [parts[k] for k in ("encoder", "posterior", "decoder", "prior")]
     modes = [m.training for m in modules]
     label = [torch.zeros(1, num_classes).index_fill_(1, torch.tensor([0]), 1.0)] if num_classes else []
     try:
         with torch.random.fork_rng(devices=[]):
             for m in modules:
                 m.eval()
-            _check_encoder(labels["encoder"], parts, input_shape, label)
+            params = _check_encoder(labels["encoder"], parts, input_shape, label)
+            _check_features(labels, parts, params, latent_dim)
             _check_decoder(labels["decoder"], parts, latent_dim, label)
             _check_prior(labels["prior"], parts["prior"], latent_dim)
     finally:
@@ -90,7 +96,8 @@ def dry_run(labels: dict[str, str], parts: dict[str, Any], input_shape: tuple[in
             m.train(mode)
 
 
-def _check_encoder(label: str, parts: dict[str, Any], input_shape: tuple[int, ...], onehot: list) -> None:
+def _check_encoder(label: str, parts: dict[str, Any], input_shape: tuple[int, ...], onehot: list) -> tuple:
+    """The encoder's output for one input, checked against the shapes the posterior reads."""
     expected = [[1, d] for d in parts["posterior"].param_dims()]
     try:
         out = parts["encoder"](torch.rand(1, *input_shape), *onehot)
@@ -102,6 +109,49 @@ def _check_encoder(label: str, parts: dict[str, Any], input_shape: tuple[int, ..
             f"{label} returned {_shapes(out)} for one input; the posterior reads a tuple of tensors shaped "
             f"{tuple(expected)}"
         )
+    return tuple(out)
+
+
+def _feature_outputs(feature: str, posterior: Posterior, prior: Prior, params: tuple) -> dict[str, Any]:
+    """What the posterior gives for `feature` on one example, by the name of the call."""
+    if feature == "samples":
+        latent = posterior.draw(params, prior, 2)
+        return {"draw(params, prior, samples=2).z": latent.z, "draw(params, prior, samples=2).log_q": latent.log_q}
+    if feature == "kl_per_dim":
+        return {"kl_per_dim(params, prior).kl": posterior.kl_per_dim(params, prior).kl}
+    if feature == "density":
+        return {"log_density(z, params)": posterior.log_density(posterior.draw(params, prior).z, params)}
+    mean, var = posterior.moments(params)
+    return {"moments(params)[0]": mean, "moments(params)[1]": var}
+
+
+#: The shape each call of `_feature_outputs` must return for one example, given latent_dim D.
+FEATURE_SHAPES = {
+    "draw(params, prior, samples=2).z": lambda d: [2, 1, d],
+    "draw(params, prior, samples=2).log_q": lambda d: [2, 1],
+    "kl_per_dim(params, prior).kl": lambda d: [1, d],
+    "log_density(z, params)": lambda d: [1, d],
+    "moments(params)[0]": lambda d: [1, d],
+    "moments(params)[1]": lambda d: [1, d],
+}
+
+
+def _check_features(labels: dict[str, str], parts: dict[str, Any], params: tuple, latent_dim: int) -> None:
+    """Each feature the objective needs, which the posterior says it offers, works on one example and has the
+    shape the contract promises (a posterior whose why_not offers what it does not implement is refused here,
+    not at the first training step)."""
+    posterior, prior = parts["posterior"], parts["prior"]
+    for feature in sorted(parts["objective"].needs()):
+        head = (f"{labels['objective']} needs {FEATURES[feature]}; {labels['posterior']} with {labels['prior']} "
+                "offers it (its why_not gives no reason), but")
+        try:
+            outputs = _feature_outputs(feature, posterior, prior, params)
+        except Exception as exc:  # noqa: BLE001 - any failure of a part is reported against the parts
+            raise CombinationError(f"{head} fails on one example: {type(exc).__name__}: {exc}") from exc
+        for call, value in outputs.items():
+            expected = FEATURE_SHAPES[call](latent_dim)
+            if not isinstance(value, torch.Tensor) or list(value.shape) != expected:
+                raise CombinationError(f"{head} {call} returned {_shapes(value)} for one example, not {expected}")
 
 
 def _check_decoder(label: str, parts: dict[str, Any], latent_dim: int, onehot: list) -> None:
