@@ -53,8 +53,10 @@ def test_eval_adds_disentanglement_and_sample_quality(colour_run, quick_classifi
     d, q = result["disentanglement"], result["sample_quality"]
     assert result["elbo"] < 0 and d["examples"] == 346 and q["samples"] == 120
     assert d["factor_names"] == ["shape", "colour", "size", "position_x", "position_y"]
-    for value in (d["mig"], d["sap"], d["beta_vae_score"], d["factor_vae_score"], *d["dci"].values()):
+    dci = {key: value for key, value in d["dci"].items() if key != "importances"}
+    for value in (d["mig"], d["sap"], d["beta_vae_score"], d["factor_vae_score"], *dci.values()):
         assert 0.0 <= value <= 1.0
+    assert d["dci"]["importances"] == "gradient-boosted trees"  # disentanglement_lib's protocol, named
     assert [row["dim"] for row in d["dimension_factors"]] == [0, 1, 2, 3]
     assert q["fid"] > 0 and q["kid"] > -1 and 0 <= q["precision"] <= 1 and 0 <= q["recall"] <= 1
     assert 0 <= q["features"]["test_accuracy"] <= 1 and q["features"]["training_steps"] == 40
@@ -67,7 +69,7 @@ def test_eval_adds_disentanglement_and_sample_quality(colour_run, quick_classifi
     assert "Evaluation (vaezoo eval)" in page and "disentanglement.mig" in page and "traversal_factors.png" in page
     assert "not with Inception-based FID" in page
     code, out, _ = run_cli(capsys, "eval", str(colour_run), "--nll-samples", "2", "--disentanglement")
-    assert code == 0 and "MIG" in out and "FactorVAE score" in out
+    assert code == 0 and "MIG" in out and "FactorVAE score" in out and "DCI (gradient-boosted trees)" in out
     code, out, _ = run_cli(capsys, "eval", str(colour_run), "--nll-samples", "2", "--sample-quality",
                            "--quality-samples", "120")
     assert code == 0 and f"of held-out images {q['held_out_sharpness']:.4f}" in out

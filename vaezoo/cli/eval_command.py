@@ -48,8 +48,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{metric.replace('_', ' '):<23}not available: {reason}")
     if "disentanglement" in result:
         d = result["disentanglement"]
-        print(f"MIG {d['mig']:.3f}  SAP {d['sap']:.3f}  DCI disentanglement {d['dci']['disentanglement']:.3f} "
-              f"completeness {d['dci']['completeness']:.3f} informativeness {d['dci']['informativeness']:.3f}")
+        print(f"MIG {d['mig']:.3f}  SAP {d['sap']:.3f}  DCI ({d['dci']['importances']}) disentanglement "
+              f"{d['dci']['disentanglement']:.3f} completeness {d['dci']['completeness']:.3f} "
+              f"informativeness {d['dci']['informativeness']:.3f}")
         print(f"BetaVAE score {d['beta_vae_score']:.3f}  FactorVAE score {d['factor_vae_score']:.3f}")
     if "sample_quality" in result:
         q = result["sample_quality"]

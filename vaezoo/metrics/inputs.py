@@ -58,3 +58,37 @@ def split_halves(n: int, seed: int, train_fraction: float = 0.8) -> tuple[np.nda
     order = np.random.default_rng(seed).permutation(n)
     cut = int(round(train_fraction * n))
     return order[:cut], order[cut:]
+
+
+def train_and_test(
+    codes: object, factors: object, test_codes: object, test_factors: object, seed: int, min_examples: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """((codes, labels) to fit on, (codes, labels) to score on): the given test set, or a seeded 80/20 split.
+
+    A given test set's factor values are labelled as the training set's (a value the training set lacks is
+    refused: no classifier could predict it)."""
+    if (test_codes is None) != (test_factors is None):
+        raise MetricInputError("give test_codes and test_factors together, or neither")
+    if test_codes is None:
+        z, labels = codes_and_factors(codes, factors, min_examples=min_examples)
+        train, test = split_halves(len(z), seed)
+        return (z[train], labels[train]), (z[test], labels[test])
+    z, labels = codes_and_factors(codes, factors, min_examples=min_examples)
+    f = as_matrix("factors", factors, rows=len(z))
+    tz = as_matrix("test_codes", test_codes)
+    tf = as_matrix("test_factors", test_factors, rows=len(tz))
+    if len(tz) == 0:
+        raise MetricInputError("test_codes has no rows; give at least one test example")
+    if tz.shape[1] != z.shape[1] or tf.shape[1] != f.shape[1]:
+        raise MetricInputError(
+            f"test_codes {tz.shape} and test_factors {tf.shape} must have the columns of codes {z.shape} and "
+            f"factors {f.shape}"
+        )
+    test_labels = np.empty(tf.shape, dtype=np.int64)
+    for k in range(f.shape[1]):
+        values = np.unique(f[:, k])
+        position = np.searchsorted(values, tf[:, k]).clip(0, len(values) - 1)
+        if not np.array_equal(values[position], tf[:, k]):
+            raise MetricInputError(f"test_factors column {k} holds values that factors never takes; no classifier could predict them")
+        test_labels[:, k] = position
+    return (z, labels), (tz, test_labels)
