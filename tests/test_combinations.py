@@ -16,6 +16,9 @@ together cover every interaction:
 The encoder and the decoder touch the prior and the objective only through the posterior's tensors and z
 (sample dimensions are flattened by `VAE.decode_params` before any decoder sees them), so no interaction is
 left out. `expected_refusal` is written from what each part offers, independently of the code.
+
+Both products step the models by hand; a third slice trains every objective, with its defaults and with every
+option changed, through `vaezoo.fit`, so that what the trainer wraps around a step meets each of them.
 """
 from __future__ import annotations
 
@@ -231,3 +234,77 @@ def test_the_combinations_cover_every_builtin_part_and_every_kind_of_refusal():
     assert set(evaluate.METRIC_NEEDS.values()) <= set(FEATURES)
     # OBJECTIVE_NEEDS and `offers` word one rule per feature: a new feature needs a rule here
     assert set(FEATURES) == {"samples", "kl_per_dim", "density", "moments"}
+
+
+# -- through the trainer: what it wraps around a step ------------------------------------------------------------
+#
+# The products above step models by hand. This slice trains each objective through the public `vaezoo.fit`
+# (two optimizer steps, a held-out evaluation), with its defaults and with every option it takes changed, so
+# the trainer's noise shard, adversary steps, gradient clipping, learning-rate schedule and the objectives'
+# own schedules (KL warm-up, read from `step`) meet every objective. Free bits once failed only here.
+
+#: A value other than the default for every option of every built-in objective (with the small networks).
+OPTION_VALUES = {
+    "elbo": {"beta": 2.0, "free_bits": 0.1, "warmup_steps": 3},
+    "tc": {"alpha": 0.5, "beta": 2.0, "gamma": 0.5, "dataset_size": 8},
+    "mmd": {"kl_weight": 0.0, "mmd_weight": 10.0, "kernel": "rbf", "scale": 2.0},
+    "dip": {"kind": "ii", "lambda_od": 2.0, "lambda_d": 3.0},
+    "iwae": {"samples": 3},
+    "miwae": {"samples": 2, "groups": 3},
+    "piwae": {"samples": 3, "groups": 2},
+    "ciwae": {"samples": 3, "beta": 0.25},
+    "factor": {"gamma": 2.0, "hidden_dims": [6], "steps": 2},
+    "aae": {"adversarial_weight": 0.5, "kl_weight": 0.1, "hidden_dims": [6], "steps": 2},
+    "vae-gan": {"gan_weight": 0.5, "feature_weight": 2.0, "channels": [3], "hidden": 6, "steps": 2,
+                "temperature": 0.3},
+}
+#: What the trainer wraps around each step: two steps of 4 (each in its noise shard), a clipped gradient, a
+#: warmed-up cosine learning rate (and bfloat16 autocast with every option changed).
+TRAINER = {"batch_size": 4, "clip_grad": 0.5, "schedule": "cosine", "warmup_steps": 1, "seed": 3}
+THROUGH_TRAINER = [(name, options) for name in OPTION_VALUES for options in ("defaults", "every option")]
+
+
+def trained_through_fit(objective: str, options: dict, classes: int, **settings):
+    torch.manual_seed(0)
+    small = {f"objective.{k}": v for k, v in SMALL.get(("objective", objective), {}).items()}
+    model = vaezoo.create_model("vae-mlp", input_shape=SHAPE, latent_dim=LATENT, num_classes=classes,
+                                **{**overrides_for("mlp", "mlp", "gaussian", "standard-normal", "bernoulli", "elbo"),
+                                   "objective": objective, **small,
+                                   **{f"objective.{k}": v for k, v in options.items()}})
+    x = torch.rand(12, *SHAPE).bernoulli()
+    data = (x, torch.arange(12) % CLASSES) if classes else x
+    train, held_out = (data[0][:8], data[1][:8]) if classes else data[:8], (data[0][8:], data[1][8:]) if classes else data[8:]
+    adversary = model.objective.adversary()
+    before = [p.detach().clone() for p in model.parameters()]
+    before_adversary = [p.detach().clone() for p in adversary.parameters()] if adversary is not None else []
+    run = vaezoo.fit(model, train, held_out, epochs=1, **TRAINER, **settings)
+    return model, run, before, before_adversary
+
+
+@pytest.mark.parametrize("objective, which", THROUGH_TRAINER, ids=[f"{o}-{w.replace(' ', '-')}" for o, w in THROUGH_TRAINER])
+def test_each_objective_and_option_trains_through_the_trainer(objective, which):
+    options = OPTION_VALUES[objective] if which == "every option" else {}
+    classes = CLASSES if which == "every option" else 0  # labels through the trainer too
+    model, run, before, before_adversary = trained_through_fit(objective, options, classes, bf16=bool(options))
+    (metrics,) = run.metrics
+    assert math.isfinite(metrics["train_loss"]) and math.isfinite(metrics["val_elbo"]), metrics
+    assert model.objective.step == 1  # the trainer set the step before each of the two steps: schedules see it
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    adversary = model.objective.adversary()
+    if adversary is not None:  # the adversary's own optimizer stepped it too
+        assert any(not torch.equal(a, p) for a, p in zip(before_adversary, adversary.parameters()))
+    if objective == "elbo" and options:  # KL warm-up: beta_t = beta * step / warmup_steps at the last step
+        assert model.objective.kl_weight() == pytest.approx(2.0 / 3)
+
+
+def test_the_trainer_slice_changes_every_option_of_every_objective():
+    """A new objective, or a new option of one, must be added to OPTION_VALUES (with a value not its default)."""
+    from vaezoo.registry.factory import component_options
+
+    objectives = {e.name: e.obj for e in get_registry().entries("objective") if e.plugin == "vaezoo"}
+    assert set(OPTION_VALUES) == set(objectives)
+    for name, factory in objectives.items():
+        defaults = component_options("objective", factory)
+        assert set(OPTION_VALUES[name]) == set(defaults), name
+        for option, value in OPTION_VALUES[name].items():
+            assert value != defaults[option], (name, option)
