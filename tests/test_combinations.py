@@ -308,3 +308,47 @@ def test_the_trainer_slice_changes_every_option_of_every_objective():
         assert set(OPTION_VALUES[name]) == set(defaults), name
         for option, value in OPTION_VALUES[name].items():
             assert value != defaults[option], (name, option)
+
+
+class Declared:
+    """Wraps a posterior so that each feature's method works only if the objective declared that feature."""
+
+    METHODS = {"kl_per_dim": "kl_per_dim", "density": "log_density", "moments": "moments"}
+
+    def __init__(self, posterior, allowed: frozenset[str]) -> None:
+        self.posterior, self.allowed, self.used = posterior, allowed, set()
+
+    def install(self) -> None:
+        for feature, method in self.METHODS.items():
+            setattr(self.posterior, method, self.guard(feature, getattr(self.posterior, method)))
+        self.posterior.draw = self.guard_samples(self.posterior.draw)
+
+    def guard(self, feature, method):
+        def call(*args, **kwargs):
+            self.used.add(feature)
+            assert feature in self.allowed, f"the objective used {feature!r} without declaring it in needs()"
+            return method(*args, **kwargs)
+        return call
+
+    def guard_samples(self, draw):
+        def call(params, prior, samples=None):
+            if samples is not None:
+                self.used.add("samples")
+                assert "samples" in self.allowed, "the objective drew several samples without declaring 'samples'"
+            return draw(params, prior, samples)
+        return call
+
+
+@pytest.mark.parametrize("objective, which", THROUGH_TRAINER, ids=[f"{o}-{w.replace(' ', '-')}" for o, w in THROUGH_TRAINER])
+def test_each_objective_declares_every_posterior_feature_it_uses(objective, which):
+    """The build check can only refuse what needs() names: a feature used but not declared fails at a step."""
+    options = OPTION_VALUES[objective] if which == "every option" else {}
+    torch.manual_seed(0)
+    small = {f"objective.{k}": v for k, v in SMALL.get(("objective", objective), {}).items()}
+    model = vaezoo.create_model("vae-mlp", input_shape=SHAPE, latent_dim=LATENT, objective=objective,
+                                **{**small, **{f"objective.{k}": v for k, v in options.items()}})
+    guard = Declared(model.posterior, model.objective.needs())
+    guard.install()
+    out = model(torch.rand(6, *SHAPE).bernoulli())
+    assert torch.isfinite(out.loss)
+    assert guard.used == set(model.objective.needs())  # and it declares nothing it does not use
