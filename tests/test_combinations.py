@@ -352,3 +352,18 @@ def test_each_objective_declares_every_posterior_feature_it_uses(objective, whic
     out = model(torch.rand(6, *SHAPE).bernoulli())
     assert torch.isfinite(out.loss)
     assert guard.used == set(model.objective.needs())  # and it declares nothing it does not use
+
+
+@pytest.mark.parametrize("posterior", POSTERIORS)
+def test_each_posterior_trains_through_the_trainer_with_several_draws_where_offered(posterior):
+    """Each posterior (with a prior it accepts) inside the trainer's noise shards, with iwae's K draws where it
+    offers them: posteriors that reshape their draws (the ladder's lower layers) once failed only here."""
+    prior = ACCEPTED_PRIOR[posterior]
+    objective = "iwae" if offers(posterior, prior, "several draws of z") else "elbo"
+    torch.manual_seed(0)
+    model = vaezoo.create_model("vae-mlp", input_shape=SHAPE, latent_dim=LATENT,
+                                **overrides_for("mlp", "mlp", posterior, prior, "bernoulli", objective))
+    before = [p.detach().clone() for p in model.parameters()]
+    run = vaezoo.fit(model, torch.rand(8, *SHAPE).bernoulli(), epochs=1, **TRAINER)
+    assert math.isfinite(run.metrics[0]["train_loss"])
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))

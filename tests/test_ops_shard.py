@@ -94,3 +94,24 @@ def test_per_dimension_kl_draws_the_shards_rows_of_the_whole_batch_draw(prior, b
             latent = posterior.kl_per_dim((mu[start:stop], logvar[start:stop]), prior_module)
         torch.testing.assert_close(latent.z, whole[start:stop])
         assert latent.kl.shape == (stop - start, 5)
+
+
+@pytest.mark.parametrize("samples", [None, 3])
+def test_the_ladder_posterior_draws_the_shards_rows_of_the_whole_batch_draw(samples):
+    """The ladder's lower layers draw one set per draw above ([K, B] rows): inside a noise shard (the trainer
+    puts every step in one) they draw the shard's rows of the whole batch's draw (with samples they once asked
+    for K*B rows of a B-row shard and failed, so hvae with iwae could not train)."""
+    import vaezoo
+
+    torch.manual_seed(0)
+    model = vaezoo.create_model("hvae-mlp", input_shape=(1, 4, 4), latent_dim=6).double()
+    params = model.encode(torch.rand(5, 1, 4, 4, dtype=torch.float64))
+    torch.manual_seed(4)
+    whole = model.posterior.draw(params, model.prior, samples)
+    batch_dim = 0 if samples is None else 1
+    for start, stop in shard_bounds(5, 2):
+        torch.manual_seed(4)
+        with noise_shard(start, 5):
+            part = model.posterior.draw(tuple(p[start:stop] for p in params), model.prior, samples)
+        for mine, all_of in ((part.z, whole.z), (part.kl, whole.kl), (part.log_q, whole.log_q)):
+            torch.testing.assert_close(mine, all_of.narrow(batch_dim, start, stop - start))

@@ -17,6 +17,23 @@ def precision_weighted(
     return mu, logvar
 
 
+def _draw_layer(q_mu, q_logvar, p_mu, p_logvar) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One layer's (z, kl, log q) given the layer above, shaped [B, size] or [K, B, size] (one set per draw
+    above): one operator call on [B*K, size] rows, each example's K draws consecutive, with the noise shard
+    split alike (ops.rows_split), so a shard of the batch draws its rows of the whole batch's draw."""
+    samples = q_mu.shape[0] if q_mu.dim() == 3 else None
+    tensors = (q_mu, q_logvar, p_mu, p_logvar)
+    if samples is not None:  # example-major, so the batch's rows stay one contiguous block per example
+        tensors = tuple(t.transpose(0, 1) for t in tensors)
+    rows = [t.reshape(-1, t.shape[-1]) for t in tensors]
+    with ops.rows_split(samples or 1):
+        z, kl, lq = ops.reparameterize(*rows, log_q=True)
+    if samples is None:
+        return z, kl, lq
+    batch = q_mu.shape[1]
+    return (z.view(batch, samples, -1).transpose(0, 1), kl.view(batch, samples).T, lq.view(batch, samples).T)
+
+
 class LadderPosterior(Posterior):
     """The encoder's (mu, logvar) read per layer as bottom-up messages; z_L from the top message, then each
     z_l from its precision-weighted merge with the ladder prior's p(z_l | z_{l+1}).
@@ -35,12 +52,9 @@ class LadderPosterior(Posterior):
         zs = [z_above]
         for l in reversed(range(len(prior.conditionals))):
             p_mu, p_logvar = prior.conditionals[l](z_above)
-            lead = p_mu.shape[:-1]
             q_mu, q_logvar = precision_weighted(mus[l].expand_as(p_mu), logvars[l].expand_as(p_mu), p_mu, p_logvar)
-            flat = [t.reshape(-1, prior.sizes[l]) for t in (q_mu, q_logvar, p_mu, p_logvar)]
-            z_l, kl_l, lq_l = ops.reparameterize(*flat, log_q=True)
-            z_above = z_l.view(*lead, prior.sizes[l])
-            kl, lq = kl + kl_l.view(lead), lq + lq_l.view(lead)
+            z_above, kl_l, lq_l = _draw_layer(q_mu, q_logvar, p_mu, p_logvar)
+            kl, lq = kl + kl_l, lq + lq_l
             zs.insert(0, z_above)
         return Latent(torch.cat(zs, dim=-1), kl, lq)
 
