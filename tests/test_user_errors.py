@@ -133,6 +133,11 @@ def weights_without_checkpoints(tmp: Path, run: Path) -> None:
     shutil.rmtree(copy_run(tmp, run) / "checkpoints")
 
 
+def writes(name: str, text: str) -> Callable[[Path, Path], None]:
+    """A set-up that writes `text` to {tmp}/name."""
+    return lambda tmp, run: (tmp / name).write_text(text)
+
+
 def a_file(tmp: Path, run: Path) -> None:
     (tmp / "file").write_text("not a directory")
 
@@ -276,6 +281,23 @@ CASES = {
         ["sample", "{tmp}/run", "--out", "{tmp}/s.png"], "pip install 'vaezoo-ghost==1.2'",
         edit_config(lambda r: r["identity"]["variant"].update(name="ghost:ghost-vae", distribution="vaezoo-ghost",
                                                               version="1.2"))),
+    # branch config (issue 21): typed config files, bounded reads
+    **{f"config file {name}": Case(["train", "--config", "{tmp}/c" + suffix, "--out", "{tmp}/o"], message,
+                                   writes("c" + suffix, text))
+       for name, suffix, text, message in [
+           ("bf16 as a string", ".toml", 'bf16 = "false"', "bf16 must be true or false, got 'false'"),
+           ("compile as a string", ".toml", 'compile = "no"', "compile must be true or false"),
+           ("clip_grad as a boolean", ".toml", "clip_grad = true", "clip_grad must be a number"),
+           ("data_dir as a number", ".toml", "data_dir = 3", "data_dir must be a string or unset"),
+           ("out as a list", ".toml", 'out = ["x"]', "out must be a string or unset"),
+           ("integer key", ".yaml", "variant: vae-mlp\n1: 2\n", "key 1 is not a string but int"),
+           ("null key", ".yaml", "set:\n  ~: 2\n", "key None in set is not a string but NoneType"),
+           ("self-referential alias", ".yaml", "a: &a [*a]\n", "anchors and aliases (&NAME, *NAME) are not accepted"),
+           ("set and overrides", ".toml", "overrides = { beta = 2 }\n[set]\nbeta = 3\n",
+            "the file has both: keep one table, named set"),
+       ]},
+    "config file /dev/zero": Case(["train", "--config", "/dev/zero", "--out", "{tmp}/o"],
+                                  "--config /dev/zero: the file must end in .toml"),
 }
 
 
