@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -424,12 +425,17 @@ def _starting_point(trainer: Trainer, run: Path) -> str:
     if checkpoints(run):
         trainer.restore(load_latest_checkpoint(run, accept=trainer.check_fits))
         return f"resuming {run} at epoch {trainer.state.epoch}, step {trainer.state.step}"
-    if (run / WEIGHTS).exists():
+    if not (run / WEIGHTS).exists():
+        return f"{run} was stopped before its first checkpoint: training it from the start"
+    trained = max((m["epoch"] for m in read_metrics(run)), default=0)
+    if trained > 1:  # epochs beyond the first were checkpointed once: these checkpoints were removed
         raise RunDirError(
-            f"{run} has trained weights but no checkpoint to resume from; its {WEIGHTS} is left as it is: "
-            "delete the directory (or train into another --out) to train again"
+            f"{run} has trained weights ({trained} epochs) but no checkpoint to resume from; its {WEIGHTS} is left as "
+            "it is: delete the directory (or train into another --out) to train again"
         )
-    return f"{run} was stopped before its first checkpoint: training it from the start"
+    # the first epoch's checkpoint was never written (a full disk): its weights are what training from the
+    # start makes again, seeded, so starting over loses nothing
+    return f"{run} has no checkpoint (its first was never written): training it again from the start"
 
 
 def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **changes: Any) -> Path:
@@ -441,6 +447,8 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
     a checkpoint describes."""
     run = Path(run_dir)
     user_data_dir = changes.get("data_dir")
+    if isinstance(user_data_dir, str):  # resolved once, here, against the working directory
+        user_data_dir = changes["data_dir"] = os.path.abspath(user_data_dir)
     changes = {key: value for key, value in changes.items() if value is not None}
     unknown = set(changes) - set(RESUMABLE_CHANGES)
     if unknown:
@@ -466,6 +474,9 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
         if trainer.show:
             tqdm.write(f"vaezoo: {what}", file=sys.stderr)
         done = trainer.state.epoch - 1
+        if epochs is not None and epochs < done:
+            raise VaezooError(f"--epochs {epochs} is fewer than the {done} epochs {run} has already trained; give "
+                              f"--epochs {done} or more, or leave it out (the run is left as it was)")
         if world.main:
             rewrite_metrics(run, [m for m in read_metrics(run) if m["epoch"] <= done])  # drop epochs to be redone
             if epochs is not None or changes:
