@@ -100,6 +100,32 @@ def test_a_locked_run_directory_refuses_a_second_writer_naming_the_holder(tmp_pa
     assert [m["epoch"] for m in read_metrics(run_done)] == [1]
 
 
+def test_eval_that_writes_into_a_run_takes_its_lock(tmp_path, straight):
+    run = Path(shutil.copytree(straight, tmp_path / "run"))
+    with lock_run_dir(run):  # a training still under way
+        result = cli("eval", str(run), "--sample-quality", "--nll-samples", "2")
+        _, err = result.communicate(timeout=300)
+    assert result.returncode == 2 and "in use by pid" in err and "then evaluate it" in err, err
+    assert not (run / "evaluation.json").exists()
+
+
+def test_a_lock_file_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / LOCK_FILE)
+    with pytest.raises(RunDirError, match="is not a regular file"):
+        lock_run_dir(run)
+
+
+def test_a_full_disk_when_writing_the_lock_is_one_error(tmp_path, monkeypatch):
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with pytest.raises(RunDirError, match="cannot write the lock file .*No space left on device"):
+        lock_run_dir(tmp_path)
+
+
 def test_two_concurrent_trains_into_one_directory_leave_one_clean_run(tmp_path):
     run = tmp_path / "run"
     args = ["train", "vae-mlp", "--dataset", "digits", "--epochs", "12", "--quiet", "--out", str(run), *CLI_SMALL]

@@ -8,6 +8,7 @@ are filled in there too).
 """
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
 import os
@@ -136,6 +137,25 @@ def weights_without_checkpoints(tmp: Path, run: Path) -> None:
 def writes(name: str, text: str) -> Callable[[Path, Path], None]:
     """A set-up that writes `text` to {tmp}/name."""
     return lambda tmp, run: (tmp / name).write_text(text)
+
+
+def two_epochs(tmp: Path, run: Path) -> None:
+    train(TrainConfig(variant="vae-mlp", dataset="digits", out=str(tmp / "run"), epochs=2, batch_size=64,
+                      overrides={"encoder.hidden_dims": [8], "decoder.hidden_dims": [8]}), progress=False)
+
+
+def fifo_lock(tmp: Path, run: Path) -> None:
+    lock = copy_run(tmp, run) / ".vaezoo.lock"
+    lock.unlink(missing_ok=True)
+    os.mkfifo(lock)
+
+
+HELD: list[int] = []  # lock descriptors this process holds, as a training run under way would
+
+
+def held_lock(tmp: Path, run: Path) -> None:
+    HELD.append(os.open(copy_run(tmp, run) / ".vaezoo.lock", os.O_RDWR | os.O_CREAT))
+    fcntl.flock(HELD[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def a_file(tmp: Path, run: Path) -> None:
@@ -298,6 +318,14 @@ CASES = {
        ]},
     "config file /dev/zero": Case(["train", "--config", "/dev/zero", "--out", "{tmp}/o"],
                                   "--config /dev/zero: the file must end in .toml"),
+    # branch config (issue 21): runs resume after failed writes, and eval does not write into a training run
+    "--resume --epochs fewer than trained": Case([*RESUME, "--epochs", "1"], "--epochs 1 is fewer than the 2 epochs",
+                                                 two_epochs),
+    "lock file that is a FIFO": Case(RESUME, "is not a regular file (vaezoo's lock file is one); remove it",
+                                     fifo_lock),
+    "eval --sample-quality of a run still training": Case(
+        ["eval", "{tmp}/run", "--sample-quality"], "(a vaezoo run writing there); wait for it to finish, then evaluate",
+        held_lock),
 }
 
 

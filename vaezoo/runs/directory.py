@@ -68,13 +68,14 @@ def _refuse_contents(run: Path) -> None:
         raise RunDirError(f"{run} is not empty (it holds {shown}); a new run needs an empty or new --out directory")
 
 
-def claim_run_dir(path: str | os.PathLike[str]) -> RunLock:
-    """Lock the existing run directory `path` to continue the run in it."""
+def claim_run_dir(path: str | os.PathLike[str], busy: str | None = None) -> RunLock:
+    """Lock the existing run directory `path` to continue the run in it (or, with `busy` saying what to do
+    while another process holds it, to write an evaluation into it)."""
     run = Path(path)
     _existing_dir(run)
     if not run.is_dir():
         raise RunDirError(f"{run} does not exist: there is no run to resume; train without --resume to start one")
-    return lock_run_dir(run)
+    return lock_run_dir(run) if busy is None else lock_run_dir(run, busy)
 
 
 def versions() -> dict[str, str]:
