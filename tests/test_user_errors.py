@@ -150,6 +150,16 @@ def fifo_lock(tmp: Path, run: Path) -> None:
     os.mkfifo(lock)
 
 
+def logging_to(logger: str, plant: Callable[[Path], object]) -> Callable[[Path, Path], None]:
+    """A copy of the run that logs to `logger`, with `plant(run)` in its way."""
+    def setup(tmp: Path, run: Path) -> None:
+        edit_config(lambda c: c["train"].__setitem__("log", [logger]))(tmp, run)
+        plant(tmp / "run")
+    return setup
+
+
+foreign_csv = logging_to("csv", lambda run: (run / "metrics.csv").write_text("name,age\nx,3\n"))
+foreign_mlruns = logging_to("mlflow", lambda run: (run / "mlruns").write_text("not a store"))
 HELD: list[int] = []  # lock descriptors this process holds, as a training run under way would
 
 
@@ -326,6 +336,10 @@ CASES = {
     "eval --sample-quality of a run still training": Case(
         ["eval", "{tmp}/run", "--sample-quality"], "(a vaezoo run writing there); wait for it to finish, then evaluate",
         held_lock),
+    "--resume --log csv over a foreign metrics.csv": Case([*RESUME, "--epochs", "2"], "metrics.csv is not what --log csv writes",
+                                                          foreign_csv),
+    "--resume --log mlflow over a file named mlruns": Case([*RESUME, "--epochs", "2"], "mlruns is not what --log mlflow writes",
+                                                           foreign_mlruns),
 }
 
 
