@@ -340,6 +340,23 @@ CASES = {
                                                           foreign_csv),
     "--resume --log mlflow over a file named mlruns": Case([*RESUME, "--epochs", "2"], "mlruns is not what --log mlflow writes",
                                                            foreign_mlruns),
+    # branch config (issue 21): datasets are identities, flags a dataset does not take are refused
+    "eval of a run whose dataset plugin is not installed": Case(
+        ["eval", "{tmp}/run"], "distribution vaezoo-ghost 1.2, which is not installed: pip install 'vaezoo-ghost==1.2'",
+        edit_config(lambda r: r.update(dataset="ghosts", dataset_identity={
+            "name": "ghost:ghosts", "distribution": "vaezoo-ghost", "version": "1.2"}))),
+    "--resume of a run whose variant plugin is not installed": Case(
+        [*RESUME, "--epochs", "2"], "pip install 'vaezoo-ghost==1.2'",
+        edit_config(lambda r: r["identity"]["variant"].update(name="ghost:ghost-vae", distribution="vaezoo-ghost",
+                                                              version="1.2"))),
+    "--dataset digits --data-dir": Case([*TRAIN, "--dataset", "digits", "--data-dir", "/etc", "--out", "{tmp}/o"],
+                                        "the digits dataset reads no files and takes no --data-dir"),
+    "--data-option a loader does not take": Case(
+        [*TRAIN, "--dataset", "digits", "--data-option", "colour=1", "--out", "{tmp}/o"],
+        "--data-option colour does not apply to the digits dataset"),
+    "--image-size and --data-option disagree": Case(
+        [*TRAIN, "--dataset", "folder", "--image-size", "4", "--data-option", "image_size=5", "--out", "{tmp}/o"],
+        "--image-size 4 and --data-option image_size=5 disagree"),
 }
 
 

@@ -29,7 +29,7 @@ from vaezoo.data.datasets import Dataset, check_labels, fixed_binarization, load
 from vaezoo.data.held_out import binarization, held_out_set
 from vaezoo.errors import DataError, NonFiniteError, RunDirError, VaezooError
 from vaezoo.ops import noise_shard
-from vaezoo.registry.factory import create_model, resolve
+from vaezoo.registry.factory import create_model, recorded_provider, resolve
 from vaezoo.runs.checkpoint import (
     TrainingState,
     checkpoints,
@@ -45,6 +45,7 @@ from vaezoo.runs.directory import (
     model_record,
     read_config,
     read_metrics,
+    recorded_dataset,
     rewrite_metrics,
     run_data_dir,
     save_architecture,
@@ -459,6 +460,15 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
         raise VaezooError(f"{run} was trained by vaezoo.fit on data in memory, which a run directory does not hold; "
                           "it cannot be resumed by name: load it with vaezoo.load_model and fit it again")
     config = TrainConfig.from_dict(saved_config["train"])
+    # the variant, every part and the dataset from the distributions that made the run, or what to install
+    for kind, recorded in saved_config.get("identity", {}).items():
+        try:
+            provider = recorded_provider(kind, recorded)
+        except VaezooError as exc:
+            raise RunDirError(f"cannot resume {run}: {exc}") from None
+        if kind == "variant":
+            config.variant = provider
+    config.dataset = recorded_dataset(saved_config)
     if epochs is not None:
         config.epochs = epochs
     for key, value in changes.items():
@@ -480,7 +490,8 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
         if world.main:
             rewrite_metrics(run, [m for m in read_metrics(run) if m["epoch"] <= done])  # drop epochs to be redone
             if epochs is not None or changes:
-                record = {**config.record(), "data_dir": user_data_dir or saved_config["train"].get("data_dir")}
+                record = {**config.record(), "data_dir": user_data_dir or saved_config["train"].get("data_dir"),
+                          **{key: saved_config["train"][key] for key in ("variant", "dataset")}}
                 write_config(run, {**saved_config, "train": record})
         outputs = functools.partial(_write_outputs, world, model, data, run)
         if trainer.state.epoch <= config.epochs and trainer.state.bad_epochs < (config.patience or math.inf):
