@@ -366,11 +366,12 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
 def full_disk_at(failing: set[int]):
     """A replacement for atomic_write whose checkpoint writes number `failing` (0 the first) fail as on a full
     disk, part-way through writing."""
-    real, calls = vaezoo.atomic.atomic_write, []
+    real, checkpoint_writes = vaezoo.atomic.atomic_write, []
 
     def atomic_write(path, write):
-        calls.append(path)
-        if Path(path).parent.name == "checkpoints" and len([c for c in calls if Path(c).parent.name == "checkpoints"]) - 1 in failing:
+        if Path(path).parent.name == "checkpoints":
+            checkpoint_writes.append(path)
+        if Path(path).parent.name == "checkpoints" and len(checkpoint_writes) - 1 in failing:
             def partial(f):
                 f.write(b"half a checkpoint")
                 raise OSError(errno.ENOSPC, "No space left on device")
@@ -387,6 +388,29 @@ def test_a_run_whose_first_checkpoint_failed_on_a_full_disk_resumes(tmp_path, mo
             train(config(run, epochs=3), progress=False)
     assert (run / "model.safetensors").is_file() and checkpoints(run) == []
     assert not [p for p in run.rglob("*.tmp")]
+    resume(str(run), progress=False)
+    assert [m["epoch"] for m in read_metrics(run)] == [1, 2, 3]
+    assert_same_weights(run, straight)
+
+
+def test_a_metrics_line_cut_short_by_a_full_disk_is_removed_and_the_run_resumes(tmp_path, monkeypatch, straight):
+    real_fsync, synced, failed = os.fsync, [], []
+
+    def fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("metrics.jsonl"):
+            synced.append(fd)
+        if len(synced) == 2 and not failed:  # epoch 2's line
+            failed.append(fd)
+            os.ftruncate(fd, os.fstat(fd).st_size - 7)  # what reached the disk: part of the second line
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", fsync)
+        with pytest.raises(RunDirError, match="metrics.jsonl: No space left on device"):
+            train(config(run, epochs=3), progress=False)
+    assert failed and [m["epoch"] for m in read_metrics(run)] == [1]  # whole lines only
     resume(str(run), progress=False)
     assert [m["epoch"] for m in read_metrics(run)] == [1, 2, 3]
     assert_same_weights(run, straight)

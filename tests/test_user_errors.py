@@ -336,10 +336,10 @@ CASES = {
     "eval --sample-quality of a run still training": Case(
         ["eval", "{tmp}/run", "--sample-quality"], "(a vaezoo run writing there); wait for it to finish, then evaluate",
         held_lock),
-    "--resume --log csv over a foreign metrics.csv": Case([*RESUME, "--epochs", "2"], "metrics.csv is not what --log csv writes",
-                                                          foreign_csv),
-    "--resume --log mlflow over a file named mlruns": Case([*RESUME, "--epochs", "2"], "mlruns is not what --log mlflow writes",
-                                                           foreign_mlruns),
+    "--resume --log csv over a foreign metrics.csv": Case(
+        [*RESUME, "--epochs", "2"], "metrics.csv is not what --log csv writes", foreign_csv),
+    "--resume --log mlflow over a file named mlruns": Case(
+        [*RESUME, "--epochs", "2"], "mlruns is not what --log mlflow writes", foreign_mlruns),
     # branch config (issue 21): datasets are identities, flags a dataset does not take are refused
     "eval of a run whose dataset plugin is not installed": Case(
         ["eval", "{tmp}/run"], "distribution vaezoo-ghost 1.2, which is not installed: pip install 'vaezoo-ghost==1.2'",

@@ -173,11 +173,18 @@ def read_config(run: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def append_metrics(run: Path, metrics: dict[str, Any]) -> None:
+    """Add one epoch's line to metrics.jsonl; a write that fails part-way (a full disk) is cut back off, so the
+    file stays whole lines and the run resumes."""
     try:
-        with open(run / METRICS, "a", encoding="utf-8") as f:
-            f.write(json.dumps(metrics, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        with open(run / METRICS, "ab") as f:
+            start = f.seek(0, os.SEEK_END)
+            try:
+                f.write((json.dumps(metrics, sort_keys=True) + "\n").encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError:
+                f.truncate(start)
+                raise
     except OSError as exc:
         raise RunDirError(f"cannot write {run / METRICS}: {exc.strerror or exc}") from exc
 
