@@ -177,6 +177,9 @@ def mlflow_history(run: Path, key: str, monkeypatch) -> list[tuple[int, float]]:
 def test_mlflow_drops_the_epochs_a_resumed_run_redoes(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     fit([MLflowLogger(tmp_path)], fake_trainer(), EPOCHS)
+    [history] = (tmp_path / "mlruns").glob("*/*/metrics/val_elbo")
+    with open(history, "a") as f:
+        f.write("1796454188003 -3")  # a line cut off by a failed write
     redone = {**EPOCHS[1], "val_elbo": -41.0}
     fit([MLflowLogger(tmp_path)], fake_trainer(epoch=2), [redone])
     assert mlflow_history(tmp_path, "val_elbo", monkeypatch) == [(1, -48.125), (2, -41.0)]

@@ -267,12 +267,15 @@ class MLflowLogger(Callback):
         if not folder.is_dir():
             return
         for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
-            lines = path.read_text(encoding="utf-8").splitlines()
+            text = path.read_text(encoding="utf-8")
+            lines = text.splitlines()
+            if lines and not text.endswith("\n"):  # a line cut off by a failed write: it is redone
+                lines.pop()
             fields = [line.split() for line in lines]
             if not all(len(f) == 3 and f[2].lstrip("-").isdigit() for f in fields):
                 raise RunDirError(f"{path} is not an MLflow metric history (TIMESTAMP VALUE STEP per line)")
             kept = [line for line, f in zip(lines, fields) if int(f[2]) < epoch]
-            if len(kept) < len(lines):
+            if kept != text.splitlines():
                 atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
