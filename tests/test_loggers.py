@@ -164,3 +164,65 @@ def test_mlflow_file_store_has_the_params_metrics_and_report(tmp_path, monkeypat
     assert again.info.run_id == found.info.run_id and again.data.params["epochs"] == "2"
     assert again.data.tags["resumed.epochs"] == "3"
     assert [m.step for m in client.get_metric_history(found.info.run_id, "val_elbo")] == [1, 2, 3]
+
+
+def mlflow_history(run: Path, key: str, monkeypatch) -> list[tuple[int, float]]:
+    tracking = pytest.importorskip("mlflow.tracking")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = tracking.MlflowClient(tracking_uri=(run / "mlruns").resolve().as_uri())
+    [found] = client.search_runs([client.get_experiment_by_name("vaezoo").experiment_id])
+    return [(m.step, m.value) for m in client.get_metric_history(found.info.run_id, key)]
+
+
+def test_mlflow_drops_the_epochs_a_resumed_run_redoes(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    fit([MLflowLogger(tmp_path)], fake_trainer(), EPOCHS)
+    [history] = (tmp_path / "mlruns").glob("*/*/metrics/val_elbo")
+    with open(history, "a") as f:
+        f.write("1796454188003 -3")  # a line cut off by a failed write
+    redone = {**EPOCHS[1], "val_elbo": -41.0}
+    fit([MLflowLogger(tmp_path)], fake_trainer(epoch=2), [redone])
+    assert mlflow_history(tmp_path, "val_elbo", monkeypatch) == [(1, -48.125), (2, -41.0)]
+
+
+def test_mlflow_after_a_failed_checkpoint_and_a_resume_records_each_epoch_once(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from vaezoo.runs import checkpoint as ckpt
+    from vaezoo.training.trainer import TrainConfig, resume, train
+
+    real, written = ckpt.atomic_write, []
+
+    def second_fails(path, write):
+        written.append(path)
+        if len(written) == 2:
+            raise vaezoo.errors.RunDirError(f"cannot write {path}: No space left on device")
+        return real(path, write)
+
+    run = tmp_path / "run"
+    config = TrainConfig(variant="vae-mlp", dataset="digits", out=str(run), epochs=3, limit=200, log=["mlflow"],
+                         overrides={"encoder.hidden_dims": [8], "decoder.hidden_dims": [8]})
+    with monkeypatch.context() as patch:
+        patch.setattr(ckpt, "atomic_write", second_fails)
+        with pytest.raises(vaezoo.errors.RunDirError, match="No space left"):
+            train(config, progress=False)
+    resume(str(run), progress=False)
+    metrics = read_metrics(run)
+    assert mlflow_history(run, "val_elbo", monkeypatch) == [(m["epoch"], m["val_elbo"]) for m in metrics]
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(("logger", "plant", "message"), [
+    ("csv", lambda run: (run / "metrics.csv").mkdir(), "not a regular file"),
+    ("csv", lambda run: (run / "metrics.csv").write_bytes(b"\xff\xfe\x00garbage"), "codec can't decode"),
+    ("csv", lambda run: (run / "metrics.csv").write_text("name,age\nx,3\n"), "header does not start with epoch"),
+    ("tensorboard", lambda run: (run / "tensorboard").write_text("x"), "not a folder"),
+    ("mlflow", lambda run: (run / "mlruns").write_text("x"), "not a folder"),
+    ("mlflow", lambda run: ((run / "mlruns" / "0").mkdir(parents=True), (run / "mlruns" / "0" / "meta.yaml")
+                            .write_text("{{{: not yaml")), "is not what --log mlflow writes"),
+])
+def test_a_foreign_file_at_a_loggers_path_is_one_error(tmp_path, logger, plant, message):
+    pytest.importorskip({"csv": "csv", "tensorboard": "tensorboard", "mlflow": "mlflow"}[logger])
+    plant(tmp_path)
+    [built] = build_loggers([logger], tmp_path, images_every=1)[1:]
+    with pytest.raises(vaezoo.errors.RunDirError, match=f"is not what --log {logger} writes.*{message}|{message}"):
+        built.on_fit_start(fake_trainer())

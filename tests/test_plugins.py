@@ -2,6 +2,7 @@
 fail to import, fail validation, raise in a hook, are blocked, or clash."""
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import sys
@@ -398,3 +399,97 @@ def test_clashing_dataset_names_need_the_plugin_prefix(site):
     assert "boards:checkers" in str(info.value) and "tiles:checkers" in str(info.value)
     assert load_dataset("tiles:checkers").input_shape == (1, 6, 6)
     assert {"boards:checkers", "tiles:checkers", "digits"} <= set(get_registry().names("dataset"))
+
+
+# --- datasets are identities (issue 21) -------------------------------------------------------------------------
+
+def uninstall(site, dist: str) -> None:
+    """Remove the fake distribution `dist` from `site`, as pip uninstall would, and discover afresh."""
+    info = site.root / f"{dist.replace('-', '_')}-1.0.dist-info"
+    module = (info / "entry_points.txt").read_text().splitlines()[1].split(" = ")[1]
+    for path in sorted(info.iterdir()):
+        path.unlink()
+    info.rmdir()
+    (site.root / f"{module}.py").unlink()
+    sys.modules.pop(module, None)
+    importlib.invalidate_caches()
+    reset_registry()
+
+
+def train_on_checkers(run: Path) -> None:
+    assert main(["train", "vae-mlp", "--dataset", "checkers", "--epochs", "1", "--batch-size", "16", "--set",
+                 "encoder.hidden_dims=[8]", "--set", "decoder.hidden_dims=[8]", "--out", str(run), "--quiet"]) == 0
+
+
+def test_a_run_records_its_datasets_plugin_distribution_and_version(site, tmp_path):
+    site.install("vaezoo-boards", BOARDS, plugin="boards")
+    train_on_checkers(tmp_path / "run")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["dataset"] == "checkers"
+    assert config["dataset_identity"] == {"name": "boards:checkers", "distribution": "vaezoo-boards", "version": "1.0"}
+
+
+def test_eval_and_resume_of_a_run_whose_dataset_plugin_is_gone_say_what_to_install(site, tmp_path, capsys):
+    site.install("vaezoo-boards", BOARDS, plugin="boards")
+    run = tmp_path / "run"
+    train_on_checkers(run)
+    uninstall(site, "vaezoo-boards")
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 2
+    assert "distribution vaezoo-boards 1.0, which is not installed: pip install 'vaezoo-boards==1.0'" in \
+        capsys.readouterr().err
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--quiet"]) == 2
+    assert "pip install 'vaezoo-boards==1.0'" in capsys.readouterr().err
+
+
+def test_another_plugins_dataset_of_the_same_name_never_takes_over_a_run(site, tmp_path, capsys):
+    site.install("vaezoo-boards", BOARDS, plugin="boards")
+    run = tmp_path / "run"
+    train_on_checkers(run)
+    site.install("vaezoo-tiles", BOARDS.replace('"checkers", load_checkers', '"checkers", lambda: 1 / 0'),
+                 plugin="tiles")
+    reset_registry()
+    capsys.readouterr()
+    assert main(["eval", str(run), "--json"]) == 0, capsys.readouterr().err  # boards' checkers, not tiles'
+    uninstall(site, "vaezoo-boards")
+    assert main(["eval", str(run), "--json"]) == 2
+    assert "pip install 'vaezoo-boards==1.0'" in capsys.readouterr().err
+
+
+def test_a_relative_data_dir_is_recorded_absolute_and_never_read_inside_the_run(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "data.npy", np.random.default_rng(0).random((40, 6, 6), dtype=np.float32))
+    run = tmp_path / "run"
+    assert main(["train", "vae-mlp", "--dataset", "arrays", "--data-dir", "data.npy", "--epochs", "1",
+                 "--set", "encoder.hidden_dims=[8]", "--set", "decoder.hidden_dims=[8]", "--out", "run",
+                 "--quiet"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["data_dir"] == str(tmp_path / "data.npy")
+    np.save(run / "data.npy", np.zeros((40, 6, 6), dtype=np.float32))  # a file of that name inside the run
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 2
+    assert f"data from {tmp_path / 'data.npy'}, outside the run directory" in capsys.readouterr().err
+    assert main(["eval", str(run), "--data-dir", "data.npy", "--json"]) == 0
+
+
+def test_data_options_reach_the_loader_from_the_flag_and_the_config_file(site, tmp_path):
+    site.install("vaezoo-boards", BOARDS, plugin="boards")
+    (tmp_path / "c.toml").write_text('variant = "vae-mlp"\ndataset = "checkers"\nepochs = 1\nbatch_size = 16\n'
+                                     '[data_options]\nimage_size = 4\n'
+                                     '[set]\n"encoder.hidden_dims" = [8]\n"decoder.hidden_dims" = [8]\n')
+    assert main(["train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["input_shape"] == [1, 4, 4]
+    train_args = ["train", "vae-mlp", "--dataset", "checkers", "--epochs", "1", "--batch-size", "16", "--set",
+                  "encoder.hidden_dims=[8]", "--set", "decoder.hidden_dims=[8]", "--quiet"]
+    assert main([*train_args, "--data-option", "image_size=5", "--out", str(tmp_path / "b")]) == 0
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["input_shape"] == [1, 5, 5] and config["train"]["data_options"] == {"image_size": 5}
+    assert main(["eval", str(tmp_path / "b"), "--json"]) == 0  # the options are replayed
+
+
+def test_a_data_dir_or_option_a_dataset_does_not_take_is_refused():
+    with pytest.raises(DataError, match="^the digits dataset reads no files and takes no --data-dir; leave it out$"):
+        load_dataset("digits", "/etc")
+    with pytest.raises(DataError, match="^--data-option colour does not apply to the digits dataset"):
+        load_dataset("digits", colour=1)

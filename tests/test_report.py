@@ -59,3 +59,20 @@ def test_the_browser_check_catches_a_broken_image(tmp_path):
     (run / "samples.png").write_bytes(b"not a png")
     status = image_status(write_report(run))
     assert [image["ok"] for image in status].count(False) == 1
+
+
+def test_each_evaluation_says_the_epoch_it_measured_and_a_stale_one_is_flagged(tmp_path, monkeypatch):
+    from vaezoo.analysis import learned
+
+    run = make_run(tmp_path)
+    monkeypatch.setattr(learned, "sample_quality_scores", lambda *a, **k: {"fid": 31.5})
+    result = learned.evaluate_run(run, None, None, disentanglement=False, sample_quality=True)
+    assert result["sample_quality"]["epoch"] == 3
+    assert json.loads((run / "evaluation.json").read_text())["sample_quality"] == {"fid": 31.5, "epoch": 3}
+    page = (run / "report.html").read_text()
+    assert "Measured on the weights of epoch 3." in page and "trained to epoch" not in page
+    append_metrics(run, {"epoch": 4, "train_loss": 35.0, "val_elbo": -36.0, "seconds": 0.1})  # trained further
+    page = write_report(run).read_text()
+    assert "Measured on the weights of epoch 3; the run has trained to epoch 4 since" in page
+    (run / "evaluation.json").write_text(json.dumps({"sample_quality": {"fid": 1.0}}))  # an older vaezoo's
+    assert "an epoch not recorded" in write_report(run).read_text()

@@ -2,12 +2,15 @@
 weights, symbolic links, small data sets, runs killed early or made read-only. Every test checks the files."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,7 @@ from safetensors.torch import load_file, save
 
 import vaezoo.atomic
 from vaezoo.data.datasets import load_dataset
-from vaezoo.errors import NonFiniteError, RunDirError
+from vaezoo.errors import NonFiniteError, RunDirError, VaezooError
 from vaezoo.runs import checkpoint as ckpt
 from vaezoo.runs.checkpoint import (
     checkpoints,
@@ -95,6 +98,32 @@ def test_a_locked_run_directory_refuses_a_second_writer_naming_the_holder(tmp_pa
     with lock_run_dir(run_done), pytest.raises(RunDirError, match="in use by pid"):
         resume(str(run_done), progress=False, epochs=2)
     assert [m["epoch"] for m in read_metrics(run_done)] == [1]
+
+
+def test_eval_that_writes_into_a_run_takes_its_lock(tmp_path, straight):
+    run = Path(shutil.copytree(straight, tmp_path / "run"))
+    with lock_run_dir(run):  # a training still under way
+        result = cli("eval", str(run), "--sample-quality", "--nll-samples", "2")
+        _, err = result.communicate(timeout=300)
+    assert result.returncode == 2 and "in use by pid" in err and "then evaluate it" in err, err
+    assert not (run / "evaluation.json").exists()
+
+
+def test_a_lock_file_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / LOCK_FILE)
+    with pytest.raises(RunDirError, match="is not a regular file"):
+        lock_run_dir(run)
+
+
+def test_a_full_disk_when_writing_the_lock_is_one_error(tmp_path, monkeypatch):
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with pytest.raises(RunDirError, match="cannot write the lock file .*No space left on device"):
+        lock_run_dir(tmp_path)
 
 
 def test_two_concurrent_trains_into_one_directory_leave_one_clean_run(tmp_path):
@@ -334,12 +363,101 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
     assert_same_weights(run, straight)
 
 
+def full_disk_at(failing: set[int]):
+    """A replacement for atomic_write whose checkpoint writes number `failing` (0 the first) fail as on a full
+    disk, part-way through writing."""
+    real, checkpoint_writes = vaezoo.atomic.atomic_write, []
+
+    def atomic_write(path, write):
+        if Path(path).parent.name == "checkpoints":
+            checkpoint_writes.append(path)
+        if Path(path).parent.name == "checkpoints" and len(checkpoint_writes) - 1 in failing:
+            def partial(f):
+                f.write(b"half a checkpoint")
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(path, partial)
+        return real(path, write)
+    return atomic_write
+
+
+def test_a_run_whose_first_checkpoint_failed_on_a_full_disk_resumes(tmp_path, monkeypatch, straight):
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(ckpt, "atomic_write", full_disk_at({0}))
+        with pytest.raises(RunDirError, match="No space left on device"):
+            train(config(run, epochs=3), progress=False)
+    assert (run / "model.safetensors").is_file() and checkpoints(run) == []
+    assert not [p for p in run.rglob("*.tmp")]
+    resume(str(run), progress=False)
+    assert [m["epoch"] for m in read_metrics(run)] == [1, 2, 3]
+    assert_same_weights(run, straight)
+
+
+def test_a_metrics_line_cut_short_by_a_full_disk_is_removed_and_the_run_resumes(tmp_path, monkeypatch, straight):
+    real_fsync, synced, failed = os.fsync, [], []
+
+    def fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("metrics.jsonl"):
+            synced.append(fd)
+        if len(synced) == 2 and not failed:  # epoch 2's line
+            failed.append(fd)
+            os.ftruncate(fd, os.fstat(fd).st_size - 7)  # what reached the disk: part of the second line
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", fsync)
+        with pytest.raises(RunDirError, match="metrics.jsonl: No space left on device"):
+            train(config(run, epochs=3), progress=False)
+    assert failed and [m["epoch"] for m in read_metrics(run)] == [1]  # whole lines only
+    resume(str(run), progress=False)
+    assert [m["epoch"] for m in read_metrics(run)] == [1, 2, 3]
+    assert_same_weights(run, straight)
+
+
+def test_a_run_whose_later_checkpoint_failed_resumes_from_the_one_before(tmp_path, monkeypatch, straight):
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(ckpt, "atomic_write", full_disk_at({1}))
+        with pytest.raises(RunDirError, match="No space left on device"):
+            train(config(run, epochs=3), progress=False)
+    assert [m["epoch"] for m in read_metrics(run)] == [1, 2] and len(checkpoints(run)) == 1
+    resume(str(run), progress=False)
+    assert [m["epoch"] for m in read_metrics(run)] == [1, 2, 3]
+    assert_same_weights(run, straight)
+
+
+def test_sigterm_is_one_line_leaves_no_temporary_file_and_the_run_resumes(tmp_path):
+    run = tmp_path / "run"
+    proc = cli("train", "vae-mlp", "--dataset", "digits", "--epochs", "500", "--checkpoint-every", "1", "--quiet",
+               "--out", str(run), *CLI_SMALL)
+    while len(checkpoints(run) if (run / "checkpoints").is_dir() else []) < 2:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err.strip().splitlines() == ["vaezoo: terminated (SIGTERM)"], err
+    assert not [p for p in run.rglob("*.tmp")]  # the checkpoint being written when the signal came is removed
+    epoch = decode(checkpoints(run)[-1].read_bytes()).progress["epoch"]
+    resume(str(run), progress=False, epochs=epoch)  # the lock was released, the newest checkpoint is whole
+    assert read_metrics(run)[-1]["epoch"] == epoch
+
+
+def test_resume_with_fewer_epochs_than_trained_is_refused_and_changes_nothing(tmp_path, straight):
+    run = Path(shutil.copytree(straight, tmp_path / "run"))
+    before = snapshot(run)
+    with pytest.raises(VaezooError, match="--epochs 1 is fewer than the 3 epochs"):
+        resume(str(run), progress=False, epochs=1)
+    assert snapshot(run) == before
+
+
 def test_weights_without_a_checkpoint_are_kept_and_the_message_says_delete(tmp_path):
-    run = train(config(tmp_path / "run", epochs=1), progress=False)
+    run = train(config(tmp_path / "run", epochs=2), progress=False)
     shutil.rmtree(run / "checkpoints")
     before = snapshot(run)
     with pytest.raises(RunDirError, match="no checkpoint to resume from.*delete the directory"):
-        resume(str(run), progress=False, epochs=2)
+        resume(str(run), progress=False, epochs=3)
     assert snapshot(run) == before
 
 

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -166,3 +169,77 @@ def test_replaying_a_directory_that_is_not_a_run_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"format": 1, "train": {"variant": "vae-mlp", "bogus": 1}}))
     with pytest.raises(VaezooError, match="'bogus' is not a training setting"):
         read_config_file(Path(tmp_path / "config.json"))
+
+
+# -- typed configuration (issue 21) -----------------------------------------------------------------------------
+
+BILLION_LAUGHS = "\n".join(
+    ["variant: vae-mlp", "{table}:", '  a: &a ["x","x","x","x","x","x","x","x","x"]']
+    + [f"  {b}: &{b} [{','.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]
+) + "\n"
+
+
+@pytest.mark.parametrize(("text", "suffix", "message"), [
+    ('bf16 = "false"', ".toml", "bf16 must be true or false, got 'false'"),
+    ('compile = "no"', ".toml", "compile must be true or false, got 'no'"),
+    ("clip_grad = true", ".toml", "clip_grad must be a number or unset, got True"),
+    ('epochs = "3"', ".toml", "epochs must be an integer, got '3'"),
+    ("data_dir = 3", ".toml", "data_dir must be a string or unset, got 3"),
+    ('out = ["x"]', ".toml", "out must be a string or unset"),
+    ("log = [1]", ".toml", "log must be a list of strings"),
+    ("quiet = 1", ".toml", "quiet must be true or false"),
+    ("variant: vae-mlp\n1: 2\n", ".yaml", "key 1 is not a string but int"),
+    ("set:\n  ~: 2\n", ".yaml", "key None in set is not a string but NoneType"),
+    ("a: &a [*a]\n", ".yaml", "anchors and aliases (&NAME, *NAME) are not accepted"),
+    ("overrides = { beta = 2 }\n", ".toml", "the table of --set is named set in a config file, not overrides"),
+    ("overrides = { beta = 2 }\n[set]\nbeta = 3\n", ".toml", "the file has both: keep one table, named set"),
+])
+def test_a_setting_of_the_wrong_type_or_shape_is_refused_by_name(tmp_path, text, suffix, message):
+    pytest.importorskip("yaml")
+    path = tmp_path / f"config{suffix}"
+    path.write_text(text)
+    with pytest.raises(VaezooError, match=re.escape(message)):
+        read_config_file(path)
+
+
+@pytest.mark.parametrize("table", ["set", "optimizer_options"])
+def test_a_billion_laughs_yaml_is_refused_at_once(tmp_path, table):
+    pytest.importorskip("yaml")
+    path = tmp_path / "laughs.yaml"
+    path.write_text(BILLION_LAUGHS.format(table=table))
+    assert len(path.read_bytes()) < 700
+    result = subprocess.run([sys.executable, "-m", "vaezoo", "train", "--config", str(path), "--out",
+                             str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "anchors and aliases" in result.stderr, result.stderr
+
+
+def test_the_config_file_is_refused_by_its_suffix_before_it_is_read(tmp_path):
+    with pytest.raises(VaezooError, match="must end in .toml"):
+        read_config_file("/dev/zero")
+    (tmp_path / "zero.toml").symlink_to("/dev/zero")  # an endless file with a good name: the read is bounded
+    with pytest.raises(VaezooError, match="larger than 1024 KiB"):
+        read_config_file(tmp_path / "zero.toml")
+
+
+def test_set_on_the_command_line_merges_key_by_key_over_the_files_table(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text('variant = "vae-mlp"\ndataset = "digits"\nepochs = 1\nquiet = true\n'
+                                     'optimizer_options = { weight_decay = 0.01 }\n'
+                                     '[set]\nbeta = 2\n"encoder.hidden_dims" = [8]\n"decoder.hidden_dims" = [8]\n')
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(tmp_path / "c.toml"), "--set", "beta=3", "--optimizer-option",
+                 "eps=1e-6", "--out", str(out)]) == 0
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert train["overrides"] == {"beta": 3, "encoder.hidden_dims": [8], "decoder.hidden_dims": [8]}
+    assert train["optimizer_options"] == {"weight_decay": 0.01, "eps": 1e-6}
+    assert "epoch 1/1" not in capsys.readouterr().err  # quiet, from the file
+
+
+def test_log_takes_several_names_after_one_flag():
+    args = train_parser().parse_args(["vae-mlp", "--log", "tensorboard", "csv", "--log", "mlflow"])
+    assert args.log == ["tensorboard", "csv", "mlflow"]
+
+
+def test_a_python_config_of_the_wrong_type_is_refused():
+    with pytest.raises(VaezooError, match="bf16 must be true or false, got 'false'"):
+        TrainConfig(variant="vae-mlp", dataset="digits", out="x", bf16="false").validate()
+    TrainConfig(variant="vae-mlp", dataset="digits", out="x", lr=1, clip_grad=2).validate()  # ints are numbers

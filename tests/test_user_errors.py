@@ -8,6 +8,7 @@ are filled in there too).
 """
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
 import os
@@ -131,6 +132,40 @@ def leftovers(tmp: Path, run: Path) -> None:
 
 def weights_without_checkpoints(tmp: Path, run: Path) -> None:
     shutil.rmtree(copy_run(tmp, run) / "checkpoints")
+
+
+def writes(name: str, text: str) -> Callable[[Path, Path], None]:
+    """A set-up that writes `text` to {tmp}/name."""
+    return lambda tmp, run: (tmp / name).write_text(text)
+
+
+def two_epochs(tmp: Path, run: Path) -> None:
+    train(TrainConfig(variant="vae-mlp", dataset="digits", out=str(tmp / "run"), epochs=2, batch_size=64,
+                      overrides={"encoder.hidden_dims": [8], "decoder.hidden_dims": [8]}), progress=False)
+
+
+def fifo_lock(tmp: Path, run: Path) -> None:
+    lock = copy_run(tmp, run) / ".vaezoo.lock"
+    lock.unlink(missing_ok=True)
+    os.mkfifo(lock)
+
+
+def logging_to(logger: str, plant: Callable[[Path], object]) -> Callable[[Path, Path], None]:
+    """A copy of the run that logs to `logger`, with `plant(run)` in its way."""
+    def setup(tmp: Path, run: Path) -> None:
+        edit_config(lambda c: c["train"].__setitem__("log", [logger]))(tmp, run)
+        plant(tmp / "run")
+    return setup
+
+
+foreign_csv = logging_to("csv", lambda run: (run / "metrics.csv").write_text("name,age\nx,3\n"))
+foreign_mlruns = logging_to("mlflow", lambda run: (run / "mlruns").write_text("not a store"))
+HELD: list[int] = []  # lock descriptors this process holds, as a training run under way would
+
+
+def held_lock(tmp: Path, run: Path) -> None:
+    HELD.append(os.open(copy_run(tmp, run) / ".vaezoo.lock", os.O_RDWR | os.O_CREAT))
+    fcntl.flock(HELD[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def a_file(tmp: Path, run: Path) -> None:
@@ -308,6 +343,52 @@ CASES = {
         [*TRAIN, "--dataset", "digits", "--set", "objective=dip", "--set", "posterior=promising", "--out", "{tmp}/o"],
         "posterior 'promising:promising' with prior 'vaezoo:standard-normal' offers it (its why_not gives no "
         "reason), but fails on one example: NotImplementedError", promising_plugin, ON_SITE),
+    # branch config (issue 21): typed config files, bounded reads
+    **{f"config file {name}": Case(["train", "--config", "{tmp}/c" + suffix, "--out", "{tmp}/o"], message,
+                                   writes("c" + suffix, text))
+       for name, suffix, text, message in [
+           ("bf16 as a string", ".toml", 'bf16 = "false"', "bf16 must be true or false, got 'false'"),
+           ("compile as a string", ".toml", 'compile = "no"', "compile must be true or false"),
+           ("clip_grad as a boolean", ".toml", "clip_grad = true", "clip_grad must be a number"),
+           ("data_dir as a number", ".toml", "data_dir = 3", "data_dir must be a string or unset"),
+           ("out as a list", ".toml", 'out = ["x"]', "out must be a string or unset"),
+           ("integer key", ".yaml", "variant: vae-mlp\n1: 2\n", "key 1 is not a string but int"),
+           ("null key", ".yaml", "set:\n  ~: 2\n", "key None in set is not a string but NoneType"),
+           ("self-referential alias", ".yaml", "a: &a [*a]\n", "anchors and aliases (&NAME, *NAME) are not accepted"),
+           ("set and overrides", ".toml", "overrides = { beta = 2 }\n[set]\nbeta = 3\n",
+            "the file has both: keep one table, named set"),
+       ]},
+    "config file /dev/zero": Case(["train", "--config", "/dev/zero", "--out", "{tmp}/o"],
+                                  "--config /dev/zero: the file must end in .toml"),
+    # branch config (issue 21): runs resume after failed writes, and eval does not write into a training run
+    "--resume --epochs fewer than trained": Case([*RESUME, "--epochs", "1"], "--epochs 1 is fewer than the 2 epochs",
+                                                 two_epochs),
+    "lock file that is a FIFO": Case(RESUME, "is not a regular file (vaezoo's lock file is one); remove it",
+                                     fifo_lock),
+    "eval --sample-quality of a run still training": Case(
+        ["eval", "{tmp}/run", "--sample-quality"], "(a vaezoo run writing there); wait for it to finish, then evaluate",
+        held_lock),
+    "--resume --log csv over a foreign metrics.csv": Case(
+        [*RESUME, "--epochs", "2"], "metrics.csv is not what --log csv writes", foreign_csv),
+    "--resume --log mlflow over a file named mlruns": Case(
+        [*RESUME, "--epochs", "2"], "mlruns is not what --log mlflow writes", foreign_mlruns),
+    # branch config (issue 21): datasets are identities, flags a dataset does not take are refused
+    "eval of a run whose dataset plugin is not installed": Case(
+        ["eval", "{tmp}/run"], "distribution vaezoo-ghost 1.2, which is not installed: pip install 'vaezoo-ghost==1.2'",
+        edit_config(lambda r: r.update(dataset="ghosts", dataset_identity={
+            "name": "ghost:ghosts", "distribution": "vaezoo-ghost", "version": "1.2"}))),
+    "--resume of a run whose variant plugin is not installed": Case(
+        [*RESUME, "--epochs", "2"], "pip install 'vaezoo-ghost==1.2'",
+        edit_config(lambda r: r["identity"]["variant"].update(name="ghost:ghost-vae", distribution="vaezoo-ghost",
+                                                              version="1.2"))),
+    "--dataset digits --data-dir": Case([*TRAIN, "--dataset", "digits", "--data-dir", "/etc", "--out", "{tmp}/o"],
+                                        "the digits dataset reads no files and takes no --data-dir"),
+    "--data-option a loader does not take": Case(
+        [*TRAIN, "--dataset", "digits", "--data-option", "colour=1", "--out", "{tmp}/o"],
+        "--data-option colour does not apply to the digits dataset"),
+    "--image-size and --data-option disagree": Case(
+        [*TRAIN, "--dataset", "folder", "--image-size", "4", "--data-option", "image_size=5", "--out", "{tmp}/o"],
+        "--image-size 4 and --data-option image_size=5 disagree"),
 }
 
 

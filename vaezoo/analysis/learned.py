@@ -16,6 +16,7 @@ from vaezoo.analysis import pictures as viz
 from vaezoo.atomic import atomic_write_text
 from vaezoo.data.datasets import Dataset
 from vaezoo.errors import VaezooError
+from vaezoo.runs.directory import read_metrics
 from vaezoo.metrics.classifier import feature_extractor
 from vaezoo.metrics.inputs import codes_and_factors, entropies
 from vaezoo.metrics.mig import mutual_information_matrix
@@ -122,6 +123,9 @@ def evaluate_run(
         save_factor_traversal(model, data, result["disentanglement"]["dimension_factors"], run / TRAVERSAL)
     if sample_quality:
         result["sample_quality"] = sample_quality_scores(model, data, quality_samples, progress=progress)
+    epoch = max((m["epoch"] for m in read_metrics(run)), default=None)
+    for section in result.values():  # which weights were measured: report.html says so beside the figures
+        section["epoch"] = epoch
     if result:
         path = run / EVALUATION
         try:

@@ -68,8 +68,20 @@ def _flat(prefix: str, value: object) -> list[tuple[str, object]]:
     return [(prefix, value)]
 
 
-def _evaluation_section(run: Path) -> str:
-    """The table of `vaezoo eval --disentanglement --sample-quality` results, when the run has them."""
+def _from_epoch(section: object, trained: int | None) -> str:
+    """Which weights an evaluation measured, and whether the run has trained further since."""
+    epoch = section.get("epoch") if isinstance(section, dict) else None
+    if not (isinstance(epoch, int) and not isinstance(epoch, bool)):
+        return "<p>Measured on weights of an epoch not recorded (an older vaezoo): run vaezoo eval again.</p>"
+    if trained is not None and epoch < trained:
+        return (f"<p><b>Measured on the weights of epoch {epoch}; the run has trained to epoch {trained} since, so "
+                "these figures are not this model's:</b> run vaezoo eval again.</p>")
+    return f"<p>Measured on the weights of epoch {epoch}.</p>"
+
+
+def _evaluation_section(run: Path, trained: int | None) -> str:
+    """The tables of `vaezoo eval --disentanglement --sample-quality` results, when the run has them, each saying
+    the epoch of the weights it measured."""
     path = run / EVALUATION
     if not path.is_file():
         return ""
@@ -77,14 +89,20 @@ def _evaluation_section(run: Path) -> str:
         evaluation = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return "<h2>Evaluation</h2><p>evaluation.json is damaged; run vaezoo eval again.</p>"
-    rows = "".join(
-        f'<tr><td class="key">{html.escape(k)}</td><td>{v:.4f}</td></tr>' if isinstance(v, float)
-        else f'<tr><td class="key">{html.escape(k)}</td><td class="key">{html.escape(str(v))}</td></tr>'
-        for k, v in _flat("", evaluation)
-    )
-    note = ("<p>Sample quality is measured on features of a classifier vaezoo trains on this dataset: figures "
-            "compare models within vaezoo, not with Inception-based FID.</p>" if "sample_quality" in evaluation else "")
-    return f"<h2>Evaluation (vaezoo eval)</h2>{note}<table>{rows}</table>"
+    if not isinstance(evaluation, dict):
+        return "<h2>Evaluation</h2><p>evaluation.json is not a vaezoo evaluation; run vaezoo eval again.</p>"
+    parts = []
+    for name, section in evaluation.items():
+        rows = "".join(
+            f'<tr><td class="key">{html.escape(k)}</td><td>{v:.4f}</td></tr>' if isinstance(v, float)
+            else f'<tr><td class="key">{html.escape(k)}</td><td class="key">{html.escape(str(v))}</td></tr>'
+            for k, v in _flat(name, section) if k != f"{name}.epoch"
+        )
+        note = ("<p>Sample quality is measured on features of a classifier vaezoo trains on this dataset: figures "
+                "compare models within vaezoo, not with Inception-based FID.</p>" if name == "sample_quality" else "")
+        title = html.escape(name.replace("_", " ").capitalize())
+        parts.append(f"<h3>{title}</h3>{_from_epoch(section, trained)}{note}<table>{rows}</table>")
+    return "<h2>Evaluation (vaezoo eval)</h2>" + "".join(parts)
 
 
 def _number(value: object) -> str:
@@ -122,7 +140,7 @@ def write_report(run_dir: str | os.PathLike[str]) -> Path:
 <body>
 <h1>{html.escape(title)}</h1>
 {summary}
-{_evaluation_section(run)}
+{_evaluation_section(run, last.get('epoch') if isinstance(last.get('epoch'), int) else None)}
 <h2>Pictures</h2>
 {''.join(figures)}
 <h2>Metrics per epoch</h2>

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 
 from vaezoo.cli.output import print_json
 from vaezoo.cli.picture_commands import _check_picture_args
@@ -11,23 +12,28 @@ from vaezoo.errors import VaezooError
 def cmd_eval(args: argparse.Namespace) -> int:
     from vaezoo.analysis import evaluate
     from vaezoo.data.held_out import held_out_set
-    from vaezoo.runs.directory import load_model, load_run_data, read_config
+    from vaezoo.runs.directory import claim_run_dir, load_model, load_run_data, read_config
 
     _check_picture_args(args)
     if args.nll_samples < 1:
         raise VaezooError(f"--nll-samples must be a positive integer, got {args.nll_samples}")
     if args.nll_examples is not None and args.nll_examples < 1:
         raise VaezooError(f"--nll-examples must be a positive integer, got {args.nll_examples}")
-    model = load_model(args.run_dir, device=args.device)
-    data = load_run_data(args.run_dir, args.data_dir)
-    x, y = held_out_set(data, model, read_config(args.run_dir)["train"].get("binarize", "auto"))
-    result = evaluate.summary(model, x, y, args.nll_samples, progress=not args.json, nll_examples=args.nll_examples)
-    if args.disentanglement or args.sample_quality:
-        from vaezoo.analysis.learned import evaluate_run
+    writes = args.disentanglement or args.sample_quality  # evaluation.json and report.html, into the run
+    # held for the whole evaluation: the weights measured are the ones recorded, and no training writes between
+    lock = claim_run_dir(args.run_dir, busy="wait for it to finish, then evaluate it") if writes else nullcontext()
+    with lock:
+        model = load_model(args.run_dir, device=args.device)
+        data = load_run_data(args.run_dir, args.data_dir)
+        x, y = held_out_set(data, model, read_config(args.run_dir)["train"].get("binarize", "auto"))
+        result = evaluate.summary(model, x, y, args.nll_samples, progress=not args.json,
+                                  nll_examples=args.nll_examples)
+        if writes:
+            from vaezoo.analysis.learned import evaluate_run
 
-        result.update(evaluate_run(args.run_dir, model, data, disentanglement=args.disentanglement,
-                                   sample_quality=args.sample_quality, quality_samples=args.quality_samples,
-                                   progress=not args.json))
+            result.update(evaluate_run(args.run_dir, model, data, disentanglement=args.disentanglement,
+                                       sample_quality=args.sample_quality, quality_samples=args.quality_samples,
+                                       progress=not args.json))
     if args.json:
         print_json(result)
         return 0

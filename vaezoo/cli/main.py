@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -132,17 +134,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program stands like Ctrl-C, so that the same clean-up runs (temporary files
+    removed, the lock released) and the run resumes from its last checkpoint."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    handles = threading.current_thread() is threading.main_thread()  # signal handlers live in the main thread
+    previous = signal.signal(signal.SIGTERM, _terminate) if handles else None
     try:
         _check_environment()
         return args.func(args)
     except VaezooError as exc:
         print(f"vaezoo: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("vaezoo: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"vaezoo: {'terminated (SIGTERM)' if isinstance(exc, Terminated) else 'interrupted'}", file=sys.stderr)
         return 130
+    finally:
+        if handles:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

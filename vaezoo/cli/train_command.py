@@ -37,6 +37,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
             continue
         if isinstance(default, bool):
             kwargs.update(action="store_true", default=None)
+        elif meta.get("repeat") and "choices" in meta:  # --log tensorboard csv, as the usage line shows
+            kwargs.update(action="extend", nargs="+", default=None, metavar="NAME")
         elif meta.get("repeat"):
             kwargs.update(action="append", default=None, metavar=meta.get("metavar", "NAME"))
         else:
@@ -68,11 +70,14 @@ def given_flags(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
-def train_config(args: argparse.Namespace) -> TrainConfig:
-    """The run's settings: the defaults, under the --config file's, under the flags given."""
+def train_config(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
+    """The run's settings: the defaults, under the --config file's, under the flags given (a table flag such as
+    --set key by key over the file's table); and whether to be quiet (--quiet, or the file's `quiet`)."""
     settings = read_config_file(args.config) if args.config else {}
-    settings.update(given_flags(args))
-    return TrainConfig(**settings)
+    quiet = settings.pop("quiet", False) or args.quiet
+    for name, value in given_flags(args).items():
+        settings[name] = {**settings[name], **value} if name in TABLES and name in settings else value
+    return TrainConfig(**settings), quiet
 
 
 def _resume_conflicts(given: dict[str, Any], saved: dict[str, Any]) -> list[str]:
@@ -116,7 +121,11 @@ def _resume(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    run = _resume(args) if args.resume else train(train_config(args), progress=not args.quiet)
+    if args.resume:
+        run = _resume(args)
+    else:
+        config, quiet = train_config(args)
+        run = train(config, progress=not quiet)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports
         print(f"run written to {run}")
         print(f"report: {run / 'report.html'}")

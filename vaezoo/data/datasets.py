@@ -93,7 +93,7 @@ def split_held_out(name: str, x: torch.Tensor, y: torch.Tensor, held_out: int) -
     return Dataset(name, x[train], y[train], x[test], y[test])
 
 
-def load_digits(data_dir: Path | None) -> Dataset:
+def load_digits() -> Dataset:
     """scikit-learn's 8x8 digits (shipped with it), scaled to [0, 1], with a fixed held-out split of 297."""
     from sklearn.datasets import load_digits as sklearn_digits
 
@@ -192,7 +192,7 @@ def load_dataset(
         raise DataError(f"the {name} dataset reads no files and takes no --data-dir; leave it out")
     for option in options:
         if not _takes(loader, option):
-            flag = OPTION_FLAGS.get(option, option)
+            flag = OPTION_FLAGS.get(option, f"--data-option {option}")
             takers = [n for n in registry.names("dataset") if _takes(registry.get("dataset", n).obj, option)]
             raise DataError(f"{flag} does not apply to the {name} dataset; it is for {' and '.join(takers) or 'no dataset'}")
     if limit is not None:

@@ -264,3 +264,16 @@ def _provider_name(kind: str, recorded: dict[str, str]) -> str:
         f"the run's {kind} {recorded['name']!r} was made with {dist} {version}; the installed {have} no longer "
         f"offers it: pip install '{dist}=={version}'"
     )
+
+
+def identity_of(kind: str, name: str) -> dict[str, str]:
+    """What a run records of the `kind` registered as `name` (a dataset, say): its plugin-qualified name and the
+    distribution and version that provide it."""
+    registry = get_registry()
+    return _identity(registry.get(kind, name), registry.plugins)
+
+
+def recorded_provider(kind: str, recorded: dict[str, str]) -> str:
+    """The plugin-qualified name under which the recorded distribution offers the recorded `kind` today; a
+    CombinationError says what to install or unblock when it does not (never another plugin's of that name)."""
+    return _provider_name(kind, recorded)

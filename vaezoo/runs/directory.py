@@ -68,13 +68,14 @@ def _refuse_contents(run: Path) -> None:
         raise RunDirError(f"{run} is not empty (it holds {shown}); a new run needs an empty or new --out directory")
 
 
-def claim_run_dir(path: str | os.PathLike[str]) -> RunLock:
-    """Lock the existing run directory `path` to continue the run in it."""
+def claim_run_dir(path: str | os.PathLike[str], busy: str | None = None) -> RunLock:
+    """Lock the existing run directory `path` to continue the run in it (or, with `busy` saying what to do
+    while another process holds it, to write an evaluation into it)."""
     run = Path(path)
     _existing_dir(run)
     if not run.is_dir():
         raise RunDirError(f"{run} does not exist: there is no run to resume; train without --resume to start one")
-    return lock_run_dir(run)
+    return lock_run_dir(run) if busy is None else lock_run_dir(run, busy)
 
 
 def versions() -> dict[str, str]:
@@ -83,6 +84,12 @@ def versions() -> dict[str, str]:
 
 
 def write_config(run: Path, config: dict[str, Any]) -> None:
+    """Write config.json; a dataset loaded by name is recorded with its plugin, distribution and version (as
+    every part of the model is), unless the record already holds them (a resumed run keeps its own)."""
+    from vaezoo.registry.factory import identity_of
+
+    if config.get("dataset") not in (None, IN_MEMORY) and "dataset_identity" not in config:
+        config = {**config, "dataset_identity": identity_of("dataset", config["dataset"])}
     record = {"format": FORMAT_VERSION, **config, "versions": versions()}
     atomic_write_text(run / CONFIG, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
@@ -108,6 +115,9 @@ OPTIONAL_FIELDS: dict[str, tuple[Any, str]] = {
     "plugins": (lambda v: isinstance(v, dict) and all(isinstance(i, dict) for i in v.values()),
                 "an object of plugin records"),
     "architecture": (lambda v: v == ARCHITECTURE, f"{ARCHITECTURE!r}"),
+    "dataset_identity": (lambda v: isinstance(v, dict) and all(isinstance(v.get(k), str) and v[k]
+                                                               for k in ("name", "distribution", "version")),
+                         "an object of the dataset's name, distribution and version"),
 }
 TRAIN_REQUIRED: dict[str, tuple[Any, str]] = {
     key: (lambda v: isinstance(v, str) and bool(v), "a name") for key in ("variant", "dataset", "out")
@@ -163,11 +173,18 @@ def read_config(run: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def append_metrics(run: Path, metrics: dict[str, Any]) -> None:
+    """Add one epoch's line to metrics.jsonl; a write that fails part-way (a full disk) is cut back off, so the
+    file stays whole lines and the run resumes."""
     try:
-        with open(run / METRICS, "a", encoding="utf-8") as f:
-            f.write(json.dumps(metrics, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        with open(run / METRICS, "ab") as f:
+            start = f.seek(0, os.SEEK_END)
+            try:
+                f.write((json.dumps(metrics, sort_keys=True) + "\n").encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError:
+                f.truncate(start)
+                raise
     except OSError as exc:
         raise RunDirError(f"cannot write {run / METRICS}: {exc.strerror or exc}") from exc
 
@@ -302,6 +319,20 @@ def run_data_dir(run_dir: str | os.PathLike[str], config: dict[str, Any], data_d
     )
 
 
+def recorded_dataset(config: dict[str, Any]) -> str:
+    """The name to load a run's dataset by: the plugin-qualified name under which the distribution that gave it
+    offers it today (a dataset of the same name from another plugin is never used), or, for runs recorded before
+    datasets were identities, the name it recorded."""
+    from vaezoo.registry.factory import recorded_provider
+
+    if "dataset_identity" not in config:
+        return config["dataset"]
+    try:
+        return recorded_provider("dataset", config["dataset_identity"])
+    except VaezooError as exc:
+        raise DataError(str(exc)) from None
+
+
 def load_run_data(run_dir: str | os.PathLike[str], data_dir: str | None = None):
     """The dataset a run was trained on: from `data_dir`, or from where the run read it (see run_data_dir); a
     conditional run's labels are checked against its classes."""
@@ -312,7 +343,7 @@ def load_run_data(run_dir: str | os.PathLike[str], data_dir: str | None = None):
         raise RunDirError(f"{run_dir} was trained by vaezoo.fit on data in memory, which a run directory does not "
                           "hold; evaluate or draw it from Python (vaezoo.load_model) with that data")
     train = config.get("train", {})
-    data = load_dataset(config["dataset"], run_data_dir(run_dir, config, data_dir), limit=train.get("limit"),
+    data = load_dataset(recorded_dataset(config), run_data_dir(run_dir, config, data_dir), limit=train.get("limit"),
                         **train.get("data_options", {}))
     if config.get("num_classes"):
         check_labels(data, config["num_classes"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 from vaezoo.errors import RunDirError
@@ -41,24 +42,33 @@ def _holder(fd: int) -> str:
     return f"pid {text}" if text.isdigit() else "another process"
 
 
-def lock_run_dir(run: Path) -> RunLock:
-    """Take the exclusive lock of the existing directory `run`, or raise RunDirError naming the holder."""
+def lock_run_dir(run: Path, busy: str = "wait for it to finish, or choose another --out") -> RunLock:
+    """Take the exclusive lock of the existing directory `run`, or raise RunDirError naming the holder (and
+    `busy`, what to do about it)."""
     path = run / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    try:  # O_NONBLOCK: a FIFO planted under the lock's name must not block the open
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o666)
     except OSError as exc:
         raise RunDirError(f"cannot write the run directory {run}: {exc.strerror or exc}; choose a writable --out") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RunDirError(f"{path} is not a regular file (vaezoo's lock file is one); remove it and try again")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = _holder(fd)
         os.close(fd)
         raise RunDirError(
-            f"{run} is in use by {holder} (a vaezoo run writing there); wait for it to finish, or choose another --out"
+            f"{run} is in use by {holder} (a vaezoo run writing there); {busy}"
         ) from None
     except OSError as exc:
         os.close(fd)
         raise RunDirError(f"cannot lock the run directory {run}: {exc.strerror or exc}") from exc
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    except OSError as exc:
+        os.close(fd)
+        raise RunDirError(f"cannot write the lock file {path}: {exc.strerror or exc}; free some space or choose "
+                          "another --out") from exc
     return RunLock(run, fd)

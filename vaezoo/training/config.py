@@ -5,7 +5,11 @@ the keys of a config file (`batch_size`) all come from these fields, so they can
 """
 from __future__ import annotations
 
+import json
 import math
+import os
+import types
+import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
@@ -16,6 +20,8 @@ BINARIZE = ("auto", "dynamic", "static", "none")
 ON_NONFINITE = ("skip", "stop")
 MAX_LATENT_DIM = 65536  # far beyond any VAE's; a typo of a few digits more is refused before allocating
 MAX_LR = 1e3  # an optimizer's step is lr-sized: far beyond this it overflows float32 on the first step
+#: the settings that are also options of the dataset's loader (their flags predate --data-option)
+LOADER_FLAGS = ("image_size", "channels")
 
 
 def setting(default: Any, help: str, **cli: Any) -> Any:  # noqa: A002 - argparse's own word
@@ -30,12 +36,17 @@ class TrainConfig:
     """Everything that decides a training run. `variant`, `dataset` and `out` are needed by `vaezoo train`;
     `vaezoo.fit` takes a model and data instead and uses the rest."""
 
-    variant: str = setting(None, "variant name (see `vaezoo list`)", positional=True)
-    dataset: str = setting(None, "dataset name (see `vaezoo list --kind dataset`)")
-    out: str = setting(None, "run directory to create (or, with --resume, to continue)")
-    data_dir: str | None = setting(None, "folder (or file) with the dataset's files, where it needs one")
+    variant: str | None = setting(None, "variant name (see `vaezoo list`)", positional=True)
+    dataset: str | None = setting(None, "dataset name (see `vaezoo list --kind dataset`)")
+    out: str | None = setting(None, "run directory to create (or, with --resume, to continue)")
+    data_dir: str | None = setting(None, "folder (or file) with the dataset's files, where it needs one (recorded "
+                                         "as an absolute path)")
     image_size: int | None = setting(None, "folder dataset: resize images to this many pixels square")
     channels: int | None = setting(None, "folder dataset: 1 (grey) or 3 (RGB)", choices=(1, 3))
+    data_options: dict[str, Any] = setting(
+        {}, "an option of the dataset's loader, e.g. image_size=16 (values are JSON where they parse)",
+        metavar="KEY=VALUE", repeat=True, flag="--data-option",
+    )
     limit: int | None = setting(None, "train on the first N examples of a fixed shuffle (quick runs)", metavar="N")
     epochs: int = setting(10, "passes over the training set (with --resume: the run's unless given)")
     batch_size: int = setting(128, "examples per step")
@@ -73,13 +84,23 @@ class TrainConfig:
     log_images_every: int = setting(5, "loggers that take pictures get samples and reconstructions every N "
                                        "epochs", metavar="N")
 
-    @property
-    def data_options(self) -> dict[str, Any]:
-        """The dataset loader's options that were set."""
-        return {k: v for k, v in (("image_size", self.image_size), ("channels", self.channels)) if v is not None}
+    def __post_init__(self) -> None:
+        """--image-size and --channels are loader options too: fold them into data_options (a disagreement
+        between the two is left for validate to name)."""
+        if isinstance(self.data_options, dict):
+            self.data_options = dict(self.data_options)
+            for name in LOADER_FLAGS:
+                if getattr(self, name) is not None:
+                    self.data_options.setdefault(name, getattr(self, name))
 
     def validate(self) -> None:
-        """Raise VaezooError naming the first setting that is out of range."""
+        """Raise VaezooError naming the first setting that is of the wrong type or out of range."""
+        for spec in fields(self):
+            check_type(spec.name, getattr(self, spec.name))
+        for name in LOADER_FLAGS:
+            if getattr(self, name) is not None and self.data_options.get(name) != getattr(self, name):
+                raise VaezooError(f"{flag_name(name)} {getattr(self, name)} and --data-option "
+                                  f"{name}={json.dumps(self.data_options.get(name))} disagree; give one of them")
         for name in ("epochs", "batch_size", "log_images_every"):
             _positive_int(name, getattr(self, name))
         for name in ("patience", "checkpoint_every", "limit"):
@@ -116,13 +137,18 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """A config from a run's recorded `train` settings (older runs kept the loader options in
         `data_options`); keys that are not settings are ignored."""
-        values = {**values, **values.get("data_options", {})}
+        loader = values.get("data_options")
+        values = {**values, **{k: loader[k] for k in LOADER_FLAGS if isinstance(loader, dict) and k in loader}}
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
     def record(self) -> dict[str, Any]:
-        """The settings as a run's config.json records them (plain JSON values)."""
-        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "data_options": self.data_options}
+        """The settings as a run's config.json records them (plain JSON values; the data directory absolute,
+        resolved once against the working directory, so that eval and resume read the same place)."""
+        record = {f.name: getattr(self, f.name) for f in fields(self)}
+        if isinstance(self.data_dir, str):
+            record["data_dir"] = os.path.abspath(self.data_dir)
+        return record
 
 
 def flag_name(name: str) -> str:
@@ -142,3 +168,33 @@ def default_of(name: str) -> Any:
 def _positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise VaezooError(f"{flag_name(name).lstrip('-')} must be a positive integer, got {value!r}")
+
+
+#: what each annotation's type means in words, for the message naming a setting of the wrong type
+TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+              dict: "a table of KEY = VALUE", list: "a list of strings", type(None): "unset"}
+
+
+def _allowed(name: str) -> tuple[type, ...]:
+    """The plain types a setting's annotation allows (int | None -> (int, NoneType))."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    return tuple(typing.get_origin(a) or a for a in args)
+
+
+def check_type(name: str, value: Any) -> None:
+    """VaezooError unless `value` has the type the setting `name` is declared with: a string is never a
+    boolean, a boolean never a number, an integer is a number, a list of strings holds only strings."""
+    allowed = _allowed(name)
+    if isinstance(value, bool):
+        ok = bool in allowed
+    elif isinstance(value, int):
+        ok = int in allowed or float in allowed
+    else:
+        ok = isinstance(value, tuple(t for t in allowed if t not in (bool, int)))
+    if ok and isinstance(value, list):
+        ok = all(isinstance(item, str) for item in value)
+    if not ok:
+        what = " or ".join(TYPE_WORDS[t] for t in allowed)
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise VaezooError(f"{name} must be {what}, got {shown} (a {type(value).__name__})")

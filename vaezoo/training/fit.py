@@ -21,8 +21,8 @@ from vaezoo.training.optim import OptimizerChoice
 from vaezoo.training.trainer import Trainer, train_into
 
 #: the settings that name what `vaezoo train` builds; fit takes the model and the data themselves instead
-BUILD_SETTINGS = ("variant", "dataset", "out", "data_dir", "image_size", "channels", "limit", "latent_dim",
-                  "overrides")
+BUILD_SETTINGS = ("variant", "dataset", "out", "data_dir", "image_size", "channels", "data_options", "limit",
+                  "latent_dim", "overrides")
 
 
 @dataclass

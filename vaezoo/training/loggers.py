@@ -20,7 +20,7 @@ import torch
 from vaezoo.analysis.pictures import grid_array
 from vaezoo.analysis.run_outputs import reconstruction_rows
 from vaezoo.atomic import atomic_write_text
-from vaezoo.errors import VaezooError
+from vaezoo.errors import RunDirError, VaezooError
 from vaezoo.runs.directory import append_metrics, read_metrics
 from vaezoo.training.callbacks import Callback
 
@@ -71,12 +71,21 @@ class CSVLogger(Callback):
         self.path = self.run / CSV_FILE
 
     def _read(self) -> tuple[list[str], list[dict[str, str]]]:
-        if not self.path.exists():
+        """The header and rows of metrics.csv; RunDirError when something else lies under its name."""
+        if not self.path.exists() and not self.path.is_symlink():
             return [], []
-        with open(self.path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            return list(reader.fieldnames or []), rows
+        try:
+            if self.path.is_symlink() or not self.path.is_file():
+                raise OSError("not a regular file")
+            with open(self.path, newline="", encoding="utf-8") as f:
+                reader = csv.DictReader(f)
+                rows = list(reader)
+                header = list(reader.fieldnames or [])
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise foreign(self.path, "csv", exc) from None
+        if header and header[0] != "epoch" or any(None in row for row in rows):  # None: a row longer than the header
+            raise foreign(self.path, "csv", "its header does not start with epoch, or a row is longer than it")
+        return header, rows
 
     def _rewrite(self, header: list[str], rows: list[dict[str, Any]]) -> None:
         text = io.StringIO()
@@ -100,6 +109,14 @@ class CSVLogger(Callback):
             csv.DictWriter(f, fieldnames=header, lineterminator="\n").writerow(metrics)
             f.flush()
             os.fsync(f.fileno())
+
+
+def foreign(path: Path, logger: str, why: object) -> RunDirError:
+    """The error for a file or folder at a logger's path that the logger cannot have written."""
+    why = " ".join(str(why).split())
+    why = why if len(why) <= 120 else why[:117] + "..."
+    return RunDirError(f"{path} is not what --log {logger} writes ({why}); move it out of the run directory, or "
+                       f"train without --log {logger}")
 
 
 def _union(header: list[str], rows: list[dict[str, Any]]) -> list[str]:
@@ -128,8 +145,13 @@ class TensorBoardLogger(Callback):
         self.drawn: int | None = None
 
     def on_fit_start(self, trainer: Trainer) -> None:
+        if self.dir.is_symlink() or (self.dir.exists() and not self.dir.is_dir()):
+            raise foreign(self.dir, "tensorboard", "not a folder")
         # a resumed run redoes epochs from the one under way: TensorBoard drops what was logged for them before
-        self.writer = self.summary_writer(str(self.dir), purge_step=trainer.state.epoch)
+        try:
+            self.writer = self.summary_writer(str(self.dir), purge_step=trainer.state.epoch)
+        except OSError as exc:
+            raise foreign(self.dir, "tensorboard", exc) from None
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         epoch = metrics["epoch"]
@@ -208,6 +230,18 @@ class MLflowLogger(Callback):
         self.run_id = ""
 
     def on_fit_start(self, trainer: Trainer) -> None:
+        store = self.run / MLFLOW_DIR
+        if store.is_symlink() or (store.exists() and not store.is_dir()):
+            raise foreign(store, "mlflow", "not a folder")
+        try:
+            self._open(trainer)
+        except VaezooError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - MLflow raises its own types, and OSError, for a store it cannot read
+            raise foreign(store, "mlflow", exc) from None
+
+    def _open(self, trainer: Trainer) -> None:
+        """Open the store and this run's MLflow run (creating both the first time); log the settings."""
         with _file_store_allowed():  # the client keeps the store it made
             self.client = self.tracking.MlflowClient(tracking_uri=(self.run / MLFLOW_DIR).resolve().as_uri())
         experiment = self.client.get_experiment_by_name(MLFLOW_EXPERIMENT)
@@ -215,6 +249,7 @@ class MLflowLogger(Callback):
         earlier = self.client.search_runs([experiment_id], max_results=1)  # the store is this run's alone
         if earlier:
             self.run_id, logged = earlier[0].info.run_id, earlier[0].data.params
+            self._forget_from(experiment_id, trainer.state.epoch)
             self.client.update_run(self.run_id, status="RUNNING")
         else:
             self.run_id, logged = self.client.create_run(experiment_id, run_name=self.run.name).info.run_id, {}
@@ -223,6 +258,25 @@ class MLflowLogger(Callback):
         tags = [self.entities.RunTag(f"resumed.{k}", v) for k, v in settings.items() if logged.get(k, v) != v]
         for start in range(0, max(len(params), len(tags)), 100):  # MLflow takes up to 100 of each per batch
             self.client.log_batch(self.run_id, params=params[start : start + 100], tags=tags[start : start + 100])
+
+    def _forget_from(self, experiment_id: str, epoch: int) -> None:
+        """Drop what was logged for `epoch` and later: a resumed run redoes them (as metrics.jsonl drops them),
+        so that no epoch is recorded twice. MLflow has no call for it; its file store keeps each metric's history
+        as lines "TIMESTAMP VALUE STEP" in RUN/mlruns/EXPERIMENT/RUN_ID/metrics/NAME, rewritten here atomically."""
+        folder = self.run / MLFLOW_DIR / experiment_id / self.run_id / "metrics"
+        if not folder.is_dir():
+            return
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+            text = path.read_text(encoding="utf-8")
+            lines = text.splitlines()
+            if lines and not text.endswith("\n"):  # a line cut off by a failed write: it is redone
+                lines.pop()
+            fields = [line.split() for line in lines]
+            if not all(len(f) == 3 and f[2].lstrip("-").isdigit() for f in fields):
+                raise RunDirError(f"{path} is not an MLflow metric history (TIMESTAMP VALUE STEP per line)")
+            kept = [line for line, f in zip(lines, fields) if int(f[2]) < epoch]
+            if kept != text.splitlines():
+                atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         now = int(time.time() * 1000)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +29,7 @@ from vaezoo.data.datasets import Dataset, check_labels, fixed_binarization, load
 from vaezoo.data.held_out import binarization, held_out_set
 from vaezoo.errors import DataError, NonFiniteError, RunDirError, VaezooError
 from vaezoo.ops import noise_shard
-from vaezoo.registry.factory import create_model, resolve
+from vaezoo.registry.factory import create_model, recorded_provider, resolve
 from vaezoo.runs.checkpoint import (
     TrainingState,
     checkpoints,
@@ -44,6 +45,7 @@ from vaezoo.runs.directory import (
     model_record,
     read_config,
     read_metrics,
+    recorded_dataset,
     rewrite_metrics,
     run_data_dir,
     save_architecture,
@@ -424,12 +426,17 @@ def _starting_point(trainer: Trainer, run: Path) -> str:
     if checkpoints(run):
         trainer.restore(load_latest_checkpoint(run, accept=trainer.check_fits))
         return f"resuming {run} at epoch {trainer.state.epoch}, step {trainer.state.step}"
-    if (run / WEIGHTS).exists():
+    if not (run / WEIGHTS).exists():
+        return f"{run} was stopped before its first checkpoint: training it from the start"
+    trained = max((m["epoch"] for m in read_metrics(run)), default=0)
+    if trained > 1:  # epochs beyond the first were checkpointed once: these checkpoints were removed
         raise RunDirError(
-            f"{run} has trained weights but no checkpoint to resume from; its {WEIGHTS} is left as it is: "
-            "delete the directory (or train into another --out) to train again"
+            f"{run} has trained weights ({trained} epochs) but no checkpoint to resume from; its {WEIGHTS} is left as "
+            "it is: delete the directory (or train into another --out) to train again"
         )
-    return f"{run} was stopped before its first checkpoint: training it from the start"
+    # the first epoch's checkpoint was never written (a full disk): its weights are what training from the
+    # start makes again, seeded, so starting over loses nothing
+    return f"{run} has no checkpoint (its first was never written): training it again from the start"
 
 
 def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **changes: Any) -> Path:
@@ -441,6 +448,8 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
     a checkpoint describes."""
     run = Path(run_dir)
     user_data_dir = changes.get("data_dir")
+    if isinstance(user_data_dir, str):  # resolved once, here, against the working directory
+        user_data_dir = changes["data_dir"] = os.path.abspath(user_data_dir)
     changes = {key: value for key, value in changes.items() if value is not None}
     unknown = set(changes) - set(RESUMABLE_CHANGES)
     if unknown:
@@ -451,6 +460,15 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
         raise VaezooError(f"{run} was trained by vaezoo.fit on data in memory, which a run directory does not hold; "
                           "it cannot be resumed by name: load it with vaezoo.load_model and fit it again")
     config = TrainConfig.from_dict(saved_config["train"])
+    # the variant, every part and the dataset from the distributions that made the run, or what to install
+    for kind, recorded in saved_config.get("identity", {}).items():
+        try:
+            provider = recorded_provider(kind, recorded)
+        except VaezooError as exc:
+            raise RunDirError(f"cannot resume {run}: {exc}") from None
+        if kind == "variant":
+            config.variant = provider
+    config.dataset = recorded_dataset(saved_config)
     if epochs is not None:
         config.epochs = epochs
     for key, value in changes.items():
@@ -466,10 +484,14 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
         if trainer.show:
             tqdm.write(f"vaezoo: {what}", file=sys.stderr)
         done = trainer.state.epoch - 1
+        if epochs is not None and epochs < done:
+            raise VaezooError(f"--epochs {epochs} is fewer than the {done} epochs {run} has already trained; give "
+                              f"--epochs {done} or more, or leave it out (the run is left as it was)")
         if world.main:
             rewrite_metrics(run, [m for m in read_metrics(run) if m["epoch"] <= done])  # drop epochs to be redone
             if epochs is not None or changes:
-                record = {**config.record(), "data_dir": user_data_dir or saved_config["train"].get("data_dir")}
+                record = {**config.record(), "data_dir": user_data_dir or saved_config["train"].get("data_dir"),
+                          **{key: saved_config["train"][key] for key in ("variant", "dataset")}}
                 write_config(run, {**saved_config, "train": record})
         outputs = functools.partial(_write_outputs, world, model, data, run)
         if trainer.state.epoch <= config.epochs and trainer.state.bad_epochs < (config.patience or math.inf):
