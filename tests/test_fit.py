@@ -76,7 +76,8 @@ def test_a_hand_built_model_trains_on_raw_tensors_and_its_run_loads_back(parts_m
     written = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
     assert written == run.metrics
     config = json.loads((run.dir / "config.json").read_text())
-    assert config["variant"] == "hand-built" and config["architecture"] == "model.pt"
+    assert config["variant"] == "hand-built" and config["architecture"] == "architecture.safetensors"
+    assert not (run.dir / "model.pt").exists()  # recorded without pickle
     assert config["train"]["batch_size"] == 32 and config["dataset"] == "in-memory"
     loaded = vaezoo.load_model(run.dir)
     for name, value in model.state_dict().items():

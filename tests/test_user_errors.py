@@ -23,11 +23,13 @@ from typing import Callable
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from plugin_sites import BOARDS, FakeSite
 from safetensors.torch import load, save
 
 from vaezoo.runs import checkpoint as ckpt
+from vaezoo.runs.sealed import seal
 from vaezoo.training.trainer import TrainConfig, train
 
 TRAIN = ["train", "vae-mlp", "--quiet", "--epochs", "1", "--set", "encoder.hidden_dims=[8]",
@@ -211,6 +213,56 @@ def promising_plugin(tmp: Path, run: Path) -> None:
     site.install("vaezoo-promising", PROMISING, plugin="promising")
 
 
+
+# -- set-ups of branch trust: pickles, checksums and non-finite weights (issue 21) -------------------------------
+
+def pickled_hand_built(tmp: Path, run: Path) -> None:
+    """A copy of the run rewritten as a hand-built run saved as a pickle (whose contents never matter: it is
+    refused unread)."""
+    path = copy_run(tmp, run) / "config.json"
+    record = json.loads(path.read_text())
+    del record["identity"]
+    path.write_text(json.dumps({**record, "variant": "hand-built", "architecture": "model.pt"}))
+    (tmp / "run" / "model.pt").write_bytes(b"never read")
+
+
+def edit_weights(edit: Callable[[dict], dict], sealed: bool = True, format: int | None = None
+                 ) -> Callable[[Path, Path], None]:
+    """A copy of the run whose weights are `edit(tensors)`, written sealed (a forger's checksum) or without one,
+    and its config's format number set to `format` when given."""
+    def setup(tmp: Path, run: Path) -> None:
+        path = copy_run(tmp, run) / "model.safetensors"
+        tensors = edit(load(path.read_bytes()))
+        path.write_bytes(seal(tensors) if sealed else save(tensors))
+        if format is not None:
+            config = tmp / "run" / "config.json"
+            config.write_text(json.dumps({**json.loads(config.read_text()), "format": format}))
+    return setup
+
+
+def flip_a_weight_bit(tmp: Path, run: Path) -> None:
+    path = copy_run(tmp, run) / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def hand_built_record_naming(cls: str) -> Callable[[Path, Path], None]:
+    """A hand-built run (fitted here, recorded without pickle) whose record names `cls` as the encoder's class,
+    with a forger's checksum."""
+    def setup(tmp: Path, run: Path) -> None:
+        import vaezoo
+
+        model = vaezoo.create_model("vae-mlp", input_shape=(1, 8, 8), latent_dim=2, hidden_dims=[8])
+        model.config = {}
+        vaezoo.fit(model, torch.rand(32, 1, 8, 8), epochs=1, out=tmp / "run")
+        path = tmp / "run" / "architecture.safetensors"
+        data = path.read_bytes()
+        tree = json.loads(json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])["__metadata__"]["vaezoo"])
+        tree["modules"]["encoder"]["class"] = cls
+        path.write_bytes(seal({}, json.dumps(tree)))
+    return setup
+
 CASES = {
     # devices, counts and output paths of the commands on a run
     "eval --nll-examples 0": Case(["eval", "{run}", "--nll-examples", "0"], "--nll-examples must be a positive integer, got 0"),
@@ -389,6 +441,30 @@ CASES = {
     "--image-size and --data-option disagree": Case(
         [*TRAIN, "--dataset", "folder", "--image-size", "4", "--data-option", "image_size=5", "--out", "{tmp}/o"],
         "--image-size 4 and --data-option image_size=5 disagree"),
+    # branch trust: nothing is unpickled unless asked, every byte read is checked, no non-finite result (issue 21)
+    "eval of a zoo run whose config names model.pt": Case(
+        ["eval", "{tmp}/run"], "and also a hand-built model's model.pt; a run has one or the other",
+        edit_config(lambda c: c.__setitem__("architecture", "model.pt"))),
+    "sample of a pickled run without --trust-pickle": Case(
+        ["sample", "{tmp}/run", "--out", "{tmp}/s.png"], "unpickling runs any code the file holds; if you trust",
+        pickled_hand_built),
+    "eval of weights changed on disk": Case(["eval", "{tmp}/run"], "checksum mismatch", flip_a_weight_bit),
+    "sample of weights replaced without a checksum": Case(
+        ["sample", "{tmp}/run", "--out", "{tmp}/s.png"], "carries no checksum, which every run of format 2 has",
+        edit_weights(lambda t: t, sealed=False)),
+    "eval of NaN weights under a forged checksum": Case(
+        ["eval", "{tmp}/run"], "holds NaN or infinity in",
+        edit_weights(lambda t: {k: torch.full_like(v, float("nan")) for k, v in t.items()})),
+    "eval of an old run whose decoder overflows": Case(
+        ["eval", "{tmp}/run", "--nll-samples", "2"], "is non-finite (elbo, recon",
+        edit_weights(lambda t: {k: v * 1e30 if k.startswith("decoder") else v for k, v in t.items()}, sealed=False,
+                     format=1)),
+    "eval of an old run whose encoder overflows": Case(
+        ["eval", "{tmp}/run", "--nll-samples", "2"], "active units are undefined",
+        edit_weights(lambda t: {k: v * 1e30 for k, v in t.items()}, sealed=False, format=1)),
+    "sample of a hand-built run whose record names a function": Case(
+        ["sample", "{tmp}/run", "--out", "{tmp}/s.png"], "os:system (the class of encoder) is not a Module class",
+        hand_built_record_naming("os:system")),
 }
 
 

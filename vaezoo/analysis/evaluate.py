@@ -15,6 +15,7 @@ from tqdm import tqdm
 from vaezoo.core import VAE
 from vaezoo.core.estimators import elbo_terms, iw_terms
 from vaezoo.data.datasets import batches
+from vaezoo.errors import NonFiniteError
 from vaezoo.ops import noise_shard
 from vaezoo.runtime.distributed import World
 
@@ -100,6 +101,10 @@ def active_units(
     """Latent dimensions whose posterior mean varies with x: Cov_x(E[z|x]) > threshold (Burda et al., 2016)."""
     with _evaluating(model, 0) as device:
         means = torch.cat([model.posterior_mean(xb, yb) for xb, yb in _labelled(x, y, batch_size, device)])
+    bad = int((~torch.isfinite(means).all(dim=1)).sum())
+    if bad:  # NaN compares false: they would count as inactive
+        raise NonFiniteError(f"the posterior means of {bad} of {len(means)} examples are NaN or infinite, so active "
+                             "units are undefined: the model's encoder overflows (a diverged or changed run)")
     return int((means.var(dim=0) > threshold).sum())
 
 

@@ -20,6 +20,7 @@ from vaezoo.runs.directory import read_metrics
 from vaezoo.metrics.classifier import feature_extractor
 from vaezoo.metrics.inputs import codes_and_factors, entropies
 from vaezoo.metrics.mig import mutual_information_matrix
+from vaezoo.runtime.finite import mark_nonfinite
 
 if TYPE_CHECKING:  # only the model API is used: posterior_mean, decode, sample, latent_dim
     from torch.nn import Module as VAE
@@ -132,6 +133,7 @@ def evaluate_run(
             saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         except (json.JSONDecodeError, UnicodeDecodeError):
             saved = {}  # a damaged earlier evaluation is replaced
-        atomic_write_text(path, json.dumps({**saved, **result}, indent=2, sort_keys=True) + "\n")
+        record = mark_nonfinite({**saved, **result})[0]  # valid JSON: a NaN is written as "non-finite"
+        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n")
         write_report(run)
     return result

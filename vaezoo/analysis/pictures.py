@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from vaezoo.atomic import atomic_write
+from vaezoo.errors import NonFiniteError
 
 
 def grid_array(images: torch.Tensor, nrow: int | None = None, pad: int = 2, min_cell: int = 32) -> np.ndarray:
@@ -37,7 +38,11 @@ def grid_array(images: torch.Tensor, nrow: int | None = None, pad: int = 2, min_
 
 
 def save_grid(images: torch.Tensor, path: str | os.PathLike[str], nrow: int | None = None) -> None:
-    """Write a grid of images to a PNG file atomically."""
+    """Write a grid of images to a PNG file atomically; refused when they hold NaN or infinity (a picture of
+    those would be noise that looks like a result)."""
+    if not torch.isfinite(images).all():
+        raise NonFiniteError(f"refusing to write {path}: the images hold NaN or infinity (the model's outputs "
+                             "overflow: a diverged or changed run)")
     buffer = io.BytesIO()
     Image.fromarray(grid_array(images, nrow)).save(buffer, format="PNG")
     atomic_write(path, lambda f: f.write(buffer.getvalue()))

@@ -38,6 +38,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+TRUST_PICKLE_HELP = ("unpickle the run's model.pt (a model built by hand from parts that could not be recorded "
+                     "without pickle); unpickling runs any code the file holds: only for runs you trust")
 DATA_DIR_HELP = ("where the run's data is (needed unless the run used a dataset's default location or data "
                  "inside RUN_DIR: vaezoo does not open paths that a run directory names)")
 
@@ -90,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
     p.add_argument("--disentanglement", action="store_true",
                    help="MIG, SAP, DCI, BetaVAE and FactorVAE scores (datasets with factors: dsprites, colour-shapes)")
     p.add_argument("--sample-quality", action="store_true",
@@ -104,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, help="random seed, for a picture that repeats")
         p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
         p.add_argument("--data-dir", help=DATA_DIR_HELP)
+        p.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
         p.set_defaults(func=func)
         return p
 

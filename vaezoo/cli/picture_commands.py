@@ -39,8 +39,8 @@ def _picture_run(args: argparse.Namespace):
     from vaezoo.runs.directory import load_model, load_run_data
 
     _check_picture_args(args)
-    model = load_model(args.run_dir, device=args.device)
-    data = load_run_data(args.run_dir, args.data_dir)
+    data = load_run_data(args.run_dir, args.data_dir)  # first: a run whose data it cannot read is refused unloaded
+    model = load_model(args.run_dir, device=args.device, trust_pickle=args.trust_pickle)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     return model, data.test_x.to(args.device), data.test_y.to(args.device)
@@ -67,7 +67,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     _check_picture_args(args)
     _at_least("--n", args.n, 1)
-    model = load_model(args.run_dir, device=args.device)
+    model = load_model(args.run_dir, device=args.device, trust_pickle=args.trust_pickle)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     if args.label is not None and not model.conditional:

@@ -8,7 +8,6 @@ that vaezoo named are ever pruned: a `checkpoints` that is a symbolic link is re
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import warnings
@@ -18,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load, save
 
 from vaezoo.atomic import atomic_write
 from vaezoo.errors import RunDirError
+from vaezoo.runs.sealed import digest as _digest  # noqa: F401  (tests forge checkpoints with it)
+from vaezoo.runs.sealed import seal, unseal
 from vaezoo.runtime.finite import first_nonfinite, require_finite
 
 CHECKPOINT_DIR = "checkpoints"
@@ -40,17 +39,6 @@ class TrainingState:
     rng: dict[str, torch.Tensor]
     progress: dict[str, Any]  # JSON-serializable: epoch, step, batch index, running sums, ...
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # e.g. this epoch's data order
-
-
-def _digest(tensors: dict[str, torch.Tensor], extra: str) -> str:
-    """SHA-256 of every tensor (name, dtype, shape, bytes) and of the JSON `extra` stored beside them."""
-    sha = hashlib.sha256()
-    for name in sorted(tensors):
-        tensor = tensors[name]
-        sha.update(json.dumps([name, str(tensor.dtype), list(tensor.shape)]).encode())
-        sha.update(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    sha.update(b"\0" + extra.encode())
-    return sha.hexdigest()
 
 
 def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -97,22 +85,15 @@ def encode(state: TrainingState) -> bytes:
             tensors[f"{prefix}/{name}"] = tensor.detach().cpu().contiguous()
     require_finite(state.model, "a checkpoint")
     require_finite(optim_tensors, "a checkpoint (optimizer state)")
-    extra = json.dumps({"optimizer": optim_plain, "progress": state.progress}, allow_nan=True)
-    return save(tensors, metadata={"vaezoo": extra, "sha256": _digest(tensors, extra)})
+    return seal(tensors, json.dumps({"optimizer": optim_plain, "progress": state.progress}, allow_nan=True))
 
 
 def decode(data: bytes) -> TrainingState:
     """Parse and verify safetensors bytes written by `encode`; raises ValueError when damaged, changed,
     malformed or holding non-finite weights."""
-    try:
-        tensors = load(data)
-        header_len = int.from_bytes(data[:8], "little")
-        metadata = json.loads(data[8 : 8 + header_len])["__metadata__"]
-        raw = metadata["vaezoo"]
-    except (SafetensorError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a readable checkpoint: {exc}") from exc
-    if not isinstance(raw, str) or metadata.get("sha256") != _digest(tensors, raw):
-        raise ValueError("checksum mismatch: the checkpoint was changed or damaged")
+    tensors, raw = unseal(data)
+    if raw is None:
+        raise ValueError("not a vaezoo checkpoint: it carries no checksum")
     try:
         extra = json.loads(raw)
     except json.JSONDecodeError as exc:

@@ -2,7 +2,8 @@
 
 A new run is written only into an empty (or new) directory, under an exclusive lock held for the whole run
 (vaezoo.runs.lock). A run directory read back is input like any other: its config is checked field by field,
-and the data it names is read only where that resolves inside the run directory.
+its weights against their checksum and for NaN or infinity, the data it names is read only where that
+resolves inside the run directory, and nothing in it is unpickled unless the caller says it trusts the run.
 """
 from __future__ import annotations
 
@@ -10,26 +11,31 @@ import io
 import json
 import os
 import platform
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save
 
 from vaezoo._version import __version__
 from vaezoo.atomic import atomic_write, atomic_write_text
 from vaezoo.core import VAE
 from vaezoo.errors import DataError, RunDirError, UnknownNameError, VaezooError
+from vaezoo.runs import architecture
 from vaezoo.runs.lock import LOCK_FILE, RunLock, lock_run_dir
-from vaezoo.runtime.finite import require_finite
+from vaezoo.runs.sealed import seal, unseal
+from vaezoo.runtime.finite import first_nonfinite, require_finite
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 WEIGHTS = "model.safetensors"
-ARCHITECTURE = "model.pt"  # a hand-built model's pickled modules
+ARCHITECTURE = "model.pt"  # a hand-built model's pickled modules: loaded only when the caller trusts the run
+ARCHITECTURE_RECORD = "architecture.safetensors"  # a hand-built model's modules recorded without pickle
 HAND_BUILT = "hand-built"  # the variant name config.json records for one
 IN_MEMORY = "in-memory"  # the dataset name config.json records for data that vaezoo.fit was given
-FORMAT_VERSION = 1
+#: 2: model.safetensors carries a checksum (runs of format 1 load without one, with a warning).
+FORMAT_VERSION = 2
+SEALED_SINCE = 2
 
 
 def _existing_dir(run: Path) -> None:
@@ -114,7 +120,8 @@ OPTIONAL_FIELDS: dict[str, tuple[Any, str]] = {
     "num_classes": (lambda v: v is None or _is_count(v, 0), "a non-negative integer"),
     "plugins": (lambda v: isinstance(v, dict) and all(isinstance(i, dict) for i in v.values()),
                 "an object of plugin records"),
-    "architecture": (lambda v: v == ARCHITECTURE, f"{ARCHITECTURE!r}"),
+    "architecture": (lambda v: v in (ARCHITECTURE_RECORD, ARCHITECTURE),  # its pairing is checked in read_config
+                     f"{ARCHITECTURE_RECORD!r} or {ARCHITECTURE!r}"),
     "dataset_identity": (lambda v: isinstance(v, dict) and all(isinstance(v.get(k), str) and v[k]
                                                                for k in ("name", "distribution", "version")),
                          "an object of the dataset's name, distribution and version"),
@@ -169,6 +176,9 @@ def read_config(run: str | os.PathLike[str]) -> dict[str, Any]:
     _check_fields(path, config, OPTIONAL_FIELDS, required=False)
     _check_fields(path, config["train"], TRAIN_REQUIRED, required=True, prefix="train.")
     _check_fields(path, config["train"], TRAIN_FIELDS, required=False, prefix="train.")
+    if "architecture" in config and (config["variant"] != HAND_BUILT or "identity" in config):
+        raise RunDirError(f"{path} records the variant {config['variant']!r} and also a hand-built model's "
+                          f"{config['architecture']}; a run has one or the other: restore the file or train again")
     return config
 
 
@@ -208,35 +218,106 @@ def read_metrics(run: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def save_weights(run: Path, model: VAE) -> None:
-    """Write the model's weights to model.safetensors atomically."""
+    """Write the model's weights to model.safetensors atomically, sealed with their checksum."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     require_finite(tensors, WEIGHTS)
-    atomic_write(run / WEIGHTS, lambda f: f.write(save(tensors)))
+    data = seal(tensors)
+    atomic_write(run / WEIGHTS, lambda f: f.write(data))
+
+
+def read_weights(run: Path, config: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The tensors of RUN/model.safetensors, checked against their checksum and for NaN or infinity.
+
+    A run of format 2 or later must carry the checksum (a file without one was replaced); the weights of an
+    older run, written before there was one, load with a warning that their bytes cannot be verified: refusing
+    them would strand every run trained before, and the checksum detects damage, not forgery."""
+    path = run / WEIGHTS
+    try:
+        tensors, record = unseal(path.read_bytes())
+    except FileNotFoundError:
+        raise RunDirError(f"{run} holds no trained weights: {WEIGHTS} is missing") from None
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise RunDirError(f"{path} is corrupt or was changed ({exc}); restore it from a copy or train again") from None
+    if record is None:
+        if config["format"] >= SEALED_SINCE:
+            raise RunDirError(f"{path} carries no checksum, which every run of format {config['format']} has: it "
+                              "was replaced after vaezoo wrote it; restore it from a copy or train again")
+        warnings.warn(f"{path} was written by an older vaezoo, before weights carried a checksum: its bytes "
+                      "cannot be verified", stacklevel=3)
+    bad = first_nonfinite(tensors)
+    if bad is not None:
+        raise RunDirError(f"{path} holds NaN or infinity in {bad}: the run is damaged; restore it or train again")
+    return tensors
 
 
 def model_record(model: VAE) -> dict[str, Any]:
-    """What config.json records of a model: its recipe when it was built by name, else its shapes and the
-    pickled module (a model assembled by hand from parts, saved by save_architecture)."""
+    """What config.json records of a model: its recipe when it was built by name, else its shapes and the file
+    that save_architecture writes (a model assembled by hand from parts)."""
     if model.config.get("identity"):
         return dict(model.config)
     return {"variant": HAND_BUILT, "input_shape": list(model.input_shape), "latent_dim": model.latent_dim,
-            "num_classes": model.num_classes, "overrides": {}, "architecture": ARCHITECTURE}
+            "num_classes": model.num_classes, "overrides": {}, "architecture": ARCHITECTURE_RECORD}
 
 
-def save_architecture(run: Path, model: VAE) -> None:
-    """Pickle a hand-built model's modules into RUN/model.pt, so load_model can rebuild it (its classes must be
-    importable where it is loaded); refused up front when the model does not pickle."""
+def save_architecture(run: Path, model: VAE) -> str:
+    """Record a hand-built model's modules in the run so that load_model can rebuild it (its classes must be
+    importable where it is loaded), and return the file's name: architecture.safetensors, without pickle; or,
+    when the model holds what that record cannot describe, model.pt, a pickle, said in a warning because it
+    loads only with trust_pickle=True. Refused up front when the model does not pickle either."""
+    try:
+        tree, extra = architecture.record(model)
+    except architecture.NotRecordable as why:
+        return _pickle_architecture(run, model, str(why))
+    data = seal(extra, json.dumps(tree, allow_nan=False))
+    atomic_write(run / ARCHITECTURE_RECORD, lambda f: f.write(data))
+    return ARCHITECTURE_RECORD
+
+
+def _pickle_architecture(run: Path, model: VAE, why: str) -> str:
     buffer = io.BytesIO()
     try:
         torch.save(model, buffer)
     except Exception as exc:  # pickling raises many types: a lambda, a local class, an open file...
-        raise VaezooError(f"this hand-built model cannot be saved to a run directory ({type(exc).__name__}: {exc}); "
-                          "make its parts picklable (module-level classes, no lambdas), or fit it without out=")
+        raise VaezooError(f"this hand-built model cannot be saved to a run directory: {why}, and it does not pickle "
+                          f"either ({type(exc).__name__}: {exc}); make its parts module-level classes holding plain "
+                          "data, or fit it without out=") from None
     atomic_write(run / ARCHITECTURE, lambda f: f.write(buffer.getvalue()))
+    warnings.warn(f"the hand-built model cannot be recorded without pickle ({why}); it is saved as a pickle in "
+                  f"{run / ARCHITECTURE}, which loads only with vaezoo.load_model(run, trust_pickle=True) or "
+                  "--trust-pickle", stacklevel=4)
+    return ARCHITECTURE
 
 
-def _load_architecture(run: Path) -> VAE:
-    """The hand-built model pickled in RUN/model.pt (unpickling runs code: load only runs you trust)."""
+def _rebuild_architecture(run: Path, state: dict[str, torch.Tensor]) -> VAE:
+    """The hand-built model recorded in RUN/architecture.safetensors, its weights from `state`."""
+    path = run / ARCHITECTURE_RECORD
+    try:
+        extra, tree = unseal(path.read_bytes())
+        if tree is None:
+            raise ValueError("it carries no checksum")
+        return architecture.rebuild(json.loads(tree), state, extra, VAE)
+    except FileNotFoundError:
+        raise RunDirError(f"{run} holds a hand-built model but its {ARCHITECTURE_RECORD} is missing") from None
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except ImportError as exc:
+        raise RunDirError(f"cannot rebuild the hand-built model of {run}: {exc}; import or install the module that "
+                          "defines its parts first") from None
+    except (ValueError, TypeError) as exc:
+        raise RunDirError(f"{path} is corrupt or was changed ({exc}); restore it from a copy or train again") from None
+
+
+def _load_architecture(run: Path, trust_pickle: bool) -> VAE:
+    """The hand-built model pickled in RUN/model.pt, refused unless the caller trusts the run (unpickling runs
+    whatever code the file holds)."""
+    if not trust_pickle:
+        raise RunDirError(
+            f"{run} holds a hand-built model saved as a pickle ({ARCHITECTURE}), and unpickling runs any code the "
+            "file holds; if you trust where the run came from, load it with vaezoo.load_model(run, "
+            "trust_pickle=True) or add --trust-pickle"
+        )
     try:
         model = torch.load(run / ARCHITECTURE, weights_only=False)
     except FileNotFoundError:
@@ -251,26 +332,29 @@ def _load_architecture(run: Path) -> VAE:
     return model
 
 
-def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cpu") -> VAE:
+def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cpu", *,
+               trust_pickle: bool = False) -> VAE:
     """The trained VAE saved in `run_dir`, rebuilt from its config and loaded from safetensors.
 
     The parts come from the distributions the run recorded; when one is missing, blocked or changed, the error
-    says what to install or unblock (never another plugin's part of the same name).
+    says what to install or unblock (never another plugin's part of the same name). A hand-built model saved as
+    a pickle is unpickled only with `trust_pickle=True`: unpickling runs whatever code the file holds. The
+    weights are checked against their checksum and for NaN or infinity before the model is built.
     """
     config = read_config(run_dir)
+    state = read_weights(Path(run_dir), config)
     try:
-        model = _load_architecture(Path(run_dir)) if "architecture" in config else rebuild_recorded(config)
+        if config.get("architecture") == ARCHITECTURE_RECORD:
+            model = _rebuild_architecture(Path(run_dir), state)
+        elif config.get("architecture") == ARCHITECTURE:
+            model = _load_architecture(Path(run_dir), trust_pickle)
+        else:
+            model = rebuild_recorded(config)
     except RunDirError:
         raise
     except VaezooError as exc:
         raise RunDirError(f"cannot rebuild the model of {run_dir}: {exc}") from exc
     path = Path(run_dir) / WEIGHTS
-    try:
-        state = load_file(str(path))
-    except FileNotFoundError:
-        raise RunDirError(f"{run_dir} holds no trained weights: {WEIGHTS} is missing") from None
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise RunDirError(f"{path} is corrupt or not a safetensors file: {exc}") from exc
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

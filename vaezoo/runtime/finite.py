@@ -1,8 +1,12 @@
 """Finiteness checks: the guard in front of every write of weights (no tensor with NaN or infinity ever
-reaches a file) and the training step's one fused check of its gradients."""
+reaches a file), the marking of non-finite numbers in results, and the training step's one fused check of its
+gradients."""
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -22,6 +26,23 @@ def require_finite(tensors: Mapping[str, torch.Tensor], what: str) -> None:
     bad = first_nonfinite(tensors)
     if bad is not None:
         raise NonFiniteError(f"refusing to write {what}: {bad} holds non-finite values")
+
+
+NON_FINITE = "non-finite"  # what a result shows in place of a NaN or an infinity
+
+
+def mark_nonfinite(data: Any, path: str = "") -> tuple[Any, list[str]]:
+    """`data` (nested dicts, lists and numbers) with every NaN or infinity replaced by NON_FINITE, and the
+    dotted paths of those replaced: a result that is printed or written as JSON never shows a bare NaN."""
+    if isinstance(data, numbers.Real) and not isinstance(data, numbers.Integral) and not math.isfinite(data):
+        return NON_FINITE, [path or "value"]
+    if isinstance(data, Mapping):
+        marked = {key: mark_nonfinite(value, f"{path}.{key}" if path else str(key)) for key, value in data.items()}
+        return {key: m[0] for key, m in marked.items()}, [p for m in marked.values() for p in m[1]]
+    if isinstance(data, (list, tuple)):
+        marked = [mark_nonfinite(value, f"{path}[{i}]") for i, value in enumerate(data)]
+        return [m[0] for m in marked], [p for m in marked for p in m[1]]
+    return data, []
 
 
 def nonfinite_gradients(params: list[torch.Tensor]) -> torch.Tensor:

@@ -390,13 +390,13 @@ def train_into(run: Path, config: TrainConfig, data: Dataset, model: VAE, world:
                record: dict[str, Any], callbacks: Sequence[Callback] = (), optimizer: OptimizerChoice | None = None,
                ) -> Path:
     """Train `model` on `data` into the new run directory `run`, recording the settings `record`: config.json
-    (with a hand-built model's pickled modules), weights and checkpoints, metrics, pictures and report."""
+    (with a hand-built model's architecture), weights and checkpoints, metrics, pictures and report."""
     with _locked(world, lambda: claim_new_run_dir(str(run))):
         trainer = Trainer(config, data, model, run, progress, world, callbacks, optimizer)
         if world.main:
             recorded = model_record(model)
             if "architecture" in recorded:
-                save_architecture(run, model)
+                recorded["architecture"] = save_architecture(run, model)
             write_config(run, {**recorded, "dataset": config.dataset, "train": record})
         trainer.fit(outputs=functools.partial(_write_outputs, world, model, data, run))
     return run
