@@ -149,10 +149,12 @@ ON_SITE = {"PYTHONPATH": os.pathsep.join(filter(None, ["{tmp}/site", os.environ.
 
 RESUME = ["train", "vae-mlp", "--dataset", "digits", "--out", "{tmp}/run", "--resume", "--quiet"]
 
-# (branch numbers) a plugin posterior whose why_not offers every feature but that has no moments method
+# (branch numbers) a plugin posterior whose why_not offers every feature but that has no moments method, and an
+# objective that needs a feature vaezoo does not know
 PROMISING = """
 import torch
 from vaezoo import Latent, Posterior, hookimpl
+from vaezoo.components.objectives.elbo import ELBO
 
 class Promising(Posterior):
     def draw(self, params, prior, samples=None):
@@ -164,9 +166,17 @@ class Promising(Posterior):
     def why_not(self, feature, prior):
         return None
 
+class Greedy(ELBO):
+    def needs(self):
+        return frozenset({"entropy"})
+
 @hookimpl
 def vaezoo_register_posteriors(register):
     register("promising", Promising)
+
+@hookimpl
+def vaezoo_register_objectives(register):
+    register("greedy", Greedy)
 """
 
 
@@ -308,6 +318,10 @@ CASES = {
         [*TRAIN, "--dataset", "digits", "--set", "objective=dip", "--set", "posterior=promising", "--out", "{tmp}/o"],
         "posterior 'promising:promising' with prior 'vaezoo:standard-normal' offers it (its why_not gives no "
         "reason), but fails on one example: NotImplementedError", promising_plugin, ON_SITE),
+    "an objective that needs an unknown posterior feature": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "objective=greedy", "--out", "{tmp}/o"],
+        "objective 'promising:greedy' needs the posterior feature 'entropy', which vaezoo does not know",
+        promising_plugin, ON_SITE),
 }
 
 
