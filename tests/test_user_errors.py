@@ -188,10 +188,12 @@ ON_SITE = {"PYTHONPATH": os.pathsep.join(filter(None, ["{tmp}/site", os.environ.
 
 RESUME = ["train", "vae-mlp", "--dataset", "digits", "--out", "{tmp}/run", "--resume", "--quiet"]
 
-# (branch numbers) a plugin posterior whose why_not offers every feature but that has no moments method
+# (branch numbers) a plugin posterior whose why_not offers every feature but that has no moments method, and an
+# objective that needs a feature vaezoo does not know
 PROMISING = """
 import torch
 from vaezoo import Latent, Posterior, hookimpl
+from vaezoo.components.objectives.elbo import ELBO
 
 class Promising(Posterior):
     def draw(self, params, prior, samples=None):
@@ -203,9 +205,17 @@ class Promising(Posterior):
     def why_not(self, feature, prior):
         return None
 
+class Greedy(ELBO):
+    def needs(self):
+        return frozenset({"entropy"})
+
 @hookimpl
 def vaezoo_register_posteriors(register):
     register("promising", Promising)
+
+@hookimpl
+def vaezoo_register_objectives(register):
+    register("greedy", Greedy)
 """
 
 
@@ -467,6 +477,10 @@ CASES = {
     "sample of a hand-built run whose record names a function": Case(
         ["sample", "{tmp}/run", "--out", "{tmp}/s.png"], "os:system (the class of encoder) is not a Module class",
         hand_built_record_naming("os:system")),
+    "an objective that needs an unknown posterior feature": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "objective=greedy", "--out", "{tmp}/o"],
+        "objective 'promising:greedy' needs the posterior feature 'entropy', which vaezoo does not know",
+        promising_plugin, ON_SITE),
 }
 
 
