@@ -280,6 +280,9 @@ def _rebuild_architecture(run: Path, state: dict[str, torch.Tensor]) -> VAE:
         extra, tree = unseal(path.read_bytes())
         if tree is None:
             raise ValueError("it carries no checksum")
+        bad = first_nonfinite(extra)
+        if bad is not None:
+            raise ValueError(f"its buffer {bad} holds NaN or infinity")
         return architecture.rebuild(json.loads(tree), state, extra, VAE)
     except FileNotFoundError:
         raise RunDirError(f"{run} holds a hand-built model but its {ARCHITECTURE_RECORD} is missing") from None
@@ -288,7 +291,7 @@ def _rebuild_architecture(run: Path, state: dict[str, torch.Tensor]) -> VAE:
     except ImportError as exc:
         raise RunDirError(f"cannot rebuild the hand-built model of {run}: {exc}; import or install the module that "
                           "defines its parts first") from None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise RunDirError(f"{path} is corrupt or was changed ({exc}); restore it from a copy or train again") from None
 
 
