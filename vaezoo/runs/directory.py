@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import platform
 import warnings
@@ -24,7 +25,7 @@ from vaezoo.errors import DataError, RunDirError, UnknownNameError, VaezooError
 from vaezoo.runs import architecture
 from vaezoo.runs.lock import LOCK_FILE, RunLock, lock_run_dir
 from vaezoo.runs.sealed import seal, unseal
-from vaezoo.runtime.finite import first_nonfinite, require_finite
+from vaezoo.runtime.finite import NON_FINITE, first_nonfinite, mark_nonfinite, require_finite
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -172,10 +173,15 @@ def read_config(run: str | os.PathLike[str]) -> dict[str, Any]:
     return config
 
 
+def _metrics_line(metrics: dict[str, Any]) -> str:
+    """One line of metrics.jsonl: valid JSON, with a NaN or an infinity written as "non-finite"."""
+    return json.dumps(mark_nonfinite(metrics)[0], sort_keys=True, allow_nan=False) + "\n"
+
+
 def append_metrics(run: Path, metrics: dict[str, Any]) -> None:
     try:
         with open(run / METRICS, "a", encoding="utf-8") as f:
-            f.write(json.dumps(metrics, sort_keys=True) + "\n")
+            f.write(_metrics_line(metrics))
             f.flush()
             os.fsync(f.fileno())
     except OSError as exc:
@@ -184,10 +190,11 @@ def append_metrics(run: Path, metrics: dict[str, Any]) -> None:
 
 def rewrite_metrics(run: Path, metrics: list[dict[str, Any]]) -> None:
     """Replace metrics.jsonl atomically (used when a resumed run redoes epochs)."""
-    atomic_write_text(run / METRICS, "".join(json.dumps(m, sort_keys=True) + "\n" for m in metrics))
+    atomic_write_text(run / METRICS, "".join(_metrics_line(m) for m in metrics))
 
 
 def read_metrics(run: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The records of metrics.jsonl, a value written as "non-finite" read back as NaN."""
     path = Path(run) / METRICS
     if not path.exists():
         return []
@@ -197,7 +204,7 @@ def read_metrics(run: str | os.PathLike[str]) -> list[dict[str, Any]]:
         raise RunDirError(f"{path} is unreadable or corrupt: {exc}") from exc
     if not all(isinstance(r, dict) and _is_count(r.get("epoch"), 1) for r in records):
         raise RunDirError(f"{path} is corrupt: every line must be an object with a positive epoch")
-    return records
+    return [{k: math.nan if v == NON_FINITE else v for k, v in r.items()} for r in records]
 
 
 def save_weights(run: Path, model: VAE) -> None:
