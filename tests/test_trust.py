@@ -306,6 +306,11 @@ def test_a_run_from_before_checksums_loads_with_a_warning_but_never_with_nan(zoo
         model = load_model(run)
     for name, value in load_file(zoo_run / "model.safetensors").items():
         assert torch.equal(model.state_dict()[name], value)
+    result = cli("sample", run, "--out", tmp_path / "s.png", "--n", "4")
+    assert result.returncode == 0 and (tmp_path / "s.png").is_file(), result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("vaezoo: warning: ")]
+    assert len(said) == 1 and "its bytes cannot be verified" in said[0] and "Warning" not in result.stderr
+    (tmp_path / "s.png").unlink()
     legacy(run, lambda name, v: torch.full_like(v, float("inf")) if name.endswith("bias") else v)
     with pytest.warns(UserWarning), pytest.raises(RunDirError, match="holds NaN or infinity in .*bias"):
         load_model(run)

@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -136,11 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line for the user (e.g. weights that carry no checksum), not Python's source excerpt."""
+    print(f"vaezoo: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        _check_environment()
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            _check_environment()
+            return args.func(args)
     except VaezooError as exc:
         print(f"vaezoo: error: {exc}", file=sys.stderr)
         return 2
