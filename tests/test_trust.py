@@ -57,6 +57,13 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+class FragileDecoder(Decoder):
+    """Its own __setstate__ (which a record calls, as unpickling does) fails."""
+
+    def __setstate__(self, state):
+        raise RuntimeError("this decoder refuses to be restored")
+
+
 class FunctionalDecoder(Decoder):
     """Holds a function, which a JSON record cannot describe: saved as a pickle."""
 
@@ -390,4 +397,10 @@ def test_a_nan_buffer_in_the_architecture_record_is_refused(parts, tmp_path):
     header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])["__metadata__"]["vaezoo"]
     path.write_bytes(seal({"prior._anchor": torch.tensor(float("nan"))}, header))
     with pytest.raises(RunDirError, match="buffer prior._anchor holds NaN or infinity"):
+        load_model(tmp_path / "run")
+
+
+def test_a_part_that_fails_to_restore_is_one_line(parts, tmp_path):
+    vaezoo.fit(hand_built(parts, "FragileDecoder"), load_dataset("digits").train_x[:64], epochs=1, out=tmp_path / "run")
+    with pytest.raises(RunDirError, match="one of its classes raised RuntimeError: this decoder refuses to be restored"):
         load_model(tmp_path / "run")

@@ -300,6 +300,9 @@ def _rebuild_architecture(run: Path, state: dict[str, torch.Tensor]) -> VAE:
                           "defines its parts first") from None
     except (ValueError, TypeError, RecursionError) as exc:
         raise RunDirError(f"{path} is corrupt or was changed ({exc}); restore it from a copy or train again") from None
+    except Exception as exc:  # a part's own __new__ or __setstate__ may raise anything
+        raise RunDirError(f"cannot rebuild the hand-built model of {run}: one of its classes raised "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
 def _load_architecture(run: Path, trust_pickle: bool) -> VAE:
