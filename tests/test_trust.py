@@ -4,6 +4,7 @@ pickle whose unpickling writes a marker file, weights changed on disk, weights t
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import shutil
@@ -27,7 +28,7 @@ from vaezoo.data.datasets import load_dataset
 from vaezoo.analysis.pictures import save_grid
 from vaezoo.errors import NonFiniteError, RunDirError
 from vaezoo.runs import architecture
-from vaezoo.runs.directory import load_model
+from vaezoo.runs.directory import append_metrics, load_model, read_metrics
 from vaezoo.runs.sealed import seal
 from vaezoo.runtime.finite import mark_nonfinite
 from vaezoo.training.trainer import TrainConfig, train
@@ -54,6 +55,13 @@ class Decoder(nn.Module):
 
     def forward(self, z):
         return self.net(z)
+
+
+class FragileDecoder(Decoder):
+    """Its own __setstate__ (which a record calls, as unpickling does) fails."""
+
+    def __setstate__(self, state):
+        raise RuntimeError("this decoder refuses to be restored")
 
 
 class FunctionalDecoder(Decoder):
@@ -305,6 +313,11 @@ def test_a_run_from_before_checksums_loads_with_a_warning_but_never_with_nan(zoo
         model = load_model(run)
     for name, value in load_file(zoo_run / "model.safetensors").items():
         assert torch.equal(model.state_dict()[name], value)
+    result = cli("sample", run, "--out", tmp_path / "s.png", "--n", "4")
+    assert result.returncode == 0 and (tmp_path / "s.png").is_file(), result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("vaezoo: warning: ")]
+    assert len(said) == 1 and "its bytes cannot be verified" in said[0] and "Warning" not in result.stderr
+    (tmp_path / "s.png").unlink()
     legacy(run, lambda name, v: torch.full_like(v, float("inf")) if name.endswith("bias") else v)
     with pytest.warns(UserWarning), pytest.raises(RunDirError, match="holds NaN or infinity in .*bias"):
         load_model(run)
@@ -365,3 +378,29 @@ def test_tied_weights_are_not_recorded_as_two(parts):
     model.decoder.net[0].weight = model.encoder.net[3].weight  # the same parameter in two modules
     with pytest.raises(architecture.NotRecordable, match="decoder.net.0.weight is tied to encoder.net.3.weight"):
         architecture.record(model)
+
+
+def test_metrics_jsonl_stays_valid_json_when_a_held_out_elbo_is_not_finite(tmp_path):
+    append_metrics(tmp_path, {"epoch": 1, "train_loss": 3.0, "val_elbo": float("nan")})
+    append_metrics(tmp_path, {"epoch": 2, "train_loss": 2.0, "val_elbo": float("-inf")})
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    parsed = [json.loads(line, parse_constant=lambda c: pytest.fail(f"bare {c}")) for line in lines]
+    assert [p["val_elbo"] for p in parsed] == ["non-finite", "non-finite"]
+    back = read_metrics(tmp_path)
+    assert back[0]["train_loss"] == 3.0 and all(math.isnan(m["val_elbo"]) for m in back)
+
+
+def test_a_nan_buffer_in_the_architecture_record_is_refused(parts, tmp_path):
+    vaezoo.fit(hand_built(parts), load_dataset("digits").train_x[:64], epochs=1, out=tmp_path / "run")
+    path = tmp_path / "run" / "architecture.safetensors"
+    data = path.read_bytes()
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])["__metadata__"]["vaezoo"]
+    path.write_bytes(seal({"prior._anchor": torch.tensor(float("nan"))}, header))
+    with pytest.raises(RunDirError, match="buffer prior._anchor holds NaN or infinity"):
+        load_model(tmp_path / "run")
+
+
+def test_a_part_that_fails_to_restore_is_one_line(parts, tmp_path):
+    vaezoo.fit(hand_built(parts, "FragileDecoder"), load_dataset("digits").train_x[:64], epochs=1, out=tmp_path / "run")
+    with pytest.raises(RunDirError, match="one of its classes raised RuntimeError: this decoder refuses to be restored"):
+        load_model(tmp_path / "run")

@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+<<<<<<< HEAD
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the program stands like Ctrl-C, so that the same clean-up runs (temporary files
     removed, the lock released) and the run resumes from its last checkpoint."""
@@ -145,6 +147,11 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated
+=======
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line for the user (e.g. weights that carry no checksum), not Python's source excerpt."""
+    print(f"vaezoo: warning: {message}", file=file or sys.stderr)
+>>>>>>> trust
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -152,8 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     handles = threading.current_thread() is threading.main_thread()  # signal handlers live in the main thread
     previous = signal.signal(signal.SIGTERM, _terminate) if handles else None
     try:
-        _check_environment()
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            _check_environment()
+            return args.func(args)
     except VaezooError as exc:
         print(f"vaezoo: error: {exc}", file=sys.stderr)
         return 2

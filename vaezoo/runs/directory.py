@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import platform
 import warnings
@@ -24,7 +25,7 @@ from vaezoo.errors import DataError, RunDirError, UnknownNameError, VaezooError
 from vaezoo.runs import architecture
 from vaezoo.runs.lock import LOCK_FILE, RunLock, lock_run_dir
 from vaezoo.runs.sealed import seal, unseal
-from vaezoo.runtime.finite import first_nonfinite, require_finite
+from vaezoo.runtime.finite import NON_FINITE, first_nonfinite, mark_nonfinite, require_finite
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -182,10 +183,16 @@ def read_config(run: str | os.PathLike[str]) -> dict[str, Any]:
     return config
 
 
+def _metrics_line(metrics: dict[str, Any]) -> str:
+    """One line of metrics.jsonl: valid JSON, with a NaN or an infinity written as "non-finite"."""
+    return json.dumps(mark_nonfinite(metrics)[0], sort_keys=True, allow_nan=False) + "\n"
+
+
 def append_metrics(run: Path, metrics: dict[str, Any]) -> None:
     """Add one epoch's line to metrics.jsonl; a write that fails part-way (a full disk) is cut back off, so the
     file stays whole lines and the run resumes."""
     try:
+<<<<<<< HEAD
         with open(run / METRICS, "ab") as f:
             start = f.seek(0, os.SEEK_END)
             try:
@@ -195,16 +202,23 @@ def append_metrics(run: Path, metrics: dict[str, Any]) -> None:
             except OSError:
                 f.truncate(start)
                 raise
+=======
+        with open(run / METRICS, "a", encoding="utf-8") as f:
+            f.write(_metrics_line(metrics))
+            f.flush()
+            os.fsync(f.fileno())
+>>>>>>> trust
     except OSError as exc:
         raise RunDirError(f"cannot write {run / METRICS}: {exc.strerror or exc}") from exc
 
 
 def rewrite_metrics(run: Path, metrics: list[dict[str, Any]]) -> None:
     """Replace metrics.jsonl atomically (used when a resumed run redoes epochs)."""
-    atomic_write_text(run / METRICS, "".join(json.dumps(m, sort_keys=True) + "\n" for m in metrics))
+    atomic_write_text(run / METRICS, "".join(_metrics_line(m) for m in metrics))
 
 
 def read_metrics(run: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The records of metrics.jsonl, a value written as "non-finite" read back as NaN."""
     path = Path(run) / METRICS
     if not path.exists():
         return []
@@ -214,7 +228,7 @@ def read_metrics(run: str | os.PathLike[str]) -> list[dict[str, Any]]:
         raise RunDirError(f"{path} is unreadable or corrupt: {exc}") from exc
     if not all(isinstance(r, dict) and _is_count(r.get("epoch"), 1) for r in records):
         raise RunDirError(f"{path} is corrupt: every line must be an object with a positive epoch")
-    return records
+    return [{k: math.nan if v == NON_FINITE else v for k, v in r.items()} for r in records]
 
 
 def save_weights(run: Path, model: VAE) -> None:
@@ -297,6 +311,9 @@ def _rebuild_architecture(run: Path, state: dict[str, torch.Tensor]) -> VAE:
         extra, tree = unseal(path.read_bytes())
         if tree is None:
             raise ValueError("it carries no checksum")
+        bad = first_nonfinite(extra)
+        if bad is not None:
+            raise ValueError(f"its buffer {bad} holds NaN or infinity")
         return architecture.rebuild(json.loads(tree), state, extra, VAE)
     except FileNotFoundError:
         raise RunDirError(f"{run} holds a hand-built model but its {ARCHITECTURE_RECORD} is missing") from None
@@ -305,8 +322,11 @@ def _rebuild_architecture(run: Path, state: dict[str, torch.Tensor]) -> VAE:
     except ImportError as exc:
         raise RunDirError(f"cannot rebuild the hand-built model of {run}: {exc}; import or install the module that "
                           "defines its parts first") from None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise RunDirError(f"{path} is corrupt or was changed ({exc}); restore it from a copy or train again") from None
+    except Exception as exc:  # a part's own __new__ or __setstate__ may raise anything
+        raise RunDirError(f"cannot rebuild the hand-built model of {run}: one of its classes raised "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
 def _load_architecture(run: Path, trust_pickle: bool) -> VAE:
