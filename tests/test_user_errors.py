@@ -131,7 +131,12 @@ def leftovers(tmp: Path, run: Path) -> None:
 
 
 def weights_without_checkpoints(tmp: Path, run: Path) -> None:
-    shutil.rmtree(copy_run(tmp, run) / "checkpoints")
+    """A run that trained two epochs and lost its checkpoints (after one epoch it would train again from the
+    start: its first checkpoint may have failed to write)."""
+    copy = copy_run(tmp, run)
+    shutil.rmtree(copy / "checkpoints")
+    with open(copy / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({**json.loads((copy / "metrics.jsonl").read_text().splitlines()[-1]), "epoch": 2}) + "\n")
 
 
 def writes(name: str, text: str) -> Callable[[Path, Path], None]:
