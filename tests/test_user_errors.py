@@ -136,6 +136,12 @@ def weights_without_checkpoints(tmp: Path, run: Path) -> None:
     """A run trained two epochs whose checkpoints were removed (one epoch without any is trained again instead)."""
     two_epochs(tmp, run)
     shutil.rmtree(tmp / "run" / "checkpoints")
+    """A run that trained two epochs and lost its checkpoints (after one epoch it would train again from the
+    start: its first checkpoint may have failed to write)."""
+    copy = copy_run(tmp, run)
+    shutil.rmtree(copy / "checkpoints")
+    with open(copy / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({**json.loads((copy / "metrics.jsonl").read_text().splitlines()[-1]), "epoch": 2}) + "\n")
 
 
 def writes(name: str, text: str) -> Callable[[Path, Path], None]:

@@ -481,12 +481,12 @@ def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **cha
         data, model = _load(config, world.device)
         trainer = Trainer(config, data, model, run, progress, world)
         what = _starting_point(trainer, run)
-        if trainer.show:
-            tqdm.write(f"vaezoo: {what}", file=sys.stderr)
         done = trainer.state.epoch - 1
         if epochs is not None and epochs < done:
             raise VaezooError(f"--epochs {epochs} is fewer than the {done} epochs {run} has already trained; give "
                               f"--epochs {done} or more, or leave it out (the run is left as it was)")
+        if trainer.show:
+            tqdm.write(f"vaezoo: {what}", file=sys.stderr)
         if world.main:
             rewrite_metrics(run, [m for m in read_metrics(run) if m["epoch"] <= done])  # drop epochs to be redone
             if epochs is not None or changes:
