@@ -139,7 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-<<<<<<< HEAD
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the program stands like Ctrl-C, so that the same clean-up runs (temporary files
     removed, the lock released) and the run resumes from its last checkpoint."""
@@ -147,11 +146,11 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated
-=======
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning as one line for the user (e.g. weights that carry no checksum), not Python's source excerpt."""
     print(f"vaezoo: warning: {message}", file=file or sys.stderr)
->>>>>>> trust
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -192,22 +192,15 @@ def append_metrics(run: Path, metrics: dict[str, Any]) -> None:
     """Add one epoch's line to metrics.jsonl; a write that fails part-way (a full disk) is cut back off, so the
     file stays whole lines and the run resumes."""
     try:
-<<<<<<< HEAD
         with open(run / METRICS, "ab") as f:
             start = f.seek(0, os.SEEK_END)
             try:
-                f.write((json.dumps(metrics, sort_keys=True) + "\n").encode("utf-8"))
+                f.write(_metrics_line(metrics).encode("utf-8"))
                 f.flush()
                 os.fsync(f.fileno())
             except OSError:
                 f.truncate(start)
                 raise
-=======
-        with open(run / METRICS, "a", encoding="utf-8") as f:
-            f.write(_metrics_line(metrics))
-            f.flush()
-            os.fsync(f.fileno())
->>>>>>> trust
     except OSError as exc:
         raise RunDirError(f"cannot write {run / METRICS}: {exc.strerror or exc}") from exc
 
