@@ -14,7 +14,7 @@ from plugin_sites import FILES, write_image_files
 from safetensors.torch import load_file
 
 import vaezoo
-from vaezoo.data.binarize import dynamic_seed, fixed_bits
+from vaezoo.data.binarize import dynamic_bits, fixed_bits
 from vaezoo.data.datasets import limit_training, load_dataset
 from vaezoo.data.sampling import EpochBatches
 from vaezoo.data.splits import ImageSet, Splits, TensorImages
@@ -30,7 +30,7 @@ def small_model(shape=(1, 8, 8)):
     return vaezoo.create_model("vae-mlp", input_shape=shape, latent_dim=2, hidden_dims=[16])
 
 
-def test_fixed_bits_depend_only_on_the_seed_and_the_row():
+def test_fixed_bits_depend_only_on_the_seed_and_the_row_and_dynamic_ones_on_the_batch():
     x = torch.rand(300, 1, 5, 5, generator=torch.Generator().manual_seed(0))
     rows = torch.arange(1000, 1300)
     whole = fixed_bits(x, rows, seed=7)
@@ -43,7 +43,12 @@ def test_fixed_bits_depend_only_on_the_seed_and_the_row():
     assert not torch.equal(fixed_bits(x, rows + 1, seed=7), whole)
     p = torch.full((4000, 1, 4, 4), 0.3)
     assert abs(fixed_bits(p, torch.arange(4000), seed=0).mean().item() - 0.3) < 0.005  # Bernoulli(0.3)
-    assert dynamic_seed(0, 1) != dynamic_seed(0, 2) and dynamic_seed(0, 1) != dynamic_seed(1, 1)
+    # a fresh draw per (seed, epoch, batch), of which two shards are what one process draws
+    first = dynamic_bits(x, 300, 0, seed=7, epoch=1, batch=0)
+    halves = [dynamic_bits(x[:100], 300, 0, 7, 1, 0), dynamic_bits(x[100:], 300, 100, 7, 1, 0)]
+    assert torch.equal(torch.cat(halves), first)
+    assert not torch.equal(dynamic_bits(x, 300, 0, 7, 2, 0), first)
+    assert not torch.equal(dynamic_bits(x, 300, 0, 7, 1, 1), first)
 
 
 def test_the_epoch_order_is_a_function_of_seed_and_epoch_and_each_rank_reads_only_its_shard():

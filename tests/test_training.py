@@ -69,10 +69,12 @@ def quiet_threads() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-@pytest.mark.parametrize("kill_seed", KILL_SEEDS)
-def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(tmp_path, never_killed, kill_seed):
+@pytest.mark.parametrize(("kill_seed", "workers"), [(seed, None) for seed in KILL_SEEDS] + [(KILL_SEEDS[0], 2)])
+def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(tmp_path, never_killed, kill_seed, workers):
+    """Also with DataLoader workers reading the killed and the resumed run (the uninterrupted one read without)."""
     data, whole = never_killed
     args = [*KILL_ARGS, "--data-dir", str(data), "--out", str(tmp_path / "killed")]
+    args += [] if workers is None else ["--workers", str(workers)]
     killed_run = tmp_path / "killed"
     target = random.Random(kill_seed).randrange(20, 140)  # a step, mostly mid-epoch (85 steps/epoch)
     victim = cli(*args, env=quiet_threads())

@@ -1,9 +1,11 @@
-"""Binarizing images for a Bernoulli likelihood with draws that depend only on (seed, row index), never on
-how rows are batched, shuffled or sharded over ranks.
+"""Binarizing images for a Bernoulli likelihood with draws that never depend on how many processes share a
+batch, nor on where a run was interrupted.
 
-Each pixel's uniform comes from a counter-based hash (splitmix64's finalizer) of (seed, row, pixel), computed
-with int64 tensor arithmetic on the images' own device. So a held-out image is binarized the same way by
-every evaluation, and a training batch split over two processes is binarized as one process binarizes it.
+- fixed_bits: one fixed draw per image, a function of (seed, row index) alone, so also independent of how rows
+  are batched or shuffled: each pixel's uniform is a counter-based hash (splitmix64's finalizer) of (seed, row,
+  pixel) in int64 tensor arithmetic on the images' device. The held-out set and `--binarize static` use it.
+- dynamic_bits: a fresh draw of every training batch, from a generator seeded by (seed, epoch, batch): the
+  uniforms of the whole global batch are drawn (as cheap as torch.bernoulli) and each rank keeps its shard's.
 """
 from __future__ import annotations
 
@@ -13,9 +15,13 @@ import torch
 from vaezoo.data.seeds import DYNAMIC_BITS, derive_seed, logical_shift, mix
 
 
-def dynamic_seed(seed: int, epoch: int) -> int:
-    """The seed of epoch `epoch`'s fresh binarization of the training set ("dynamic") in a run seeded `seed`."""
-    return derive_seed(seed, DYNAMIC_BITS, epoch)
+def dynamic_bits(images: torch.Tensor, batch_rows: int, start: int, seed: int, epoch: int, batch: int
+                 ) -> torch.Tensor:
+    """{0, 1} float images: the rows start..start+len(images) of a fresh draw for global batch `batch` (of
+    `batch_rows` rows) of epoch `epoch` in a run seeded `seed`; pixel p is 1 with probability images[i, p]."""
+    generator = torch.Generator(device=images.device).manual_seed(derive_seed(seed, DYNAMIC_BITS, epoch, batch))
+    uniform = torch.rand((batch_rows, *images.shape[1:]), generator=generator, device=images.device)
+    return (uniform[start : start + len(images)] < images).to(images.dtype)
 
 
 def fixed_bits(images: torch.Tensor, rows: torch.Tensor | np.ndarray, seed: int) -> torch.Tensor:
@@ -25,8 +31,7 @@ def fixed_bits(images: torch.Tensor, rows: torch.Tensor | np.ndarray, seed: int)
     if rows.shape != images.shape[:1]:
         raise ValueError(f"fixed_bits needs one row index per image: {tuple(rows.shape)} for {tuple(images.shape)}")
     per_row = images[0].numel() if len(images) else 1
-    pixel = torch.arange(per_row, device=images.device, dtype=torch.int64)
     key = derive_seed(seed, 0)  # hashed: seeds s and s + k do not share draws at shifted rows
-    z = mix(rows[:, None] * per_row + pixel[None, :] + key)
-    uniform = logical_shift(z, 40).to(torch.float32) * 2.0**-24  # 24 bits: exact in float32, in [0, 1)
+    z = mix((rows * per_row + key)[:, None] + torch.arange(per_row, device=images.device, dtype=torch.int64))
+    uniform = logical_shift(z, 40).to(torch.float32).mul_(2.0**-24)  # 24 bits: exact in float32, in [0, 1)
     return (uniform.view_as(images) < images).to(images.dtype)

@@ -19,15 +19,16 @@ def as_int64(value: int) -> int:
 
 def logical_shift(z: torch.Tensor, bits: int) -> torch.Tensor:
     """Logical right shift of int64 bit patterns (torch's >> is arithmetic)."""
-    return (z >> bits) & ((1 << (64 - bits)) - 1)
+    return (z >> bits).bitwise_and_((1 << (64 - bits)) - 1)
 
 
 def mix(z: torch.Tensor) -> torch.Tensor:
     """splitmix64's finalizer on int64 bit patterns (int64 multiplication wraps modulo 2**64): a bijection
     that scatters nearby inputs over all 64 bits."""
-    z = (z ^ logical_shift(z, 30)) * as_int64(0xBF58476D1CE4E5B9)
-    z = (z ^ logical_shift(z, 27)) * as_int64(0x94D049BB133111EB)
-    return z ^ logical_shift(z, 31)
+    z = z ^ logical_shift(z, 30)
+    z.mul_(as_int64(0xBF58476D1CE4E5B9))
+    z.bitwise_xor_(logical_shift(z, 27)).mul_(as_int64(0x94D049BB133111EB))
+    return z.bitwise_xor_(logical_shift(z, 31))
 
 
 def derive_seed(seed: int, *counters: int) -> int:

@@ -80,7 +80,8 @@ def fit(
     adamw, sgd; options in `optimizer_options`) or a callable that takes the parameter groups and returns a
     torch optimizer. `settings` are any other TrainConfig fields: batch_size, lr, optimizer_options, schedule,
     schedule_options, warmup_steps, seed, binarize, clip_grad, patience, device (default: the model's),
-    compile, bf16, checkpoint_every, on_nonfinite, log (["tensorboard", "csv", "mlflow"]), log_images_every.
+    workers (DataLoader workers for a map Dataset or an IterableDataset), compile, bf16, checkpoint_every,
+    on_nonfinite, log (["tensorboard", "csv", "mlflow"]), log_images_every.
     """
     if not isinstance(model, VAE):
         raise VaezooError(f"fit trains a vaezoo VAE, got {type(model).__name__}; build one with vaezoo.create_model "

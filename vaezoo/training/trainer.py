@@ -25,7 +25,7 @@ from tqdm import tqdm
 from vaezoo.analysis import evaluate
 from vaezoo.analysis.run_outputs import write_run_outputs
 from vaezoo.core import VAE
-from vaezoo.data.binarize import dynamic_seed, fixed_bits
+from vaezoo.data.binarize import dynamic_bits, fixed_bits
 from vaezoo.data.datasets import check_labels, load_dataset
 from vaezoo.data.held_out import binarization, held_out_set
 from vaezoo.data.splits import Splits, to_model_input
@@ -174,14 +174,17 @@ class Trainer:
         """This rank's shard (x, y) of global batch `index` as read (`loaded`), on the device as the model's float
         input, binarized as the run says; and the global batch's size.
 
-        Binarization draws each image's bits from (seed, its row) alone, so a shard is binarized as the same
-        rows are in one process: one fixed draw ("static"), or one per epoch ("dynamic")."""
+        Binarization is one fixed draw per image from (seed, its row) ("static"), or a fresh draw of the global
+        batch from (seed, epoch, batch) of which this rank keeps its shard's rows ("dynamic"): either way a shard
+        is binarized as the same rows are in one process, and a resumed run draws what it would have drawn."""
         x = to_model_input(loaded.images.to(self.device, non_blocking=True))
         if self.batches.checks_values:
             check_values(x, "train_data", index, binarizing=self.mode != "none")
-        if self.mode != "none":
-            seed = self.config.seed + 1 if self.mode == "static" else dynamic_seed(self.config.seed, self.state.epoch)
-            x = fixed_bits(x, loaded.rows, seed)
+        if self.mode == "static":
+            x = fixed_bits(x, loaded.rows, self.config.seed + 1)
+        elif self.mode == "dynamic" and len(x):
+            start = self.world.shard(loaded.size)[0]
+            x = dynamic_bits(x, loaded.size, start, self.config.seed, self.state.epoch, index)
         y = None
         if self.model.conditional:
             if loaded.labels is None and len(x):
