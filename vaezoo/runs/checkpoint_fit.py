@@ -94,5 +94,5 @@ def check_fits(
     _check_model(saved.model, model)
     _check_optimizer(saved.optimizer, optimizer, scheduled)
     _check_progress(saved.progress, progress_type, steps_per_epoch)
+    _check_no_order(saved.tensors)  # before the random-number states: an older checkpoint also holds a "data" one
     _check_rng(saved.rng)
-    _check_no_order(saved.tensors)
