@@ -137,6 +137,9 @@ def test_fit_trains_on_an_iterable_dataset_a_pass_per_epoch_or_steps_per_epoch(d
     assert steps.per_epoch == {1: 3, 2: 3}  # the epochs end after 3 steps; the stream goes on where it stood
     with pytest.raises(VaezooError, match="needs images by index"):
         vaezoo.fit(small_model(), Stream(digits), epochs=1, binarize="static")
+    with pytest.raises(VaezooError, match="the cosine schedule needs the number of steps in an epoch"):
+        vaezoo.fit(small_model(), Stream(digits), epochs=1, schedule="cosine")
+    vaezoo.fit(small_model(), Stream(digits), epochs=1, schedule="cosine", steps_per_epoch=2)
 
 
 class Augmenting(torch.utils.data.Dataset):

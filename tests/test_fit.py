@@ -122,7 +122,9 @@ def test_a_model_by_name_trains_the_same_from_every_form_of_data(digits):
     order = EpochBatches(len(x), 64, seed=0).permutation(1).tolist()
     forms = {
         "tensor": x, "pair": (x, y), "dataset": pairs, "images dataset": ImagesOnly(x),
-        "loader": torch.utils.data.DataLoader(pairs, batch_size=64, sampler=order),
+        # (with a generator of its own: a DataLoader without one draws its workers' seed from torch's global
+        # generator each epoch, which the model's noise then follows)
+        "loader": torch.utils.data.DataLoader(pairs, batch_size=64, sampler=order, generator=torch.Generator()),
     }
     losses = {}
     for name, data in forms.items():
@@ -210,6 +212,11 @@ def test_a_user_optimizer_factory_is_used(digits):
     (lambda m, x: vaezoo.fit(nn.Linear(2, 2), x, epochs=1), VaezooError, "fit trains a vaezoo VAE"),
     (lambda m, x: vaezoo.fit(m, x, epochs=1, log=["csv"]), VaezooError, "write into the run directory: give fit"),
     (lambda m, x: vaezoo.fit(m, x, epochs=1, optimizer_options={"momentun": 0.9}), VaezooError, "has no option"),
+    (lambda m, x: vaezoo.fit(m, x, epochs=1, steps_per_epoch=3), VaezooError, "steps_per_epoch is for streamed"),
+    (lambda m, x: vaezoo.fit(m, torch.utils.data.DataLoader(x), epochs=1, steps_per_epoch=0), VaezooError,
+     "steps_per_epoch must be a positive integer"),
+    (lambda m, x: vaezoo.fit(m, x, epochs=1, workers=-2), VaezooError, "workers must be a whole number"),
+    (lambda m, x: vaezoo.fit(m, torch.utils.data.TensorDataset(x[:0]), epochs=1), DataError, "holds no examples"),
 ])
 def test_bad_arguments_to_fit_are_named(digits, call, error, message):
     model = vaezoo.create_model("vae-mlp", input_shape=(1, 8, 8), latent_dim=2, hidden_dims=[16])

@@ -86,19 +86,35 @@ def _keep(items: Any) -> Any:
     return items
 
 
-class SplitBatches:
-    """An ImageSet's batches in the order of an EpochBatches sampler (see the module docstring)."""
+class SampledBatches:
+    """A map-style dataset's batches in the order of an EpochBatches sampler, read by a DataLoader; subclasses
+    say how a batch is collated and checked (`collate`, `unpack`)."""
 
-    checks_values = False  # a split's loader checked its values; its batches' shapes and dtypes are checked here
+    checks_values = True
     indexed = True
 
-    def __init__(self, split: ImageSet, batch_size: int, seed: int, world: World, workers: int,
-                 device: torch.device, name: str) -> None:
-        self.split, self.world, self.name, self.workers, self.device = split, world, name, workers, device
-        self.sampler = EpochBatches(len(split), batch_size, seed, world)
+    def __init__(self, dataset: torch.utils.data.Dataset, batch_size: int, seed: int, world: World, workers: int,
+                 device: torch.device) -> None:
+        self.dataset, self.world, self.workers, self.device = dataset, world, workers, device
+        self.sampler = EpochBatches(len(dataset), batch_size, seed, world)
         self.steps_per_epoch = self.sampler.steps
-        self.loader = torch.utils.data.DataLoader(split, batch_sampler=self.sampler, collate_fn=collate_batch,
-                                                  **loader_options(workers, device))
+        self.loader = self._loader(self.sampler, persistent=True)
+
+    collate = staticmethod(_keep)  # a batch's items as they came
+
+    def unpack(self, batch: Any, rows: torch.Tensor, index: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The checked images and labels (or None) of what the DataLoader gave for `rows` (batch `index`)."""
+        raise NotImplementedError
+
+    def empty(self) -> torch.Tensor:
+        """The images of a rank's empty shard."""
+        return torch.empty(0)
+
+    def _loader(self, sampler: EpochBatches, persistent: bool) -> torch.utils.data.DataLoader:
+        options = loader_options(self.workers, self.device)
+        if not persistent:
+            options.pop("persistent_workers", None)
+        return torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, collate_fn=self.collate, **options)
 
     def epoch(self, epoch: int, start: int) -> Iterator[Batch]:
         """Epoch `epoch`'s batches from batch `start` on."""
@@ -106,11 +122,9 @@ class SplitBatches:
         yield from self._read(self.loader, self.sampler, epoch)
 
     def in_order(self) -> Iterator[Batch]:
-        """One pass over the split in row order (to refit a prior to the training codes)."""
-        sampler = EpochBatches(len(self.split), self.sampler.batch_size, 0, self.world, shuffle=False)
-        options = {**loader_options(self.workers, self.device), "persistent_workers": False}
-        loader = torch.utils.data.DataLoader(self.split, batch_sampler=sampler, collate_fn=collate_batch, **options)
-        yield from self._read(loader, sampler, 0)
+        """One pass over the dataset in row order (to refit a prior to the training codes)."""
+        sampler = EpochBatches(len(self.dataset), self.sampler.batch_size, 0, self.world, shuffle=False)
+        yield from self._read(self._loader(sampler, persistent=False), sampler, 0)
 
     def _read(self, loader: torch.utils.data.DataLoader, sampler: EpochBatches, epoch: int) -> Iterator[Batch]:
         order = sampler.permutation(epoch)
@@ -118,14 +132,30 @@ class SplitBatches:
         for index in range(sampler.start, sampler.steps):
             rows = sampler.global_rows(order, index)
             mine = sampler.shard(rows)
-            if not len(mine):
-                yield Batch(torch.empty((0, *self.split.shape), dtype=self.split.dtype), None, mine, len(rows))
+            if not len(mine):  # the sampler yields nothing for it: nothing is read
+                yield Batch(self.empty(), None, mine, len(rows))
                 continue
-            images, labels = _next(iterator)
-            self._check(images, mine, index, epoch)
+            images, labels = self.unpack(_next(iterator), mine, index, epoch)
             yield Batch(images, labels, mine, len(rows))
 
-    def _check(self, images: torch.Tensor, rows: torch.Tensor, index: int, epoch: int) -> None:
+
+class SplitBatches(SampledBatches):
+    """An ImageSet's batches, each read by one `read` (see the module docstring)."""
+
+    checks_values = False  # a split's loader checked its values; its batches' shapes and dtypes are checked here
+
+    def __init__(self, split: ImageSet, batch_size: int, seed: int, world: World, workers: int,
+                 device: torch.device, name: str) -> None:
+        self.split, self.name = split, name
+        super().__init__(split, batch_size, seed, world, workers, device)
+
+    collate = staticmethod(collate_batch)
+
+    def empty(self) -> torch.Tensor:
+        return torch.empty((0, *self.split.shape), dtype=self.split.dtype)
+
+    def unpack(self, batch: Any, rows: torch.Tensor, index: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        images, labels = batch
         if not isinstance(images, torch.Tensor) or images.dtype != self.split.dtype \
                 or tuple(images.shape) != (len(rows), *self.split.shape):
             got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
@@ -133,6 +163,7 @@ class SplitBatches:
                 f"{self.name}: the batch of training item {int(rows[0])} (batch {index + 1} of epoch {epoch}) came "
                 f"as {got}, not {self.split.dtype} {(len(rows), *self.split.shape)}: a dataset's items must keep "
                 "one shape and dtype; fix the dataset")
+        return images, labels
 
 
 class ItemChecker:
@@ -212,38 +243,17 @@ def check_values(x: torch.Tensor, what: str, index: int, binarizing: bool) -> No
                         "binarize='none'")
 
 
-class ItemBatches:
-    """A user's map-style Dataset in the order of an EpochBatches sampler; each item is read anew every epoch."""
-
-    checks_values = True
-    indexed = True
+class ItemBatches(SampledBatches):
+    """A user's map-style Dataset in the order of an EpochBatches sampler; each item is read anew every epoch
+    and checked by `checker`."""
 
     def __init__(self, dataset: torch.utils.data.Dataset, checker: ItemChecker, batch_size: int, seed: int,
                  workers: int, device: torch.device) -> None:
-        self.checker, self.workers, self.device = checker, workers, device
-        self.dataset = dataset
-        self.sampler = EpochBatches(len(dataset), batch_size, seed)
-        self.steps_per_epoch = self.sampler.steps
-        self.loader = torch.utils.data.DataLoader(dataset, batch_sampler=self.sampler, collate_fn=_keep,
-                                                  **loader_options(workers, device))
+        self.checker = checker
+        super().__init__(dataset, batch_size, seed, World(), workers, device)
 
-    def epoch(self, epoch: int, start: int) -> Iterator[Batch]:
-        self.sampler.set_position(epoch, start)
-        yield from self._read(self.loader, self.sampler, epoch)
-
-    def in_order(self) -> Iterator[Batch]:
-        sampler = EpochBatches(len(self.dataset), self.sampler.batch_size, 0, shuffle=False)
-        options = {**loader_options(self.workers, self.device), "persistent_workers": False}
-        loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, collate_fn=_keep, **options)
-        yield from self._read(loader, sampler, 0)
-
-    def _read(self, loader: torch.utils.data.DataLoader, sampler: EpochBatches, epoch: int) -> Iterator[Batch]:
-        order = sampler.permutation(epoch)
-        iterator = iter(loader)
-        for index in range(sampler.start, sampler.steps):
-            rows = sampler.global_rows(order, index)
-            images, labels = self.checker.stack(_next(iterator), 0, rows)
-            yield Batch(images, labels, rows, len(rows))
+    def unpack(self, batch: Any, rows: torch.Tensor, index: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.checker.stack(batch, 0, rows)
 
 
 class StreamBatches:

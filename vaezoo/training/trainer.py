@@ -56,11 +56,11 @@ from vaezoo.runs.directory import (
 from vaezoo.runs.lock import RunLock
 from vaezoo.runtime.distributed import World, join
 from vaezoo.runtime.finite import nonfinite_gradients, require_finite
+from vaezoo.training.batches import Batch, SplitBatches, auto_workers, check_values
 from vaezoo.training.callbacks import Callback, EarlyStopping, NonFiniteGuard
 from vaezoo.training.config import TrainConfig
 from vaezoo.training.loggers import build_loggers
 from vaezoo.training.optim import OptimizerChoice, Schedule, build_optimizer
-from vaezoo.training.batches import Batch, SplitBatches, auto_workers, check_values
 from vaezoo.training.prior_refit import refit_prior
 
 
@@ -117,9 +117,8 @@ class Trainer:
         self.batches = batches or SplitBatches(data.train, config.batch_size, config.seed, self.world, workers,
                                                self.device, data.name)
         self.steps_per_epoch: int | None = self.batches.steps_per_epoch
-        schedule = Schedule(config.schedule, config.schedule_options, config.warmup_steps, 1, config.epochs)
-        if self.steps_per_epoch is None and schedule.name in ("cosine", "step"):
-            raise VaezooError(f"the {schedule.name} schedule needs the number of steps in an epoch, which a stream "
+        if self.steps_per_epoch is None and config.schedule in ("cosine", "step"):
+            raise VaezooError(f"the {config.schedule} schedule needs the number of steps in an epoch, which a stream "
                               "without a length does not have: give fit() steps_per_epoch")
         self.schedule = Schedule(config.schedule, config.schedule_options, config.warmup_steps,
                                  self.steps_per_epoch or 1, config.epochs)
