@@ -17,10 +17,11 @@ import vaezoo
 from vaezoo.data.binarize import dynamic_bits, fixed_bits
 from vaezoo.data.datasets import limit_training, load_dataset
 from vaezoo.data.sampling import EpochBatches
-from vaezoo.data.splits import ImageSet, Splits, TensorImages
+from vaezoo.data.splits import ImageSet, Rows, Splits, TensorImages
 from vaezoo.errors import DataError, VaezooError
 from vaezoo.runs.directory import read_metrics
 from vaezoo.runtime.distributed import World
+from vaezoo.training.batches import auto_workers
 from vaezoo.training.trainer import TrainConfig, Trainer, resume, train
 
 SMALL = {"encoder.hidden_dims": [16], "decoder.hidden_dims": [16]}
@@ -302,3 +303,17 @@ def test_two_ranks_read_their_shards_and_binarize_them_as_one_process_does():
         assert rows == 16 and [r for _, r in halves] == [16, 16]
         assert [len(h) for h, _ in halves] == [8, 8]
         assert torch.equal(torch.cat([h for h, _ in halves]), whole)
+
+
+def test_workers_default_to_none_for_data_in_memory_and_to_the_cores_otherwise():
+    cores = len(os.sched_getaffinity(0))
+    assert auto_workers(in_memory=True) == 0 and auto_workers(in_memory=False) == max(0, min(4, cores - 1))
+    empty = TensorImages(torch.zeros(0, 1, 2, 2, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
+    config = TrainConfig("vae-mlp", "counted", "unused", batch_size=10)
+    memory = TensorImages(torch.zeros(30, 1, 2, 2, dtype=torch.uint8), torch.zeros(30, dtype=torch.long))
+    for split, workers in ((Counting(30), auto_workers(in_memory=False)), (memory, 0), (Rows(memory, np.arange(9)), 0)):
+        trainer = Trainer(config, Splits("counted", split, empty), small_model((1, 2, 2)), None, False)
+        assert trainer.batches.loader.num_workers == workers
+    config.workers = 2
+    assert Trainer(config, Splits("counted", Counting(30), empty), small_model((1, 2, 2)), None,
+                   False).batches.loader.num_workers == 2
