@@ -71,3 +71,54 @@ def pip_install_flows(target: Path) -> Path:
     if result.returncode != 0:
         raise RuntimeError(f"pip install of {FLOWS_SOURCE} failed:\n{result.stdout}{result.stderr}")
     return target
+
+
+#: A plugin module with a new-style dataset: `files` reads one uint8 .npy file [1, 6, 6] per image from
+#: --data-dir when a batch asks for it (the first 20 files held out), so a damaged file fails mid-stream, in a
+#: DataLoader worker, naming the file.
+FILES = """
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+    from vaezoo import ImageSet, Splits, hookimpl
+    from vaezoo.errors import DataError
+
+    class Files(ImageSet):
+        '''One .npy file per image, read when asked for.'''
+
+        def __init__(self, paths, labels):
+            super().__init__((1, 6, 6), torch.uint8, labels)
+            self.paths = paths
+
+        def read(self, rows):
+            images = []
+            for row in rows:
+                try:
+                    images.append(np.load(self.paths[row]))
+                except ValueError as err:
+                    raise DataError(f"{self.paths[row]} is not a readable .npy file ({err})") from None
+            return torch.from_numpy(np.stack(images)) if images else torch.empty((0, 1, 6, 6), dtype=torch.uint8)
+
+    def load_files(data_dir):
+        paths = sorted(Path(data_dir).glob("*.npy"))
+        labels = torch.arange(len(paths)) % 2
+        return Splits("files", Files(paths[20:], labels[20:]), Files(paths[:20], labels[:20]))
+
+    @hookimpl
+    def vaezoo_register_datasets(register):
+        register("files", load_files)
+"""
+
+
+def write_image_files(folder: Path, n: int = 120) -> Path:
+    """n uint8 images [1, 6, 6] of stripes, one .npy file each, for the FILES plugin."""
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        image = np.zeros((1, 6, 6), np.uint8)
+        image[0, i % 6, :] = 255
+        image[0, :, (i // 6) % 6] = 128
+        np.save(folder / f"{i:04d}.npy", image)
+    return folder

@@ -80,16 +80,21 @@ def test_binarization_is_fixed_for_evaluation_and_fresh_in_training():
     x = torch.full((100, 1, 4, 4), 0.5)
     torch.testing.assert_close(fixed_binarization(x), fixed_binarization(x))
     assert set(fixed_binarization(x).unique().tolist()) == {0.0, 1.0}
-    from vaezoo.data.datasets import Dataset
+    from vaezoo.data.splits import Splits, TensorImages
     from vaezoo.registry.factory import create_model
     from vaezoo.training.trainer import TrainConfig, Trainer
 
-    data = Dataset("halves", x, torch.zeros(100, dtype=torch.long), x[:10], torch.zeros(10, dtype=torch.long))
+    labels = torch.zeros(100, dtype=torch.long)
+    data = Splits("halves", TensorImages(x, labels), TensorImages(x[:10], labels[:10]))
     trainer = Trainer(TrainConfig("vae-mlp", "halves", "unused", batch_size=50), data,
                       create_model("vae-mlp", input_shape=(1, 4, 4)), None, False)
-    first, second = trainer.batch(0)[0], trainer.batch(0)[0]
+    loaded = next(trainer.batches.epoch(1, 0))
+    first, again = trainer.batch(0, loaded)[0], trainer.batch(0, loaded)[0]
+    trainer.state.epoch = 2
+    second = trainer.batch(0, loaded)[0]
     assert set(first.unique().tolist()) == {0.0, 1.0}
-    assert not torch.equal(first, second)  # the same examples, drawn afresh each time
+    assert torch.equal(first, again)  # one draw per image and epoch, whoever reads it ...
+    assert not torch.equal(first, second)  # ... and the same examples drawn afresh the next epoch
 
 
 def test_batches_cover_every_example_once():

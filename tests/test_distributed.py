@@ -50,6 +50,14 @@ def test_two_processes_train_what_one_process_trains(one_and_two):
     assert_same_training(*one_and_two)
 
 
+def test_two_processes_reading_through_workers_train_what_one_process_trains(one_and_two, tmp_path):
+    """Each rank's DataLoader worker reads only that rank's shard of every global batch (EpochBatches)."""
+    run = tmp_path / "workers"
+    result = run_vaezoo(run, 2, "--workers", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_training(one_and_two[0], run)
+
+
 def test_a_two_process_checkpoint_resumes_in_one_process(one_and_two, tmp_path):
     run = tmp_path / "switch"
     first = run_vaezoo(run, 2, "--epochs", "1")  # the last --epochs wins: one epoch on two processes

@@ -16,6 +16,7 @@ from vaezoo.components.objectives.elbo import ELBO
 from vaezoo.components.posteriors.gaussian import GaussianPosterior
 from vaezoo.components.priors.gaussian import StandardNormal
 from vaezoo.data.datasets import load_dataset
+from vaezoo.data.sampling import EpochBatches
 from vaezoo.errors import DataError, RunDirError, VaezooError
 from vaezoo.training.trainer import resume
 
@@ -116,15 +117,21 @@ def test_a_model_that_does_not_pickle_is_refused_before_training(digits, tmp_pat
 def test_a_model_by_name_trains_the_same_from_every_form_of_data(digits):
     x, y, _, _ = digits
     pairs = torch.utils.data.TensorDataset(x, y)
+    # a DataLoader is iterated as it is, with its own sampler: given the order vaezoo's sampler draws for
+    # epoch 1 of seed 0, it trains what the other forms train (unbinarized: a stream's items have no index,
+    # so their draws are keyed by position instead of by row)
+    order = EpochBatches(len(x), 64, seed=0).permutation(1).tolist()
     forms = {
         "tensor": x, "pair": (x, y), "dataset": pairs, "images dataset": ImagesOnly(x),
-        "loader": torch.utils.data.DataLoader(pairs, batch_size=64, shuffle=False),
+        # (with a generator of its own: a DataLoader without one draws its workers' seed from torch's global
+        # generator each epoch, which the model's noise then follows)
+        "loader": torch.utils.data.DataLoader(pairs, batch_size=64, sampler=order, generator=torch.Generator()),
     }
     losses = {}
     for name, data in forms.items():
         torch.manual_seed(0)
         model = vaezoo.create_model("vae-mlp", input_shape=(1, 8, 8), latent_dim=2, hidden_dims=[16])
-        losses[name] = vaezoo.fit(model, data, epochs=1, batch_size=64).metrics[0]["train_loss"]
+        losses[name] = vaezoo.fit(model, data, epochs=1, batch_size=64, binarize="none").metrics[0]["train_loss"]
     assert len({round(v, 6) for v in losses.values()}) == 1, losses
 
 
@@ -206,6 +213,11 @@ def test_a_user_optimizer_factory_is_used(digits):
     (lambda m, x: vaezoo.fit(nn.Linear(2, 2), x, epochs=1), VaezooError, "fit trains a vaezoo VAE"),
     (lambda m, x: vaezoo.fit(m, x, epochs=1, log=["csv"]), VaezooError, "write into the run directory: give fit"),
     (lambda m, x: vaezoo.fit(m, x, epochs=1, optimizer_options={"momentun": 0.9}), VaezooError, "has no option"),
+    (lambda m, x: vaezoo.fit(m, x, epochs=1, steps_per_epoch=3), VaezooError, "steps_per_epoch is for streamed"),
+    (lambda m, x: vaezoo.fit(m, torch.utils.data.DataLoader(x), epochs=1, steps_per_epoch=0), VaezooError,
+     "steps_per_epoch must be a positive integer"),
+    (lambda m, x: vaezoo.fit(m, x, epochs=1, workers=-2), VaezooError, "workers must be a whole number"),
+    (lambda m, x: vaezoo.fit(m, torch.utils.data.TensorDataset(x[:0]), epochs=1), DataError, "holds no examples"),
 ])
 def test_bad_arguments_to_fit_are_named(digits, call, error, message):
     model = vaezoo.create_model("vae-mlp", input_shape=(1, 8, 8), latent_dim=2, hidden_dims=[16])

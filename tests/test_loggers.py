@@ -7,11 +7,14 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
 import vaezoo
 from vaezoo.data.datasets import load_dataset
+from vaezoo.data.held_out import held_out_set
+from vaezoo.data.splits import Rows, Splits
 from vaezoo.errors import VaezooError
 from vaezoo.runs.directory import read_metrics, rewrite_metrics
 from vaezoo.training.loggers import (
@@ -36,8 +39,9 @@ def fake_trainer(variant: str = "vae-mlp", epochs: int = 3, epoch: int = 1, **se
     data = load_dataset("digits", limit=40)
     record = {"epochs": epochs, "lr": 0.001, "overrides": {"beta": 4}, "log": ["mlflow"], "data_dir": None,
               **settings}
+    ten = Splits(data.name, data.train, Rows(data.test, np.arange(10)))  # ten held-out images, grey
     return SimpleNamespace(
-        model=model, held_out=data.test_x[:10], held_out_y=data.test_y[:10] if model.conditional else None,
+        model=model, held_out=held_out_set(ten, model, "none"),
         state=SimpleNamespace(epoch=epoch), config=SimpleNamespace(epochs=epochs, record=lambda: record),
     )
 

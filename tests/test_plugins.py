@@ -387,8 +387,8 @@ def test_a_loader_that_returns_no_dataset_is_named_with_its_plugin(site):
     site.install("vaezoo-boards", BOARDS, plugin="boards")
     with pytest.raises(DataError) as info:
         load_dataset("unpacked")
-    assert str(info.value) == ("dataset 'boards:unpacked': its loader load_unpacked returned dict, not a "
-                               "vaezoo.Dataset; fix the boards plugin")
+    assert str(info.value) == ("dataset 'boards:unpacked': its loader load_unpacked returned dict, not vaezoo "
+                               "Splits or a vaezoo.Dataset; fix the boards plugin")
 
 
 def test_clashing_dataset_names_need_the_plugin_prefix(site):

@@ -109,11 +109,12 @@ def test_joint_prior_must_split_the_latents_like_the_posterior():
 
 
 def test_the_training_loop_hands_the_step_to_the_posterior():
-    from vaezoo.data.datasets import Dataset
+    from vaezoo.data.splits import Splits, TensorImages
     from vaezoo.training.trainer import TrainConfig, Trainer
 
     x = torch.rand(20, 1, 4, 4).bernoulli()
-    data = Dataset("tiny", x, torch.zeros(20, dtype=torch.long), x[:4], torch.zeros(4, dtype=torch.long))
+    data = Splits("tiny", TensorImages(x, torch.zeros(20, dtype=torch.long)),
+                  TensorImages(x[:4], torch.zeros(4, dtype=torch.long)))
     model = vaezoo.create_model("gumbel-vae-mlp", input_shape=(1, 4, 4), latent_dim=4, categories=2,
                                 **{"encoder.hidden_dims": [8], "decoder.hidden_dims": [8]})
     trainer = Trainer(TrainConfig("gumbel-vae-mlp", "tiny", "unused", batch_size=10), data, model, None, False)

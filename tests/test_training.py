@@ -25,6 +25,7 @@ from vaezoo.analysis import explore
 from vaezoo.analysis.evaluate import elbo
 from vaezoo.cli.main import main as cli_main
 from vaezoo.data.datasets import fixed_binarization, load_dataset
+from vaezoo.data.splits import to_model_input
 from vaezoo.runs.checkpoint import checkpoints
 from vaezoo.runs.directory import read_metrics
 from vaezoo.training.trainer import NonFiniteError, TrainConfig, Trainer, resume, train
@@ -68,10 +69,12 @@ def quiet_threads() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-@pytest.mark.parametrize("kill_seed", KILL_SEEDS)
-def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(tmp_path, never_killed, kill_seed):
+@pytest.mark.parametrize(("kill_seed", "workers"), [(seed, None) for seed in KILL_SEEDS] + [(KILL_SEEDS[0], 2)])
+def test_sigkill_mid_epoch_then_resume_ends_with_identical_weights(tmp_path, never_killed, kill_seed, workers):
+    """Also with DataLoader workers reading the killed and the resumed run (the uninterrupted one read without)."""
     data, whole = never_killed
     args = [*KILL_ARGS, "--data-dir", str(data), "--out", str(tmp_path / "killed")]
+    args += [] if workers is None else ["--workers", str(workers)]
     killed_run = tmp_path / "killed"
     target = random.Random(kill_seed).randrange(20, 140)  # a step, mostly mid-epoch (85 steps/epoch)
     victim = cli(*args, env=quiet_threads())
@@ -118,8 +121,8 @@ def poisoned(step_to_poison: int):
     """Trainer.batch, but with NaN in the batch of one step."""
     original = Trainer.batch
 
-    def batch(self, index):
-        x, y, rows = original(self, index)
+    def batch(self, index, loaded):
+        x, y, rows = original(self, index, loaded)
         if self.state.step == step_to_poison:
             x = x.clone()
             x[0, 0, 0, 0] = float("nan")
@@ -156,14 +159,14 @@ def test_early_stopping_stops_once_patience_epochs_did_not_improve(tmp_path, pat
     assert all(e <= elbos[best_at] for e in elbos[best_at + 1 :]), elbos
 
 
-@pytest.mark.parametrize("clip_grad", [None, 0.5, 1e6])
+@pytest.mark.parametrize("clip_grad", [None, 0.2, 1e6])
 def test_clipping_scales_the_gradient_that_the_optimizer_steps_with(tmp_path, clip_grad):
     config = small_config(tmp_path, clip_grad=clip_grad)
     data = load_dataset("digits")
     torch.manual_seed(0)
     model = vaezoo.create_model("vae-mlp", input_shape=data.input_shape, **SMALL)
     trainer = Trainer(config, data, model, tmp_path / "run", progress=False)
-    x, y, rows = trainer.batch(0)
+    x, y, rows = trainer.batch(0, next(trainer.batches.epoch(1, 0)))
 
     # the gradient of the batch's loss by hand, on a copy of the model with the same noise
     twin = copy.deepcopy(model)
@@ -172,7 +175,7 @@ def test_clipping_scales_the_gradient_that_the_optimizer_steps_with(tmp_path, cl
     torch.set_rng_state(noise)
     raw = [p.grad.clone() for p in twin.parameters()]
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in raw]))
-    assert 0.5 * 10 < norm < 1e6 / 10, f"the gradient norm {norm} does not tell clipping from none here"
+    assert 0.2 * 10 < norm < 1e6 / 10, f"the gradient norm {norm} does not tell clipping from none here"
     expected = raw if clip_grad is None else [g * min(1.0, clip_grad / norm) for g in raw]
 
     stepped_with = []
@@ -199,10 +202,9 @@ def recording(seen: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]]):
     """Trainer.batch, noting (epoch, the rows drawn, their images as given, the batch as trained on) of each."""
     original = Trainer.batch
 
-    def batch(self, index):
-        x, y, rows = original(self, index)
-        ids = self.order[index * self.config.batch_size : (index + 1) * self.config.batch_size]
-        seen.append((self.state.epoch, ids.clone(), self.data.train_x[ids].clone(), x.clone()))
+    def batch(self, index, loaded):
+        x, y, rows = original(self, index, loaded)
+        seen.append((self.state.epoch, loaded.rows.clone(), to_model_input(loaded.images).clone(), x.clone()))
         return x, y, rows
 
     return batch
@@ -246,7 +248,7 @@ def test_binarize_decides_what_the_model_trains_and_is_judged_on(tmp_path, monke
     other = fixed_binarization(held_out) if mode == "none" else held_out
     recorded = read_metrics(run)[-1]["val_elbo"]
     assert elbo(model, judged)["elbo"] == pytest.approx(recorded, rel=1e-5)
-    assert elbo(model, other)["elbo"] != pytest.approx(recorded, rel=1e-3)
+    assert elbo(model, other)["elbo"] != pytest.approx(recorded, rel=1e-4)  # equal in expectation: only the draw tells them apart
 
 
 def test_a_run_leaves_pictures_curves_and_a_report(tmp_path):

@@ -25,7 +25,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from plugin_sites import BOARDS, FakeSite
+import torch
+from plugin_sites import BOARDS, FILES, FakeSite, write_image_files
 from safetensors.torch import load, save
 
 from vaezoo.runs import checkpoint as ckpt
@@ -186,6 +187,15 @@ def boards_plugin(tmp: Path, run: Path) -> None:
     site.install("vaezoo-boards", BOARDS, plugin="boards")
 
 
+def files_plugin_with_a_damaged_file(tmp: Path, run: Path) -> None:
+    """The `files` plugin (tests/plugin_sites.py) installed into {tmp}/site, reading {tmp}/images, of which one
+    file (a training image) is damaged."""
+    site = FakeSite(tmp / "site")
+    site.root.mkdir()
+    site.install("vaezoo-files", FILES, plugin="files")
+    (write_image_files(tmp / "images") / "0090.npy").write_bytes(b"\x93NUMPY garbage")
+
+
 ON_SITE = {"PYTHONPATH": os.pathsep.join(filter(None, ["{tmp}/site", os.environ.get("PYTHONPATH")]))}
 
 
@@ -323,7 +333,8 @@ CASES = {
                             "unknown dataset 'digitz'. Did you mean 'digits'? Known datasets: arrays, colour-shapes"),
     "plugin dataset that returns no Dataset": Case(
         [*TRAIN, "--dataset", "unpacked", "--out", "{tmp}/o"],
-        "dataset 'boards:unpacked': its loader load_unpacked returned dict, not a vaezoo.Dataset; fix the boards plugin",
+        "dataset 'boards:unpacked': its loader load_unpacked returned dict, not vaezoo Splits or a vaezoo.Dataset; "
+        "fix the boards plugin",
         boards_plugin, ON_SITE),
     "mnist float pixels above 1": Case(
         [*TRAIN, "--dataset", "mnist", "--data-dir", "{tmp}/mnist", "--out", "{tmp}/o"],
@@ -381,9 +392,9 @@ CASES = {
     "--resume --device foo": Case([*RESUME, "--device", "foo"], "device must be", copy_run),
     "--resume hostile checkpoints": Case(
         RESUME, "every checkpoint", forge_checkpoints(lambda t, e: e["progress"].__setitem__("epoch", "x"))),
-    "--resume checkpoint order out of range": Case(
+    "--resume checkpoint with a stored data order": Case(
         RESUME, "every checkpoint",
-        forge_checkpoints(lambda t, e: t.__setitem__("data/order", t["data/order"] + 10**6))),
+        forge_checkpoints(lambda t, e: t.__setitem__("data/order", torch.arange(10)))),
     # parts that cannot work together, and runs whose parts are not installed (issue 11)
     "free bits with a mixture prior": Case(
         [*TRAIN, "--dataset", "digits", "--set", "prior=mog", "--set", "free_bits=0.5", "--out", "{tmp}/o"],
@@ -484,6 +495,12 @@ CASES = {
         [*TRAIN, "--dataset", "digits", "--set", "objective=greedy", "--out", "{tmp}/o"],
         "objective 'promising:greedy' needs the posterior feature 'entropy', which vaezoo does not know",
         promising_plugin, ON_SITE),
+    # branch data (issue 20): the streaming data layer
+    "--workers -1": Case([*TRAIN, "--dataset", "digits", "--workers", "-1", "--out", "{tmp}/o"],
+                         "workers must be a whole number of processes (0 or more), got -1"),
+    "a damaged file read by a worker": Case(
+        [*TRAIN, "--dataset", "files", "--data-dir", "{tmp}/images", "--workers", "2", "--batch-size", "10",
+         "--out", "{tmp}/o"], "0090.npy is not a readable .npy file", files_plugin_with_a_damaged_file, ON_SITE),
 }
 
 

@@ -159,13 +159,14 @@ def test_the_trainer_steps_the_vae_and_the_adversary_each_with_its_own_loss(tmp_
     monkeypatch.setattr(model.objective, "adversary_loss", lambda *a: calls.append(1) or 0.0 * real(*a))
     adversary = [p.detach().clone() for p in model.objective.adversary().parameters()]
     vae = [p.detach().clone() for p in trainer.vae_params]
-    assert trainer.step(*trainer.batch(0)) is not None
+    batches = trainer.batches.epoch(1, 0)
+    assert trainer.step(*trainer.batch(0, next(batches))) is not None
     assert len(calls) == 3  # `steps` adversary updates per VAE update
     # the VAE's loss (which depends on the discriminator) moved the VAE and not the discriminator
     assert all(torch.equal(a, p) for a, p in zip(adversary, model.objective.adversary().parameters()))
     assert any(not torch.equal(a, p) for a, p in zip(vae, trainer.vae_params))
     monkeypatch.setattr(model.objective, "adversary_loss", real)
-    assert trainer.step(*trainer.batch(1)) is not None
+    assert trainer.step(*trainer.batch(1, next(batches))) is not None
     assert any(not torch.equal(a, p) for a, p in zip(adversary, model.objective.adversary().parameters()))
 
 

@@ -12,6 +12,7 @@ from vaezoo.core import (
     VAEOutput,
 )
 from vaezoo.data.datasets import Dataset
+from vaezoo.data.splits import ImageSet, Splits, TensorImages
 from vaezoo.registry.factory import (
     create_model,
     get_model_spec,
@@ -30,6 +31,7 @@ __all__ = [
     "VAE",
     "Callback",
     "Dataset",
+    "ImageSet",
     "Latent",
     "Likelihood",
     "Objective",
@@ -37,6 +39,8 @@ __all__ = [
     "Prior",
     "Register",
     "Run",
+    "Splits",
+    "TensorImages",
     "TrainConfig",
     "VAEOutput",
     "VariantSpec",

@@ -16,6 +16,7 @@ from vaezoo.core import VAE
 from vaezoo.core.estimators import elbo_terms, iw_terms
 from vaezoo.data.datasets import batches
 from vaezoo.errors import NonFiniteError
+from vaezoo.data.held_out import HeldOut
 from vaezoo.ops import noise_shard
 from vaezoo.runtime.distributed import World
 
@@ -58,6 +59,8 @@ def elbo(
 
     With a world of several ranks, each rank evaluates its shard of every batch (drawing that shard's rows of
     the batch's noise) and the sums are reduced: every rank gets what one process would compute."""
+    if isinstance(x, HeldOut):
+        x, y = x.x, x.y
     world = world or World()
     with _evaluating(model, seed) as device:
         totals = torch.zeros(3, dtype=torch.float64, device=device)  # elbo, recon, kl

@@ -1,4 +1,7 @@
-"""Datasets (images in [0, 1] as [N, C, H, W] tensors with a held-out split) and batch iteration."""
+"""Loading a dataset by name: its registered loader, its options, `limit`, and the check of what the loader
+returned (Splits of ImageSets, or the old `Dataset` of tensors, which is wrapped into TensorImages).
+
+Also the small in-memory sets (digits, MNIST-format IDX files) and the old tensor Dataset type."""
 from __future__ import annotations
 
 import inspect
@@ -10,7 +13,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
+from vaezoo.data.binarize import fixed_bits
 from vaezoo.data.readers import read_arrays, read_idx, read_image_folder, scaled_pixels
+from vaezoo.data.splits import STORED_DTYPES, ImageSet, Rows, Splits, TensorImages
 from vaezoo.errors import DataError
 from vaezoo.registry.catalog import Entry
 from vaezoo.registry.discovery import get_registry
@@ -25,8 +30,9 @@ OPTION_FLAGS = {"image_size": "--image-size", "channels": "--channels"}
 
 @dataclass
 class Dataset:
-    """Training and held-out images in [0, 1], with integer labels; ground-truth datasets also carry the
-    values of their generative factors (float64 [N, K], one column per name in factor_names)."""
+    """The old dataset contract, still accepted from a loader: training and held-out images in [0, 1] as
+    tensors, with integer labels; ground-truth datasets also carry the values of their generative factors
+    (float64 [N, K], one column per name in factor_names). load_dataset wraps it into Splits."""
 
     name: str
     train_x: torch.Tensor
@@ -49,8 +55,9 @@ def _find(directory: Path, stem: str) -> Path:
     raise DataError(f"{directory} has no {stem}.gz or {stem}")
 
 
-def load_mnist_like(name: str, data_dir: Path, install_hint: str) -> Dataset:
-    """Read the four IDX files of an MNIST-format dataset."""
+def load_mnist_like(name: str, data_dir: Path, install_hint: str) -> Splits:
+    """Read the four IDX files of an MNIST-format dataset into memory (uint8 pixels stay uint8: scaled per
+    batch)."""
     if not data_dir.is_dir():
         raise DataError(f"the {name} data directory {data_dir} does not exist. {install_hint}")
     arrays = {}
@@ -66,12 +73,13 @@ def load_mnist_like(name: str, data_dir: Path, install_hint: str) -> Dataset:
             raise DataError(f"{image_file} holds no images; the {split} split must not be empty")
         if not np.issubdtype(labels.dtype, np.integer):
             raise DataError(f"{label_file}: labels must be integers, got dtype {labels.dtype}")
-        arrays[split] = (torch.from_numpy(scaled_pixels(image_file, images)).unsqueeze(1),
-                         torch.from_numpy(labels.astype(np.int64)))
-    return Dataset(name, *arrays["train"], *arrays["test"])
+        pixels = images if images.dtype == np.uint8 else scaled_pixels(image_file, images)
+        arrays[split] = TensorImages(torch.from_numpy(np.array(pixels)).unsqueeze(1),
+                                     torch.from_numpy(labels.astype(np.int64)))
+    return Splits(name, arrays["train"], arrays["test"])
 
 
-def load_fashion_mnist(data_dir: Path | None) -> Dataset:
+def load_fashion_mnist(data_dir: Path | None) -> Splits:
     hint = (
         "Get Fashion-MNIST with `apt-get install dataset-fashion-mnist` (it installs to "
         f"{FASHION_MNIST_DIR}), or pass --data-dir to a folder with the four IDX files."
@@ -79,7 +87,7 @@ def load_fashion_mnist(data_dir: Path | None) -> Dataset:
     return load_mnist_like("fashion-mnist", data_dir or FASHION_MNIST_DIR, hint)
 
 
-def load_mnist(data_dir: Path | None) -> Dataset:
+def load_mnist(data_dir: Path | None) -> Splits:
     hint = f"Pass --data-dir to a folder with MNIST's four IDX files (default {MNIST_DIR})."
     return load_mnist_like("mnist", data_dir or MNIST_DIR, hint)
 
@@ -93,13 +101,15 @@ def split_held_out(name: str, x: torch.Tensor, y: torch.Tensor, held_out: int) -
     return Dataset(name, x[train], y[train], x[test], y[test])
 
 
-def load_digits() -> Dataset:
-    """scikit-learn's 8x8 digits (shipped with it), scaled to [0, 1], with a fixed held-out split of 297."""
+def load_digits() -> Splits:
+    """scikit-learn's 8x8 digits (shipped with it), scaled to [0, 1], with a fixed held-out split of 297; in
+    memory."""
     from sklearn.datasets import load_digits as sklearn_digits
 
     bunch = sklearn_digits()
     images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
-    return split_held_out("digits", images, torch.from_numpy(bunch.target.astype(np.int64)), 297)
+    data = split_held_out("digits", images, torch.from_numpy(bunch.target.astype(np.int64)), 297)
+    return Splits(data.name, TensorImages(data.train_x, data.train_y), TensorImages(data.test_x, data.test_y))
 
 
 def _required(name: str, data_dir: Path | None) -> Path:
@@ -136,13 +146,12 @@ def _check_limit(limit: object) -> None:
         raise DataError(f"limit must be a positive integer, got {limit!r}")
 
 
-def limit_training(data: Dataset, limit: int) -> Dataset:
-    """The first `limit` training examples of a fixed shuffle (seed 0) of the training split; held-out kept."""
+def limit_training(data: Splits, limit: int) -> Splits:
+    """The first `limit` training examples of a fixed shuffle (seed 0) of the training split, read only when
+    asked for (the others never are); held-out kept."""
     _check_limit(limit)
-    rows = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(0))[:limit]
-    factors = None if data.train_factors is None else data.train_factors[rows]
-    return Dataset(data.name, data.train_x[rows], data.train_y[rows], data.test_x, data.test_y,
-                   factors, data.test_factors, data.factor_names)
+    rows = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))[:limit]
+    return Splits(data.name, Rows(data.train, rows.numpy()), data.test, data.factor_names)
 
 
 def _takes(loader: Callable[..., Any], parameter: str) -> bool:
@@ -153,29 +162,69 @@ def _takes(loader: Callable[..., Any], parameter: str) -> bool:
     )
 
 
-def _check_loaded(entry: Entry, data: object) -> Dataset:
-    """`data` if the loader of `entry` returned a well-formed Dataset, else a DataError naming its plugin."""
-    where = f"dataset {entry.qualified_name!r}: its loader {getattr(entry.obj, '__qualname__', entry.obj)}"
-    if not isinstance(data, Dataset):
-        raise DataError(f"{where} returned {type(data).__name__}, not a vaezoo.Dataset; fix the {entry.plugin} plugin")
+def _check_tensors(where: str, plugin: str, data: Dataset) -> Splits:
+    """An old-style Dataset of tensors, checked and wrapped into TensorImages (float images as float32)."""
     for field in ("train_x", "train_y", "test_x", "test_y"):
         if not isinstance(getattr(data, field), torch.Tensor):
             raise DataError(f"{where} gave {field} as {type(getattr(data, field)).__name__}, not a torch.Tensor; "
-                            f"fix the {entry.plugin} plugin")
+                            f"fix the {plugin} plugin")
     for split in ("train", "test"):
         x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
         if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
             raise DataError(f"{where} gave {split}_x {tuple(x.shape)} and {split}_y {tuple(y.shape)}, which do not "
-                            f"pair up as [N, C, ...] images and [N] labels; fix the {entry.plugin} plugin")
+                            f"pair up as [N, C, ...] images and [N] labels; fix the {plugin} plugin")
+        if not (x.dtype == torch.uint8 or x.is_floating_point()):
+            raise DataError(f"{where} gave {split}_x as {x.dtype}; images are uint8 or float in [0, 1]; "
+                            f"fix the {plugin} plugin")
     if data.train_x.shape[1:] != data.test_x.shape[1:]:
         raise DataError(f"{where} gave training images {tuple(data.train_x.shape[1:])} and held-out images "
-                        f"{tuple(data.test_x.shape[1:])} of different shapes; fix the {entry.plugin} plugin")
+                        f"{tuple(data.test_x.shape[1:])} of different shapes; fix the {plugin} plugin")
+
+    def split(x: torch.Tensor, y: torch.Tensor, factors: torch.Tensor | None) -> TensorImages:
+        x = x if x.dtype == torch.uint8 else x.float()
+        return TensorImages(x, y.long(), None if factors is None else factors.double().numpy())
+
+    return Splits(data.name, split(data.train_x, data.train_y, data.train_factors),
+                  split(data.test_x, data.test_y, data.test_factors), tuple(data.factor_names))
+
+
+def _check_split(where: str, plugin: str, name: str, split: object, factor_names: tuple[str, ...]) -> None:
+    if not isinstance(split, ImageSet):
+        raise DataError(f"{where} gave its {name} split as {type(split).__name__}, not a vaezoo ImageSet; "
+                        f"fix the {plugin} plugin")
+    labels = split.labels
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.ndim != 1:
+        raise DataError(f"{where} gave {name} labels that are not an int64 tensor [N]; fix the {plugin} plugin")
+    if split.dtype not in STORED_DTYPES or len(split.shape) < 1:
+        raise DataError(f"{where} gave {name} images {split.dtype} {split.shape}; images are uint8 or float32 "
+                        f"[C, ...]; fix the {plugin} plugin")
+    factors = split.factors
+    if factors is not None and (not isinstance(factors, np.ndarray) or factors.shape != (len(split), len(factor_names))):
+        raise DataError(f"{where} gave {name} factors that are not a float64 array [{len(split)}, "
+                        f"{len(factor_names)}] (one column per factor name); fix the {plugin} plugin")
+
+
+def _check_loaded(entry: Entry, data: object) -> Splits:
+    """What the loader of `entry` returned as Splits: new-style Splits checked as they are, an old-style
+    Dataset of tensors checked and wrapped; anything else a DataError naming its plugin."""
+    where = f"dataset {entry.qualified_name!r}: its loader {getattr(entry.obj, '__qualname__', entry.obj)}"
+    if isinstance(data, Dataset):
+        return _check_tensors(where, entry.plugin, data)
+    if not isinstance(data, Splits):
+        raise DataError(f"{where} returned {type(data).__name__}, not vaezoo Splits or a vaezoo.Dataset; "
+                        f"fix the {entry.plugin} plugin")
+    data.factor_names = tuple(data.factor_names)
+    for name in ("train", "test"):
+        _check_split(where, entry.plugin, name, getattr(data, name), data.factor_names)
+    if data.train.shape != data.test.shape:
+        raise DataError(f"{where} gave training images {data.train.shape} and held-out images {data.test.shape} "
+                        f"of different shapes; fix the {entry.plugin} plugin")
     return data
 
 
 def load_dataset(
     name: str, data_dir: str | os.PathLike[str] | None = None, *, limit: int | None = None, **options: Any
-) -> Dataset:
+) -> Splits:
     """Load the dataset registered as `name` (or `plugin:name`); `data_dir` says where its files are; options
     go to its loader (image_size, ...).
 
@@ -203,9 +252,9 @@ def load_dataset(
     return data if limit is None else limit_training(data, limit)
 
 
-def check_labels(data: Dataset, num_classes: int) -> None:
+def check_labels(data: Splits, num_classes: int) -> None:
     """DataError unless every label of `data` is a class 0..num_classes-1 of a conditional model."""
-    for split, y in (("training", data.train_y), ("held-out", data.test_y)):
+    for split, y in (("training", data.train.labels), ("held-out", data.test.labels)):
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
             raise DataError(
                 f"{data.name}: {split} labels run {int(y.min())}..{int(y.max())}, but this conditional model has "
@@ -214,8 +263,9 @@ def check_labels(data: Dataset, num_classes: int) -> None:
 
 
 def fixed_binarization(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """One reproducible Bernoulli draw of x: the binarized held-out set used for evaluation."""
-    return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
+    """The fixed binarization (binarize.fixed_bits) of images x taken as rows 0..N-1 of their split: the
+    binarized held-out set used for evaluation."""
+    return fixed_bits(x, torch.arange(len(x)), seed)
 
 
 def batches(

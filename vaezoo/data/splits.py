@@ -18,7 +18,10 @@ STORED_DTYPES = (torch.uint8, torch.float32)
 
 class ImageSet(torch.utils.data.Dataset):
     """One split: `len(labels)` images of `shape` stored as `dtype`, read by `read(rows)`; `labels` are int64
-    [N], `factors` float64 [N, K] or None. Subclasses implement `read`."""
+    [N], `factors` float64 [N, K] or None. Subclasses implement `read`; `in_memory` says whether reading is
+    only indexing memory (then DataLoader workers would only add overhead)."""
+
+    in_memory = False
 
     def __init__(self, shape: Sequence[int], dtype: torch.dtype, labels: torch.Tensor,
                  factors: np.ndarray | None = None) -> None:
@@ -47,12 +50,28 @@ class ImageSet(torch.utils.data.Dataset):
 class TensorImages(ImageSet):
     """A split held in memory as a tensor (small datasets, and loaders that return tensors)."""
 
+    in_memory = True
+
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, factors: np.ndarray | None = None) -> None:
         super().__init__(images.shape[1:], images.dtype, labels, factors)
         self.images = images
 
     def read(self, rows: np.ndarray) -> torch.Tensor:
         return self.images[torch.from_numpy(rows)]
+
+
+class Rows(ImageSet):
+    """The rows `rows` of another split, in that order, reading only those (e.g. `--limit`'s first N of a
+    fixed shuffle)."""
+
+    def __init__(self, base: ImageSet, rows: np.ndarray) -> None:
+        self.base, self.rows = base, np.asarray(rows, dtype=np.int64)
+        factors = None if base.factors is None else base.factors[self.rows]
+        super().__init__(base.shape, base.dtype, base.labels[torch.from_numpy(self.rows)], factors)
+        self.in_memory = base.in_memory
+
+    def read(self, rows: np.ndarray) -> torch.Tensor:
+        return self.base.read(self.rows[rows])
 
 
 def collate_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,3 +96,34 @@ class Splits:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return self.train.shape
+
+    # The old `vaezoo.Dataset`'s fields, for code that still wants whole splits as tensors: each reads the
+    # whole split into memory (as floats in [0, 1]), so streaming code reads batches of rows instead.
+    @property
+    def train_x(self) -> torch.Tensor:
+        return all_images(self.train)
+
+    @property
+    def test_x(self) -> torch.Tensor:
+        return all_images(self.test)
+
+    @property
+    def train_y(self) -> torch.Tensor:
+        return self.train.labels
+
+    @property
+    def test_y(self) -> torch.Tensor:
+        return self.test.labels
+
+    @property
+    def train_factors(self) -> torch.Tensor | None:
+        return None if self.train.factors is None else torch.from_numpy(self.train.factors)
+
+    @property
+    def test_factors(self) -> torch.Tensor | None:
+        return None if self.test.factors is None else torch.from_numpy(self.test.factors)
+
+
+def all_images(split: ImageSet) -> torch.Tensor:
+    """Every image of `split` as float in [0, 1], read at once (small sets and old code only)."""
+    return to_model_input(split.read(np.arange(len(split), dtype=np.int64)))

@@ -38,7 +38,7 @@ class TrainingState:
     optimizer: dict[str, Any]
     rng: dict[str, torch.Tensor]
     progress: dict[str, Any]  # JSON-serializable: epoch, step, batch index, running sums, ...
-    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # e.g. this epoch's data order
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # none today: the data order follows from seed and epoch
 
 
 def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

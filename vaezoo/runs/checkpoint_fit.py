@@ -49,7 +49,7 @@ def _check_optimizer(saved: dict[str, Any], optimizer: torch.optim.Optimizer, sc
                 raise ValueError(f"its optimizer state {index}.{key} does not fit parameter {index}")
 
 
-def _check_progress(saved: dict[str, Any], progress_type: type, steps_per_epoch: int) -> None:
+def _check_progress(saved: dict[str, Any], progress_type: type, steps_per_epoch: int | None) -> None:
     fields = {f.name: f.type for f in dataclasses.fields(progress_type)}
     later = {f.name for f in dataclasses.fields(progress_type) if f.metadata.get("added_later")}
     if not set(fields) - later <= set(saved) <= set(fields):
@@ -60,38 +60,39 @@ def _check_progress(saved: dict[str, Any], progress_type: type, steps_per_epoch:
             raise ValueError(f"its progress field {name} is {value!r}, not a number")
         if want_int and value < 0:
             raise ValueError(f"its progress field {name} is negative ({value})")
-    if saved["epoch"] < 1 or saved["batch"] > steps_per_epoch:
+    if saved["epoch"] < 1 or (steps_per_epoch is not None and saved["batch"] > steps_per_epoch):
         raise ValueError(f"its progress (epoch {saved['epoch']}, batch {saved['batch']}) is out of range")
 
 
-def _check_rng(saved: dict[str, torch.Tensor], generator: torch.Generator) -> None:
-    for name, like in (("torch", torch.get_rng_state()), ("data", generator.get_state())):
-        value = saved.get(name)
-        if not isinstance(value, torch.Tensor) or value.dtype != like.dtype or value.shape != like.shape:
-            raise ValueError(f"its random-number state {name!r} is missing or malformed")
+def _check_rng(saved: dict[str, torch.Tensor]) -> None:
+    like = torch.get_rng_state()
+    value = saved.get("torch")
+    if not isinstance(value, torch.Tensor) or value.dtype != like.dtype or value.shape != like.shape:
+        raise ValueError("its random-number state 'torch' is missing or malformed")
     cuda = saved.get("cuda")
     if cuda is not None and (cuda.dtype != torch.uint8 or cuda.dim() != 1):
         raise ValueError("its CUDA random-number state is malformed")
-    if set(saved) - {"torch", "data", "cuda"}:
-        raise ValueError(f"its random-number states {sorted(set(saved) - {'torch', 'data', 'cuda'})} are unknown")
+    if set(saved) - {"torch", "cuda"}:
+        raise ValueError(f"its random-number states {sorted(set(saved) - {'torch', 'cuda'})} are unknown")
 
 
-def _check_order(saved: dict[str, torch.Tensor], train_size: int) -> None:
-    order = saved.get("order")
-    if set(saved) != {"order"} or order is None or order.dtype != torch.int64 or order.shape != (train_size,):
-        raise ValueError(f"its data order is not {train_size} indices")
-    if not torch.equal(order.sort().values, torch.arange(train_size)):
-        raise ValueError(f"its data order is not a permutation of the {train_size} training examples")
+def _check_no_order(saved: dict[str, torch.Tensor]) -> None:
+    """A run's data order is a function of its seed and the epoch; a checkpoint that stores one (as vaezoo
+    before the streaming data layer did) describes an order this run cannot follow."""
+    if saved:
+        raise ValueError(f"it stores a data order ({', '.join(sorted(saved))}), as checkpoints of older vaezoo "
+                         "versions did; this version derives the order from the seed and the epoch")
 
 
 def check_fits(
-    saved: TrainingState, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
-    progress_type: type, steps_per_epoch: int, train_size: int, scheduled: bool = False,
+    saved: TrainingState, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, progress_type: type,
+    steps_per_epoch: int | None, scheduled: bool = False,
 ) -> None:
-    """Raise ValueError naming the first part of `saved` that does not fit this model, optimizer and data.
-    `scheduled`: the run sets its learning rate anew before every step, so a checkpoint's rate is not compared."""
+    """Raise ValueError naming the first part of `saved` that does not fit this model, optimizer and data
+    (`steps_per_epoch`: None for a stream of unknown length). `scheduled`: the run sets its learning rate anew
+    before every step, so a checkpoint's rate is not compared."""
     _check_model(saved.model, model)
     _check_optimizer(saved.optimizer, optimizer, scheduled)
     _check_progress(saved.progress, progress_type, steps_per_epoch)
-    _check_rng(saved.rng, generator)
-    _check_order(saved.tensors, train_size)
+    _check_no_order(saved.tensors)  # before the random-number states: an older checkpoint also holds a "data" one
+    _check_rng(saved.rng)

@@ -3,6 +3,10 @@
 The lock file records the holder's pid so that a refused writer can name it. The lock is released by the
 kernel when the holder exits, however it exits, so a killed run never leaves a stale lock behind; the file
 itself stays (deleting a lock file races with a process that has just opened it).
+
+A process forked while a run is locked (a DataLoader worker) closes its copies of the lock's descriptor at
+once: a flock lasts while any copy is open, so a worker that outlives its run (a persistent worker not yet
+collected, after an error) would otherwise keep the run directory locked against a `resume` in the same program.
 """
 from __future__ import annotations
 
@@ -14,6 +18,20 @@ from pathlib import Path
 from vaezoo.errors import RunDirError
 
 LOCK_FILE = ".vaezoo.lock"
+_HELD: set[int] = set()  # this process's lock descriptors
+
+
+def _drop_inherited_locks() -> None:
+    """In a forked child: close the descriptors of the parent's run locks (the parent keeps its locks)."""
+    for fd in _HELD:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
 class RunLock:
@@ -24,6 +42,7 @@ class RunLock:
 
     def release(self) -> None:
         if self._fd >= 0:
+            _HELD.discard(self._fd)
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = -1
 
@@ -71,4 +90,5 @@ def lock_run_dir(run: Path, busy: str = "wait for it to finish, or choose anothe
         os.close(fd)
         raise RunDirError(f"cannot write the lock file {path}: {exc.strerror or exc}; free some space or choose "
                           "another --out") from exc
+    _HELD.add(fd)
     return RunLock(run, fd)

@@ -69,6 +69,9 @@ class TrainConfig:
         repeat=True, flag="--set",
     )
     device: str = setting("cpu", "cpu, cuda or cuda:N (with --resume: the run's unless given)")
+    workers: int | None = setting(None, "DataLoader worker processes that read the training data (0: read in "
+                                        "the training process; default: one per core but one, at most 4, and 0 "
+                                        "for data held in memory)", metavar="N")
     seed: int = setting(0, "random seed: the same seed repeats a run")
     binarize: str = setting("auto", "auto: a fresh Bernoulli draw per batch exactly when the likelihood is "
                                     "Bernoulli; static: one fixed draw; none", choices=BINARIZE)
@@ -106,6 +109,9 @@ class TrainConfig:
         for name in ("patience", "checkpoint_every", "limit"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or self.workers < 0):
+            raise VaezooError(f"workers must be a whole number of processes (0 or more), got {self.workers!r}")
         if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise VaezooError(f"warmup-steps must be a non-negative integer, got {self.warmup_steps!r}")
         if self.latent_dim is not None:

@@ -2,7 +2,8 @@
 directory.
 
 Every epoch (and every `checkpoint_every` steps) a checkpoint holds the weights, the optimizer, the RNG
-states and the data order, so `resume` continues a killed run exactly where its last checkpoint stood.
+states and the data position (epoch and batch: the order of an epoch is a function of the seed and the epoch),
+so `resume` continues a killed run exactly where its last checkpoint stood, with DataLoader workers or not.
 A guard stops non-finite losses and gradients from ever reaching the weights or a checkpoint, and no
 non-finite tensor is ever written. The run directory is locked for the whole run: one writer at a time.
 """
@@ -25,8 +26,10 @@ from tqdm import tqdm
 from vaezoo.analysis import evaluate
 from vaezoo.analysis.run_outputs import write_run_outputs
 from vaezoo.core import VAE
-from vaezoo.data.datasets import Dataset, check_labels, fixed_binarization, load_dataset
+from vaezoo.data.binarize import dynamic_bits, fixed_bits
+from vaezoo.data.datasets import check_labels, load_dataset
 from vaezoo.data.held_out import binarization, held_out_set
+from vaezoo.data.splits import Splits, to_model_input
 from vaezoo.errors import DataError, NonFiniteError, RunDirError, VaezooError
 from vaezoo.ops import noise_shard
 from vaezoo.registry.factory import create_model, recorded_provider, resolve
@@ -55,6 +58,7 @@ from vaezoo.runs.directory import (
 from vaezoo.runs.lock import RunLock
 from vaezoo.runtime.distributed import World, join
 from vaezoo.runtime.finite import nonfinite_gradients, require_finite
+from vaezoo.training.batches import Batch, SplitBatches, auto_workers, check_values
 from vaezoo.training.callbacks import Callback, EarlyStopping, NonFiniteGuard
 from vaezoo.training.config import TrainConfig
 from vaezoo.training.loggers import build_loggers
@@ -66,7 +70,7 @@ from vaezoo.training.prior_refit import refit_prior
 class Progress:
     """Where training stands; saved in every checkpoint."""
 
-    epoch: int = 1  # the epoch under way
+    epoch: int = 1  # the epoch under way (its data order is a function of the seed and the epoch)
     batch: int = 0  # batches of this epoch already done
     step: int = 0  # optimizer steps taken (or skipped) in all
     loss_sum: float = 0.0  # this epoch's training loss, summed over examples
@@ -85,16 +89,18 @@ class Progress:
 class Trainer:
     """One training run: model, optimizer and schedule, data order and RNG, stepping, callbacks and checkpoints.
 
-    `run` is the run directory (None: nothing is written). In a world of several ranks every rank holds the
-    same data order and generator states; each trains on its shard of every global batch (of config.batch_size
+    `run` is the run directory (None: nothing is written). The training data is read batch by batch from
+    `batches` (default: the training split of `data` through a DataLoader, see training.batches), converted to
+    float and binarized per batch on the device. In a world of several ranks every rank follows the same data
+    order and generator states; each reads and trains on its shard of every global batch (of config.batch_size
     rows) with that shard's rows of the batch's noise, the gradients and metrics are summed over the ranks, and
     only rank 0 writes files. The result is that of one process training on the global batches, up to float
     rounding."""
 
     def __init__(
-        self, config: TrainConfig, data: Dataset, model: VAE, run: Path | None, progress: bool,
+        self, config: TrainConfig, data: Splits, model: VAE, run: Path | None, progress: bool,
         world: World | None = None, callbacks: list[Callback] | tuple[Callback, ...] = (),
-        optimizer: OptimizerChoice | None = None,
+        optimizer: OptimizerChoice | None = None, batches: Any = None,
     ) -> None:
         self.world = world or World(device=torch.device(config.device))
         self.config, self.data, self.model, self.run = config, data, model, run
@@ -109,16 +115,22 @@ class Trainer:
         # stepped, so each update moves one side, and checkpoints keep one optimizer state
         self.optimizer = build_optimizer(optimizer or config.optimizer, groups, config.lr, config.optimizer_options)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
-        self.steps_per_epoch = math.ceil(len(data.train_x) / config.batch_size)
+        workers = config.workers if config.workers is not None else auto_workers(data.train.in_memory)
+        self.batches = batches or SplitBatches(data.train, config.batch_size, config.seed, self.world, workers,
+                                               self.device, data.name)
+        self.steps_per_epoch: int | None = self.batches.steps_per_epoch
+        if self.steps_per_epoch is None and config.schedule in ("cosine", "step"):
+            raise VaezooError(f"the {config.schedule} schedule needs the number of steps in an epoch, which a stream "
+                              "without a length does not have: give fit() steps_per_epoch")
         self.schedule = Schedule(config.schedule, config.schedule_options, config.warmup_steps,
-                                 self.steps_per_epoch, config.epochs)
-        self.generator = torch.Generator().manual_seed(config.seed)
+                                 self.steps_per_epoch or 1, config.epochs)
         self.mode = binarization(config.binarize, model)
-        self.train_x = fixed_binarization(data.train_x, seed=config.seed + 1) if self.mode == "static" else data.train_x
-        self.held_out, self.held_out_y = held_out_set(data, model, config.binarize)
+        if self.mode == "static" and not self.batches.indexed:
+            raise VaezooError("binarize='static' fixes one draw per image, which needs images by index: give a map "
+                              "Dataset or tensors, or binarize='dynamic'")
+        self.held_out = held_out_set(data, model, config.binarize)
         self.forward = torch.compile(model) if config.compile else model
         self.state = Progress()
-        self.order = torch.randperm(len(data.train_x), generator=self.generator)
         self.should_stop = False
         own = [NonFiniteGuard(config.on_nonfinite)] + ([EarlyStopping(config.patience)] if config.patience else [])
         logs = build_loggers(config.log, run, config.log_images_every) if run is not None else []
@@ -131,12 +143,12 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def snapshot(self) -> TrainingState:
-        rng = {"torch": torch.get_rng_state(), "data": self.generator.get_state()}
+        rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return TrainingState(
             model=self.model.state_dict(), optimizer=self.optimizer.state_dict(), rng=rng,
-            progress=asdict(self.state), tensors={"order": self.order},
+            progress=asdict(self.state),
         )
 
     def checkpoint(self) -> None:
@@ -146,31 +158,43 @@ class Trainer:
 
     def check_fits(self, saved: TrainingState) -> None:
         """Raise ValueError when the verified checkpoint `saved` does not fit this run (see checkpoint_fit)."""
-        check_fits(saved, model=self.model, optimizer=self.optimizer, generator=self.generator,
-                   progress_type=Progress, steps_per_epoch=self.steps_per_epoch, train_size=len(self.data.train_x),
-                   scheduled=self.schedule.varies)
+        check_fits(saved, model=self.model, optimizer=self.optimizer, progress_type=Progress,
+                   steps_per_epoch=self.steps_per_epoch, scheduled=self.schedule.varies)
 
     def restore(self, saved: TrainingState) -> None:
         """Continue from `saved`, which check_fits accepted."""
         self.model.load_state_dict(saved.model)
         self.optimizer.load_state_dict(saved.optimizer)
         torch.set_rng_state(saved.rng["torch"])
-        self.generator.set_state(saved.rng["data"])
         if "cuda" in saved.rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(saved.rng["cuda"], self.device)
         self.state = Progress(**saved.progress)
-        self.order = saved.tensors["order"]
 
     # -- steps -------------------------------------------------------------------------------------------
-    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
-        """This rank's shard (x, y) of global batch `index`, and the global batch's size."""
-        rows = self.order[index * self.config.batch_size : (index + 1) * self.config.batch_size]
-        x = self.train_x[rows]
-        if self.mode == "dynamic":  # drawn for the global batch on every rank: shards get one draw's rows
-            x = torch.bernoulli(x, generator=self.generator)
-        start, stop = self.world.shard(len(rows))
-        y = self.data.train_y[rows[start:stop]].to(self.device) if self.model.conditional else None
-        return x[start:stop].to(self.device, non_blocking=True), y, len(rows)
+    def batch(self, index: int, loaded: Batch) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """This rank's shard (x, y) of global batch `index` as read (`loaded`), on the device as the model's float
+        input, binarized as the run says; and the global batch's size.
+
+        Binarization is one fixed draw per image from (seed, its row) ("static"), or a fresh draw of the global
+        batch from (seed, epoch, batch) of which this rank keeps its shard's rows ("dynamic"): either way a shard
+        is binarized as the same rows are in one process, and a resumed run draws what it would have drawn."""
+        x = to_model_input(loaded.images.to(self.device, non_blocking=True))
+        if self.batches.checks_values:
+            check_values(x, "train_data", index, binarizing=self.mode != "none")
+        if self.mode == "static":
+            x = fixed_bits(x, loaded.rows, self.config.seed + 1)
+        elif self.mode == "dynamic" and len(x):
+            start = self.world.shard(loaded.size)[0]
+            x = dynamic_bits(x, loaded.size, start, self.config.seed, self.state.epoch, index)
+        y = None
+        if self.model.conditional:
+            if loaded.labels is None and len(x):
+                raise DataError("this conditional model needs labels: give the training data as (x, y)")
+            y = loaded.labels.to(self.device, non_blocking=True) if loaded.labels is not None else None
+            if y is not None and len(y) and (int(y.min()) < 0 or int(y.max()) >= self.model.num_classes):
+                raise DataError(f"batch {index + 1}'s labels run {int(y.min())}..{int(y.max())}, but this conditional "
+                                f"model has {self.model.num_classes} classes")
+        return x, y, loaded.size
 
     def nonfinite(self, message: str) -> None:
         """A step was not applied: count it and let the guard skip it or stop training."""
@@ -257,13 +281,18 @@ class Trainer:
     def run_epoch(self) -> None:
         config, state = self.config, self.state
         bar = tqdm(
-            range(state.batch, self.steps_per_epoch), initial=state.batch, total=self.steps_per_epoch,
+            total=self.steps_per_epoch, initial=state.batch,
             desc=f"epoch {state.epoch}/{config.epochs}", disable=not self.show, leave=False,
         )
         self.model.train()
-        for index in bar:
+        loaded = self.batches.epoch(state.epoch, state.batch)
+        index = state.batch
+        while True:
             start = time.perf_counter()
-            x, y, rows = self.batch(index)
+            read = next(loaded, None)  # the reading time counts as the epoch's, as it would in any loop
+            if read is None:
+                break
+            x, y, rows = self.batch(index, read)
             loss = self.step(x, y, rows)
             state.step += 1
             state.batch = index + 1
@@ -272,16 +301,20 @@ class Trainer:
                 state.seen += rows
                 bar.set_postfix(loss=f"{state.loss_sum / state.seen:.2f}", refresh=False)
             state.epoch_seconds += time.perf_counter() - start
+            bar.update()
             self.emit("on_step_end", loss)
-            if config.checkpoint_every and state.step % config.checkpoint_every == 0 and state.batch < self.steps_per_epoch:
+            index += 1
+            last = self.steps_per_epoch is not None and state.batch >= self.steps_per_epoch
+            if config.checkpoint_every and state.step % config.checkpoint_every == 0 and not last:
                 self.checkpoint()
+        bar.close()
 
     def epoch_metrics(self) -> dict[str, Any]:
         """This epoch's record: training loss, held-out ELBO (when there is a held-out set), time, skips, lr."""
         state = self.state
         metrics = {"epoch": state.epoch, "train_loss": state.loss_sum / max(state.seen, 1)}
         if len(self.held_out):
-            val = evaluate.elbo(self.model, self.held_out, self.held_out_y, world=self.world)
+            val = evaluate.elbo(self.model, self.held_out, world=self.world)
             metrics.update(val_elbo=val["elbo"], val_recon=val["recon"], val_kl=val["kl"])
             if "bits_per_dim" in val:
                 metrics["val_bits_per_dim"] = val["bits_per_dim"]
@@ -293,13 +326,15 @@ class Trainer:
     def end_epoch(self) -> bool:
         """Refit a prior fitted to codes, evaluate, record, save and checkpoint; True when training should go on."""
         config, state = self.config, self.state
+        if state.batch == 0:
+            raise DataError(f"epoch {state.epoch} had no training data: the stream ended before its first batch")
         if state.seen == 0:
             raise NonFiniteError(
                 f"epoch {state.epoch} trained on nothing: all {self.steps_per_epoch} steps were skipped as "
                 "non-finite; nothing was written for it. Check the data and settings (e.g. --set values, --lr)"
             )
-        refit_prior(self.model, self.train_x, self.data.train_y if self.model.conditional else None,
-                    binarize=self.mode == "dynamic", seed=config.seed + 1, batch_size=config.batch_size, world=self.world)
+        if self.model.prior.refits:
+            refit_prior(self.model, self.refit_batches(), world=self.world)
         require_finite(self.model.state_dict(), WEIGHTS)  # on every rank: all stop together
         metrics = self.epoch_metrics()
         if self.world.main and self.run is not None:
@@ -313,9 +348,19 @@ class Trainer:
             metrics.get("val_elbo"), state.plateau_best, state.plateau_bad, state.lr_scale)
         state.epoch += 1
         state.batch, state.loss_sum, state.seen, state.epoch_seconds = 0, 0.0, 0, 0.0
-        self.order = torch.randperm(len(self.data.train_x), generator=self.generator)
         self.checkpoint()
         return not self.should_stop and state.epoch <= config.epochs
+
+    def refit_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """One pass over this rank's shards of the training set in order, as the model's input (binarized once,
+        by the seed, when training binarizes), for refitting the prior to the training codes."""
+        for loaded in self.batches.in_order():
+            if len(loaded.images):
+                x = to_model_input(loaded.images.to(self.device, non_blocking=True))
+                if self.mode != "none":
+                    x = fixed_bits(x, loaded.rows, self.config.seed + 1)
+                y = loaded.labels.to(self.device) if self.model.conditional and loaded.labels is not None else None
+                yield x, y
 
     def fit(self, outputs: Callable[[], Any] | None = None) -> None:
         """Train to the last epoch (or an early stop); then `outputs()` (the run's pictures and report), so that
@@ -330,10 +375,10 @@ class Trainer:
         self.emit("on_fit_end")
 
 
-def _load(config: TrainConfig, device: torch.device) -> tuple[Dataset, VAE]:
+def _load(config: TrainConfig, device: torch.device) -> tuple[Splits, VAE]:
     resolve(config.variant, config.overrides)  # bad names and overrides fail before any work
     data = load_dataset(config.dataset, config.data_dir, limit=config.limit, **config.data_options)
-    if len(data.train_x) == 0:
+    if len(data.train) == 0:
         raise DataError(f"the {config.dataset} dataset has no training images; there is nothing to train on")
     try:
         model = create_model(
@@ -380,19 +425,19 @@ def _locked(world: World, claim: Callable[[], RunLock]) -> contextlib.AbstractCo
     return lock if lock is not None else contextlib.nullcontext()
 
 
-def _write_outputs(world: World, model: VAE, data: Dataset, run: Path) -> None:
+def _write_outputs(world: World, model: VAE, data: Splits, run: Path) -> None:
     """The run's pictures and report, written by rank 0."""
     if world.main:
         write_run_outputs(model, data, run)
 
 
-def train_into(run: Path, config: TrainConfig, data: Dataset, model: VAE, world: World, progress: bool,
+def train_into(run: Path, config: TrainConfig, data: Splits, model: VAE, world: World, progress: bool,
                record: dict[str, Any], callbacks: Sequence[Callback] = (), optimizer: OptimizerChoice | None = None,
-               ) -> Path:
+               batches: Any = None) -> Path:
     """Train `model` on `data` into the new run directory `run`, recording the settings `record`: config.json
     (with a hand-built model's architecture), weights and checkpoints, metrics, pictures and report."""
     with _locked(world, lambda: claim_new_run_dir(str(run))):
-        trainer = Trainer(config, data, model, run, progress, world, callbacks, optimizer)
+        trainer = Trainer(config, data, model, run, progress, world, callbacks, optimizer, batches)
         if world.main:
             recorded = model_record(model)
             if "architecture" in recorded:
@@ -417,7 +462,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
 
 #: Settings that a resumed run may change: they decide where and how it runs, not what it computes.
-RESUMABLE_CHANGES = ("epochs", "device", "data_dir", "checkpoint_every")
+RESUMABLE_CHANGES = ("epochs", "device", "data_dir", "checkpoint_every", "workers")
 
 
 def _starting_point(trainer: Trainer, run: Path) -> str:
@@ -442,7 +487,7 @@ def _starting_point(trainer: Trainer, run: Path) -> str:
 def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **changes: Any) -> Path:
     """Continue the run in `run_dir` from its newest good checkpoint (optionally to more `epochs`).
 
-    `changes` may set the RESUMABLE_CHANGES (device, data_dir, checkpoint_every); a run stopped before its
+    `changes` may set the RESUMABLE_CHANGES (device, data_dir, checkpoint_every, workers); a run stopped before its
     first checkpoint starts again from the beginning. Under torchrun every rank calls this and restores the
     same checkpoint; the number of ranks may differ from the interrupted run's, since the global batch is what
     a checkpoint describes."""
