@@ -3,6 +3,7 @@ prepared cache that is rebuilt when stale or damaged), memory-mapped .npy arrays
 colour-shapes, and Hugging Face datasets on local disk."""
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import zipfile
@@ -182,15 +183,26 @@ def test_npy_images_are_memory_mapped_and_read_by_rows(tmp_path):
     np.save(tmp_path / "x.npy", x)
     data = load_arrays(tmp_path / "x.npy")
     assert isinstance(data.train, MappedImages) and data.input_shape == (1, 12, 12) and data.train.dtype == torch.uint8
-    assert len(data.train) == 27 and len(data.test) == 3 and data.train._map is None  # nothing read yet
+    assert len(data.train) == 27 and len(data.test) == 3 and data.train.file._array is None  # nothing read yet
     rows = np.array([4, 0, 26])
     images = data.train.read(rows)
-    assert isinstance(data.train._map, np.memmap) and images.dtype == torch.uint8
+    assert isinstance(data.train.file._mm, mmap.mmap) and images.dtype == torch.uint8
     np.testing.assert_array_equal(images[:, 0].numpy(), x[data.train.rows[rows]])
     assert set(data.train.rows.tolist()) | set(data.test.rows.tolist()) == set(range(30))
     clone = pickle.loads(pickle.dumps(data.train))
-    assert clone._map is None  # a worker maps the file itself
+    assert clone.file._mm is None  # a worker maps the file itself
     torch.testing.assert_close(clone.read(rows), images)
+
+
+def test_pages_read_are_handed_back_and_read_again_correctly(tmp_path, monkeypatch):
+    x = np.random.default_rng(5).integers(0, 256, (64, 64, 64), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", x)
+    monkeypatch.setattr(MappedImages.__init__.__globals__["FileMap"], "RESIDENT_LIMIT", 8192)
+    images = load_arrays(tmp_path / "x.npy").train
+    for start in range(0, len(images), 5):
+        rows = np.arange(start, min(start + 5, len(images)))
+        np.testing.assert_array_equal(images.read(rows)[:, 0].numpy(), x[images.rows[rows]])
+        assert images.file._read <= 8192 + 5 * images.file.FAULT_AROUND
 
 
 def test_npy_float_rows_are_checked_per_batch(tmp_path):
@@ -269,9 +281,9 @@ def small_dsprites(monkeypatch):
 
 
 def test_dsprites_reads_only_the_rows_asked_for(small_dsprites, monkeypatch):
-    unpack = dsprites.unpack_rows
+    unpack = dsprites.unpack
     unpacked: list[int] = []
-    monkeypatch.setattr(dsprites, "unpack_rows", lambda packed, rows: unpacked.append(len(rows)) or unpack(packed, rows))
+    monkeypatch.setattr(dsprites, "unpack", lambda rows: unpacked.append(len(rows)) or unpack(rows))
     data = dsprites.load_dsprites()
     assert unpacked == [] and data.train.dtype == torch.uint8 and data.input_shape == (1, 64, 64)
     assert len(data.train) == 12_288 - 1000 and len(data.test) == 1000 and data.train.factors.shape == (11_288, 5)
@@ -281,7 +293,7 @@ def test_dsprites_reads_only_the_rows_asked_for(small_dsprites, monkeypatch):
     np.testing.assert_array_equal(images[:, 0].numpy() == 255, dsprites.render(data.train.indices[rows]))
     torch.testing.assert_close(data.train.labels, torch.from_numpy(data.train.factors[:, 0]).long())
     clone = pickle.loads(pickle.dumps(data.test))
-    assert clone._map is None
+    assert clone.file._array is None
     torch.testing.assert_close(clone.read(np.array([0, 1])), data.test.read(np.array([0, 1])))
     few = dsprites.load_dsprites(limit=50)
     assert len(few.train) == 50 and np.array_equal(few.train.indices, data.train.indices[:50])

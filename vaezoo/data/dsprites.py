@@ -15,7 +15,7 @@ import torch
 
 from vaezoo.cache import cache_dir
 from vaezoo.data.checked_cache import checked_cache
-from vaezoo.data.mapped_arrays import npy_layout
+from vaezoo.data.mapped_arrays import FileMap, npy_layout
 from vaezoo.data.shapes import SHAPES, place_everywhere, shape_mask
 from vaezoo.data.splits import ImageSet, Splits
 from vaezoo.errors import DataError
@@ -79,50 +79,39 @@ def verified_cache() -> Path:
                          announce=f"rendering dSprites once into {cache_path()}")
 
 
-def _open(path: Path) -> np.ndarray:
+def _file(path: Path) -> FileMap:
     layout = npy_layout(path)
     if layout.shape != (COUNT, ROW_BYTES) or layout.dtype != np.uint8:
         raise DataError(f"the dSprites cache {path} holds {layout.shape} {layout.dtype}, not ({COUNT}, {ROW_BYTES}) "
                         "uint8; delete it")
-    return np.memmap(path, dtype=np.uint8, mode="r", offset=layout.offset, shape=layout.shape)
+    return FileMap(path, layout)
 
 
 def packed_images() -> np.ndarray:
     """The memory-mapped cache of all images as packed bits [737280, 512], verified, rendered on first use."""
-    return _open(verified_cache())
+    return _file(verified_cache()).array()
 
 
-def unpack_rows(packed: np.ndarray, indices: np.ndarray) -> torch.Tensor:
-    """uint8 [N, 1, 64, 64] images in {0, 255} by index, unpacking only the rows asked for."""
-    indices = np.asarray(indices, dtype=np.int64)
-    order = np.argsort(indices, kind="stable")
-    rows = np.empty((len(indices), ROW_BYTES), dtype=np.uint8)
-    rows[order] = packed[indices[order]]  # sorted reads touch the file in order
-    bits = np.unpackbits(rows, axis=1).reshape(-1, 1, SIZE, SIZE)
-    return torch.from_numpy(bits * np.uint8(255))
+def unpack(rows: np.ndarray) -> torch.Tensor:
+    """Packed rows [N, 512] as uint8 images [N, 1, 64, 64] in {0, 255}."""
+    return torch.from_numpy(np.unpackbits(rows, axis=1).reshape(-1, 1, SIZE, SIZE) * np.uint8(255))
 
 
 def read_images(indices: np.ndarray) -> torch.Tensor:
-    """uint8 [N, 1, 64, 64] images in {0, 255} by index, read from the verified cache."""
-    return unpack_rows(packed_images(), indices)
+    """uint8 [N, 1, 64, 64] images in {0, 255} by index, read from the verified cache (only those rows)."""
+    return unpack(_file(verified_cache()).take(np.asarray(indices, dtype=np.int64)))
 
 
 class DspritesImages(ImageSet):
     """dSprites images by index into the cache, unpacked per batch (stored as uint8 0/255); the cache is
     mapped in the process that reads, on its first read."""
 
-    def __init__(self, path: Path, indices: np.ndarray, factors: np.ndarray) -> None:
+    def __init__(self, file: FileMap, indices: np.ndarray, factors: np.ndarray) -> None:
         super().__init__((1, SIZE, SIZE), torch.uint8, torch.from_numpy(factors[:, 0].astype(np.int64)), factors)
-        self.path, self.indices = path, np.asarray(indices, dtype=np.int64)
-        self._map: np.ndarray | None = None
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_map": None}
+        self.file, self.indices = file, np.asarray(indices, dtype=np.int64)
 
     def read(self, rows: np.ndarray) -> torch.Tensor:
-        if self._map is None:
-            self._map = _open(self.path)
-        return unpack_rows(self._map, self.indices[np.asarray(rows, dtype=np.int64)])
+        return unpack(self.file.take(self.indices[np.asarray(rows, dtype=np.int64)]))
 
 
 def split_order() -> np.ndarray:
@@ -135,10 +124,10 @@ def load_dsprites(data_dir: Path | None = None, limit: int | None = None) -> Spl
     read per batch from the packed-bit cache, labelled by shape, with all five factor values."""
     if data_dir is not None:
         raise DataError("dsprites is rendered by vaezoo and takes no --data-dir")
-    path = verified_cache()
+    file = _file(verified_cache())
     order = split_order()
     test, train = order[:HELD_OUT], order[HELD_OUT:]
     if limit is not None:
         train = train[:limit]
-    return Splits("dsprites", DspritesImages(path, train, factor_values(train)),
-                  DspritesImages(path, test, factor_values(test)), factor_names=FACTOR_NAMES)
+    return Splits("dsprites", DspritesImages(file, train, factor_values(train)),
+                  DspritesImages(file, test, factor_values(test)), factor_names=FACTOR_NAMES)

@@ -1,5 +1,6 @@
 """Images in a .npy file, read by memory map: only the rows a batch asks for are read, in the process that
-reads them (a DataLoader worker opens its own map on its first read; the set pickles as a path).
+reads them (a DataLoader worker opens its own map on its first read; the set pickles as a path), and the
+pages read are handed back as an epoch goes on, so resident memory stays bounded (FileMap).
 
 The header is checked against the file's size before anything is mapped or allocated, so a header promising
 more than the file holds is one clear error, not a MemoryError or a crash on the first read. uint8 pixels are
@@ -7,6 +8,7 @@ returned as uint8; float pixels as float32, checked per batch to be finite and i
 """
 from __future__ import annotations
 
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +100,50 @@ def checked_floats(path: Path, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return x
 
 
+class FileMap:
+    """A read-only memory map of the array in a .npy file, opened in the process that reads it (pickled, it is
+    only the path and layout). Rows are copied out of it; after every RESIDENT_LIMIT bytes read, its pages are
+    handed back (madvise DONTNEED: the OS's page cache keeps them, so reading them again is cheap), so an epoch
+    over a file larger than memory leaves this process's resident memory bounded."""
+
+    RESIDENT_LIMIT = 64 << 20
+    FAULT_AROUND = 64 << 10  # Linux maps up to this much around each page that a read faults in
+
+    def __init__(self, path: Path, layout: NpyLayout) -> None:
+        self.path, self.layout = Path(path), layout
+        self._mm: mmap.mmap | None = None
+        self._array: np.ndarray | None = None
+        self._read = 0
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_mm": None, "_array": None, "_read": 0}
+
+    def array(self) -> np.ndarray:
+        """The whole array, mapped (the file is checked against its layout first: it may have changed)."""
+        if self._array is None:
+            if npy_layout(self.path) != self.layout:
+                raise DataError(f"{self.path} changed while it was being read; load the dataset again")
+            with open(self.path, "rb") as f:
+                self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            count = int(np.prod(self.layout.shape, dtype=np.int64))
+            self._array = np.frombuffer(self._mm, self.layout.dtype, count, self.layout.offset).reshape(self.layout.shape)
+        return self._array
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """A copy of the rows `rows` (int64), in that order; the file is read in row order."""
+        order = np.argsort(rows, kind="stable")
+        block = np.empty((len(rows), *self.layout.shape[1:]), dtype=self.layout.dtype)
+        try:
+            block[order] = self.array()[rows[order]]
+        except OSError as exc:
+            raise DataError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        self._read += len(rows) * max(block[:1].nbytes, self.FAULT_AROUND)
+        if self._read > self.RESIDENT_LIMIT and hasattr(mmap, "MADV_DONTNEED"):
+            self._mm.madvise(mmap.MADV_DONTNEED)
+            self._read = 0
+        return block
+
+
 class MappedImages(ImageSet):
     """The images at `rows` of a .npy file of images (laid out as `axes`), read by memory map per batch."""
 
@@ -105,28 +151,12 @@ class MappedImages(ImageSet):
                  factors: np.ndarray | None = None) -> None:
         shape = as_nchw(np.empty((0, *layout.shape[1:]), dtype=np.uint8), axes).shape[1:]
         super().__init__(shape, check_pixel_dtype(path, layout.dtype), labels, factors)
-        self.path, self.layout, self.axes = Path(path), layout, axes
+        self.path, self.axes, self.file = Path(path), axes, FileMap(path, layout)
         self.rows = np.asarray(rows, dtype=np.int64)
-        self._map: np.ndarray | None = None
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_map": None}  # each process maps the file itself
-
-    def _array(self) -> np.ndarray:
-        if self._map is None:
-            npy_layout(self.path)  # the file may have changed since it was listed: never map past its end
-            self._map = np.memmap(self.path, dtype=self.layout.dtype, mode="r", offset=self.layout.offset,
-                                  shape=self.layout.shape)
-        return self._map
 
     def read(self, rows: np.ndarray) -> torch.Tensor:
         source = self.rows[np.asarray(rows, dtype=np.int64)]
-        order = np.argsort(source, kind="stable")
-        block = np.empty((len(source), *self.layout.shape[1:]), dtype=self.layout.dtype)
-        try:
-            block[order] = self._array()[source[order]]  # rows read in file order, placed in the order asked
-        except OSError as exc:
-            raise DataError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        block = self.file.take(source)
         if self.dtype == torch.float32:
             block = checked_floats(self.path, block, source)
         return torch.from_numpy(np.ascontiguousarray(as_nchw(block, self.axes)))
