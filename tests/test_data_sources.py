@@ -118,6 +118,16 @@ def test_listing_many_files_opens_none(tmp_path, monkeypatch):
     assert set(data.train.labels.tolist()) == {0, 1, 2, 3, 4}
 
 
+def test_files_are_listed_in_the_order_the_in_memory_loader_used(tmp_path):
+    """Path-component order (as sorted pathlib paths), so a folder splits as it did before streaming."""
+    for name in ("a.png", "a/x.png", "a-b.png", "a-b/y.jpg", "b/c/d.PNG", "b.jpeg", "B.png", "z/notes.txt",
+                 "e.png/f.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    old = sorted(p for p in tmp_path.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".jpeg"} and p.is_file())
+    assert image_folder.list_images(tmp_path) == [p.relative_to(tmp_path).as_posix() for p in old]
+
+
 def test_a_prepared_cache_is_built_once_and_read_by_rows(tmp_path, decodes, capsys):
     folder = make_folder(tmp_path / "images")
     lazy = load_image_folder(folder, image_size=16, channels=3)

@@ -25,21 +25,28 @@ from vaezoo.data.mapped_arrays import MappedImages, npy_layout
 from vaezoo.data.splits import ImageSet, Splits, collate_batch
 from vaezoo.errors import DataError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_IMAGE_SIZE = 1024
 CACHE_VERSION = 1  # bump when decoding or resizing changes: prepared caches are keyed by it
 PREPARE_BATCH = 256
 
 
 def list_images(folder: Path) -> list[str]:
-    """The PNG/JPEG files under `folder`, as paths relative to it, in the order of their path components."""
-    files = []
-    for directory, _, names in os.walk(folder):
-        relative = os.path.relpath(directory, folder)
-        for name in names:
-            if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
-                files.append(name if relative == "." else f"{relative}/{name}")
-    return sorted(files, key=lambda p: p.split("/"))
+    """The PNG/JPEG files under `folder`, as paths relative to it, ordered by their path components (each
+    folder's entries by name, sub-folders in place); directory entries only, no file is opened or stat'ed."""
+    files: list[str] = []
+
+    def visit(directory: str, prefix: str) -> None:
+        with os.scandir(directory) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                visit(entry.path, f"{prefix}{entry.name}/")
+            elif entry.name.lower().endswith(IMAGE_SUFFIXES):
+                files.append(prefix + entry.name)
+
+    visit(os.fspath(folder), "")
+    return files
 
 
 def class_labels(files: list[str]) -> tuple[np.ndarray, list[str]]:
