@@ -215,6 +215,14 @@ def test_pages_read_are_handed_back_and_read_again_correctly(tmp_path, monkeypat
         assert images.file._read <= 8192 + 5 * images.file.FAULT_AROUND
 
 
+def test_a_npy_file_replaced_after_loading_is_refused_not_mapped_past_its_end(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((40, 8, 8), np.uint8))
+    data = load_arrays(tmp_path / "x.npy")
+    np.save(tmp_path / "x.npy", np.zeros((4, 8, 8), np.uint8))
+    with pytest.raises(DataError, match=r"x\.npy changed while it was being read; load the dataset again"):
+        data.train.read(np.array([0]))
+
+
 def test_npy_float_rows_are_checked_per_batch(tmp_path):
     x = np.random.default_rng(1).random((20, 6, 6, 3)).astype(np.float32)
     x[11, 2, 2, 0] = np.nan
