@@ -416,3 +416,14 @@ def test_hugging_face_rows_that_change_shape_are_refused_with_their_index(tmp_pa
     images = data.train if 5 in data.train.rows else data.test
     with pytest.raises(DataError, match=r"row 5 of 'image' is shaped \(5, 4\)"):
         every_row(images)
+
+
+def test_without_the_datasets_package_the_error_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from vaezoo.data.huggingface import load_huggingface
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # as if it were not installed
+    (tmp_path / "saved").mkdir()
+    with pytest.raises(DataError, match=r"needs the `datasets` package: pip install 'vaezoo\[hf\]'"):
+        load_huggingface(tmp_path / "saved")
