@@ -6,6 +6,7 @@ from __future__ import annotations
 import mmap
 import os
 import pickle
+import time
 import zipfile
 from pathlib import Path
 
@@ -184,6 +185,31 @@ def test_a_damaged_prepared_cache_is_told_and_rebuilt(tmp_path, capsys):
     data = load_image_folder(folder, image_size=16, prepare=True)
     assert "record" in capsys.readouterr().err
     torch.testing.assert_close(every_row(data.train), truth)
+
+
+def test_processes_started_together_build_a_cache_once(tmp_path):
+    import multiprocessing
+
+    from vaezoo.data.checked_cache import checked_cache
+
+    log = tmp_path / "builds"
+
+    def fill(f) -> None:
+        with open(log, "a") as note:
+            note.write("built\n")
+        time.sleep(0.5)
+        f.write(b"cached bytes")
+
+    def build() -> None:
+        assert checked_cache(tmp_path / "c.bin", {"k": 1}, "the test cache", fill).read_bytes() == b"cached bytes"
+
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=build) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert [w.exitcode for w in workers] == [0, 0, 0] and log.read_text() == "built\n"
 
 
 # -- .npy / .npz arrays -------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def test_the_cache_holds_packed_bits_of_every_image(small_dsprites):
     packed = dsprites.packed_images()
     assert packed.shape == (12_288, 512) and packed.dtype == np.uint8
     name = f"dsprites-v{dsprites.VERSION}.npy"
-    assert sorted(p.name for p in small_dsprites.iterdir()) == [name, f"{name}.json"]  # no temp file left
+    assert sorted(p.name for p in small_dsprites.iterdir()) == [name, f"{name}.json", f"{name}.lock"]  # no temp file
     rows = np.random.default_rng(0).choice(12_288, 40, replace=False)
     np.testing.assert_array_equal(dsprites.read_images(rows)[:, 0].numpy().astype(bool), dsprites.render(rows))
 

@@ -5,14 +5,18 @@ was made from (its key) and the CRC-32 and length of its bytes.
 `checked_cache` verifies both before the file is used; a cache that is stale (made from something else) or
 damaged (truncated, zeroed, edited, its record unreadable) is named to the user in one line on stderr and
 rebuilt. Verifying streams the file in chunks (CRC-32 runs at about 2 GB/s), so it holds no more than a chunk.
+Checking and building happen under a lock file, so processes started together build a cache once.
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sys
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 
 from vaezoo.atomic import atomic_write, atomic_write_text
 
@@ -95,12 +99,32 @@ def checked_cache(path: Path, key: dict, what: str, fill: Callable[[Any], None],
     """`path`, verified against `key` and its checksum, or (re)built by `fill` when it is missing, stale or
     damaged; a stale or damaged cache is told to the user in one line naming `what` and the file, a missing one
     only if `announce` says what building it means."""
-    problem = cache_problem(path, key)
-    if problem is None:
-        return path
-    if problem != "missing":
-        tell(f"{what} is {problem}; rebuilding {path}")
-    elif announce:
-        tell(announce)
-    write_cache(path, key, fill)
+    with _building(path):
+        problem = cache_problem(path, key)
+        if problem is None:
+            return path
+        if problem != "missing":
+            tell(f"{what} is {problem}; rebuilding {path}")
+        elif announce:
+            tell(announce)
+        write_cache(path, key, fill)
     return path
+
+
+@contextmanager
+def _building(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside `path` (FILE.lock), so that processes started together (torchrun's ranks)
+    build a cache once: the others wait, then find it built. Where locks are not supported, no lock."""
+    try:
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
