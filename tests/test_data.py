@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from vaezoo.data.arrays import load_arrays
 from vaezoo.data.datasets import batches, fixed_binarization, load_dataset
+from vaezoo.data.image_folder import load_image_folder
 from vaezoo.data.readers import read_idx
 from vaezoo.errors import DataError, UnknownNameError
 
@@ -119,33 +121,37 @@ def test_image_folder_resizes_and_labels_by_subfolder(tmp_path):
         (tmp_path / cls).mkdir()
         for i in range(10):
             Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
-    data = load_dataset("folder", tmp_path, image_size=16, channels=3)
+    data = load_image_folder(tmp_path, image_size=16, channels=3)
     assert data.input_shape == (3, 16, 16)
-    assert len(data.train_x) + len(data.test_x) == 20 and len(data.test_x) == 2
-    assert set(torch.cat([data.train_y, data.test_y]).tolist()) == {0, 1}
-    assert 0 <= data.train_x.min() and data.train_x.max() <= 1
+    assert len(data.train) + len(data.test) == 20 and len(data.test) == 2
+    assert set(torch.cat([data.train.labels, data.test.labels]).tolist()) == {0, 1}
+    assert data.train.read(np.arange(18)).dtype == torch.uint8  # scaled to [0, 1] per batch
 
 
 def test_image_folder_errors_name_the_problem(tmp_path):
+    from PIL import Image
+
     with pytest.raises(DataError, match="holds no PNG or JPEG"):
-        load_dataset("folder", tmp_path)
+        load_image_folder(tmp_path)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    Image.new("L", (4, 4)).save(tmp_path / "fine.png")
+    data = load_image_folder(tmp_path)  # decoded when read, not when listed
     with pytest.raises(DataError, match="broken.png"):
-        load_dataset("folder", tmp_path)
+        data.train.read(np.arange(len(data.train))), data.test.read(np.arange(len(data.test)))
     with pytest.raises(DataError, match="needs --data-dir"):
-        load_dataset("folder")
+        load_image_folder(None)
 
 
 def test_arrays_from_npy_and_npz(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (30, 12, 12), dtype=np.uint8)
     np.save(tmp_path / "x.npy", images)
-    data = load_dataset("arrays", tmp_path / "x.npy")
-    assert data.input_shape == (1, 12, 12) and len(data.test_x) == 3
+    data = load_arrays(tmp_path / "x.npy")
+    assert data.input_shape == (1, 12, 12) and len(data.test) == 3
     nhwc = np.random.default_rng(1).random((8, 6, 6, 3)).astype(np.float32)
     np.savez(tmp_path / "split.npz", x_train=nhwc, x_test=nhwc[:2], y_train=np.arange(8), y_test=np.arange(2))
-    data = load_dataset("arrays", tmp_path / "split.npz")
-    assert data.input_shape == (3, 6, 6) and len(data.test_x) == 2
-    torch.testing.assert_close(data.train_x[0], torch.from_numpy(nhwc[0].transpose(2, 0, 1)))
+    data = load_arrays(tmp_path / "split.npz")
+    assert data.input_shape == (3, 6, 6) and len(data.test) == 2
+    torch.testing.assert_close(data.train.read(np.array([0]))[0], torch.from_numpy(nhwc[0].transpose(2, 0, 1)))
 
 
 @pytest.mark.parametrize(
@@ -161,7 +167,7 @@ def test_bad_arrays_are_named(tmp_path, arrays, message):
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays)
     with pytest.raises(DataError, match=message) as info:
-        load_dataset("arrays", path)
+        load_arrays(path)
     assert "bad.npz" in str(info.value)
 
 
@@ -170,4 +176,4 @@ def test_truncated_npz_is_named(tmp_path):
     np.savez(path, x=np.zeros((10, 8, 8), np.uint8))
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(DataError, match="cut.npz"):
-        load_dataset("arrays", path)
+        load_arrays(path)

@@ -62,42 +62,46 @@ def small_dsprites(tmp_path, monkeypatch):
 def test_the_cache_holds_packed_bits_of_every_image(small_dsprites):
     packed = dsprites.packed_images()
     assert packed.shape == (12_288, 512) and packed.dtype == np.uint8
-    assert [p.name for p in small_dsprites.iterdir()] == [f"dsprites-v{dsprites.VERSION}.npy"]  # no temp file left
+    name = f"dsprites-v{dsprites.VERSION}.npy"
+    assert sorted(p.name for p in small_dsprites.iterdir()) == [name, f"{name}.json", f"{name}.lock"]  # no temp file
     rows = np.random.default_rng(0).choice(12_288, 40, replace=False)
     np.testing.assert_array_equal(dsprites.read_images(rows)[:, 0].numpy().astype(bool), dsprites.render(rows))
 
 
 def test_loading_dsprites_with_a_limit(small_dsprites):
-    data = load_dataset("dsprites", limit=50)
-    assert data.train_x.shape == (50, 1, 64, 64) and data.test_x.shape == (1000, 1, 64, 64)
+    data = dsprites.load_dsprites(limit=50)
+    assert len(data.train) == 50 and len(data.test) == 1000 and data.input_shape == (1, 64, 64)
     assert data.factor_names == ("shape", "scale", "orientation", "position_x", "position_y")
-    assert data.train_factors.shape == (50, 5) and data.test_factors.shape == (1000, 5)
-    torch.testing.assert_close(data.train_y, data.train_factors[:, 0].long())
-    again = load_dataset("dsprites", limit=80)
-    torch.testing.assert_close(again.train_x[:50], data.train_x)  # the first N of one fixed shuffle
-    for image, factors in zip(data.train_x[:10, 0].numpy(), data.train_factors[:10].numpy()):
+    assert data.train.factors.shape == (50, 5) and data.test.factors.shape == (1000, 5)
+    torch.testing.assert_close(data.train.labels, torch.from_numpy(data.train.factors[:, 0]).long())
+    again = dsprites.load_dsprites(limit=80)
+    first = data.train.read(np.arange(50))
+    torch.testing.assert_close(again.train.read(np.arange(50)), first)  # the first N of one fixed shuffle
+    for image, factors in zip(first[:10, 0].numpy(), data.train.factors[:10]):
         rows, cols = centroid(image)
         assert abs(cols - (16 + 31 * factors[3])) < 2.5 and abs(rows - (16 + 31 * factors[4])) < 2.5
     with pytest.raises(DataError, match="takes no --data-dir"):
         load_dataset("dsprites", "/somewhere")
 
 
-def test_a_damaged_cache_is_named(small_dsprites):
+def test_a_damaged_cache_is_rendered_again(small_dsprites, capsys):
     dsprites.packed_images()
     path = dsprites.cache_path()
     path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(DataError, match="delete it"):
-        dsprites.packed_images()
+    rows = np.arange(0, 12_288, 97)
+    np.testing.assert_array_equal(dsprites.read_images(rows)[:, 0].numpy() == 255, dsprites.render(rows))
+    assert "the dSprites cache is damaged" in capsys.readouterr().err
 
 
 def test_colour_shapes_has_independent_factors():
-    data = load_dataset("colour-shapes")
-    assert data.input_shape == (3, 32, 32) and len(data.train_x) + len(data.test_x) == 3 * 6 * 3 * 8 * 8
-    factors = torch.cat([data.train_factors, data.test_factors]).numpy()
+    data = colour_shapes.load_colour_shapes()
+    assert data.input_shape == (3, 32, 32) and len(data.train) + len(data.test) == 3 * 6 * 3 * 8 * 8
+    factors = np.concatenate([data.train.factors, data.test.factors])
     assert [len(np.unique(factors[:, k])) for k in range(5)] == [3, 6, 3, 8, 8]
-    assert set(torch.unique(data.train_x).tolist()) == {0.0, 1.0}
+    images = data.train.read(np.arange(20)).float() / 255
+    assert set(torch.unique(images).tolist()) == {0.0, 1.0}
     # colour: the image's mean colour over lit pixels is the factor's hue
-    for image, f in zip(data.train_x[:20].numpy(), data.train_factors[:20].numpy()):
+    for image, f in zip(images.numpy(), data.train.factors[:20]):
         lit = image.max(0) > 0
         rgb = image[:, lit].mean(1)
         np.testing.assert_array_equal(rgb, colour_shapes.COLOURS[int(round(f[1] * 6))])

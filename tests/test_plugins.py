@@ -338,7 +338,7 @@ def test_plugin_without_hookimpls_is_active_but_flagged(site, capsys):
 
 # --- datasets from plugins ------------------------------------------------------------------------------------
 
-BUILTIN_DATASETS = {"digits", "fashion-mnist", "mnist", "folder", "arrays", "dsprites", "colour-shapes"}
+BUILTIN_DATASETS = {"digits", "fashion-mnist", "mnist", "folder", "arrays", "huggingface", "dsprites", "colour-shapes"}
 
 
 def test_a_plugins_dataset_trains_through_the_cli(site, capsys, tmp_path):
@@ -376,11 +376,11 @@ def test_a_plugins_dataset_takes_options_limit_and_its_qualified_name(site):
     assert data.input_shape == (1, 4, 4) and len(data.train_x) == 5 and len(data.test_x) == 12
     with pytest.raises(DataError, match="^the checkers dataset reads no files and takes no --data-dir; leave it out$"):
         load_dataset("checkers", "/somewhere")
-    with pytest.raises(DataError, match="^--channels does not apply to the checkers dataset; it is for folder$"):
+    with pytest.raises(DataError, match="^--channels does not apply to the checkers dataset; it is for folder and huggingface$"):
         load_dataset("checkers", channels=3)
     with pytest.raises(DataError) as info:
         load_dataset("digits", image_size=4)
-    assert str(info.value) == "--image-size does not apply to the digits dataset; it is for checkers and folder"
+    assert str(info.value) == "--image-size does not apply to the digits dataset; it is for checkers and folder and huggingface"
 
 
 def test_a_loader_that_returns_no_dataset_is_named_with_its_plugin(site):

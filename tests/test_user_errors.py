@@ -16,6 +16,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,19 @@ def image_folder(tmp: Path, run: Path) -> None:
     (tmp / "images" / "a").mkdir(parents=True)
     for i in range(4):
         Image.new("L", (10, 10), color=i * 40).save(tmp / "images" / "a" / f"{i}.png")
+
+
+def huge_npy(path: Path) -> None:
+    """A .npy file whose header promises 10^12 images of 64 x 64, with 4 KB of data."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": (10**12, 64, 64)})
+        f.write(bytes(4096))
+
+
+def huge_npz(tmp: Path, run: Path) -> None:
+    huge_npy(tmp / "x.npy")
+    with zipfile.ZipFile(tmp / "huge.npz", "w") as archive:
+        archive.write(tmp / "x.npy", "x.npy")
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -501,6 +515,16 @@ CASES = {
     "a damaged file read by a worker": Case(
         [*TRAIN, "--dataset", "files", "--data-dir", "{tmp}/images", "--workers", "2", "--batch-size", "10",
          "--out", "{tmp}/o"], "0090.npy is not a readable .npy file", files_plugin_with_a_damaged_file, ON_SITE),
+    # dataset sources (sources branch)
+    ".npy header promising 10^12 images": Case(
+        [*TRAIN, "--dataset", "arrays", "--data-dir", "{tmp}/huge.npy", "--out", "{tmp}/o"],
+        "huge.npy: its header promises 1000000000000 x 64 x 64 uint8", lambda tmp, run: huge_npy(tmp / "huge.npy")),
+    ".npz member header promising 10^12 images": Case(
+        [*TRAIN, "--dataset", "arrays", "--data-dir", "{tmp}/huge.npz", "--out", "{tmp}/o"],
+        "the header of x.npy promises 1000000000000 x 64 x 64 uint8", huge_npz),
+    ".npy in Fortran order": Case(
+        [*TRAIN, "--dataset", "arrays", "--data-dir", "{tmp}/f.npy", "--out", "{tmp}/o"],
+        "f.npy is stored in Fortran order", lambda tmp, run: np.save(tmp / "f.npy", np.asfortranarray(np.zeros((4, 8, 8))))),
 }
 
 

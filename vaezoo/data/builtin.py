@@ -1,14 +1,10 @@
 """The built-in datasets, registered through the same hook as any plugin's."""
 from __future__ import annotations
 
-from vaezoo.data import colour_shapes, dsprites
-from vaezoo.data.datasets import (
-    load_arrays,
-    load_digits,
-    load_fashion_mnist,
-    load_image_folder,
-    load_mnist,
-)
+from vaezoo.data import colour_shapes, dsprites, huggingface
+from vaezoo.data.arrays import load_arrays
+from vaezoo.data.datasets import load_digits, load_fashion_mnist, load_mnist
+from vaezoo.data.image_folder import load_image_folder
 from vaezoo.registry.hookspecs import Register, hookimpl
 
 
@@ -22,6 +18,9 @@ def vaezoo_register_datasets(register: Register) -> None:
     register("folder", load_image_folder,
              "PNG/JPEG images under --data-dir (class = sub-folder), resized to --image-size; 10% held out")
     register("arrays", load_arrays, "images (and labels) from the .npy/.npz file --data-dir; 10% held out unless split")
+    register("huggingface", huggingface.load_huggingface,
+             "a Hugging Face `datasets` dataset on local disk (save_to_disk or Parquet), read by rows; "
+             "pip install 'vaezoo[hf]'")
     register("dsprites", dsprites.load_dsprites,
              "dSprites rendered by vaezoo: 64x64 shapes with 5 ground-truth factors; 5,000 held out")
     register("colour-shapes", colour_shapes.load_colour_shapes,

@@ -1,7 +1,8 @@
 """colour-shapes: a small ground-truth set of 32x32 RGB images with five independent factors, shape (square,
 ellipse, heart), colour (6 pure hues), size (3), and x and y position (8 each): 3,456 images, 10% held out.
 
-Every channel is 0 or 1, so Bernoulli likelihoods fit it; rendered in a fraction of a second, not cached.
+Every channel is 0 or 1 (stored as uint8 0/255), so Bernoulli likelihoods fit it; rendered in a fraction of a
+second, not cached, and small enough to stay in memory.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 
 from vaezoo.data.shapes import SHAPES, place_everywhere, shape_mask
+from vaezoo.data.splits import Splits, TensorImages
 from vaezoo.errors import DataError
 
 SIZE = 32
@@ -38,19 +40,15 @@ def render_all() -> tuple[np.ndarray, np.ndarray]:
     return images, factors.astype(np.float64)
 
 
-def load_colour_shapes(data_dir: Path | None = None):
-    """The colour-shapes Dataset, labelled by shape, with a fixed held-out split of 10%."""
-    from vaezoo.data.datasets import Dataset
-
+def load_colour_shapes(data_dir: Path | None = None) -> Splits:
+    """colour-shapes, labelled by shape, with a fixed held-out split of 10%, held in memory as uint8 0/255."""
     if data_dir is not None:
         raise DataError("colour-shapes is rendered by vaezoo and takes no --data-dir")
     images, factors = render_all()
     order = np.random.default_rng(0).permutation(len(images))
     held = round(HELD_OUT_FRACTION * len(images))
+    x = torch.from_numpy((images * 255).astype(np.uint8))
+    labels = torch.from_numpy(factors[:, 0].astype(np.int64))
     test, train = order[:held], order[held:]
-    x, f = torch.from_numpy(images), torch.from_numpy(factors)
-    labels = f[:, 0].long()
-    return Dataset(
-        "colour-shapes", x[train], labels[train], x[test], labels[test],
-        train_factors=f[train], test_factors=f[test], factor_names=FACTOR_NAMES,
-    )
+    return Splits("colour-shapes", TensorImages(x[train], labels[train], factors[train]),
+                  TensorImages(x[test], labels[test], factors[test]), factor_names=FACTOR_NAMES)

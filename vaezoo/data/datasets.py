@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vaezoo.data.binarize import fixed_bits
-from vaezoo.data.readers import read_arrays, read_idx, read_image_folder, scaled_pixels
+from vaezoo.data.readers import read_idx, scaled_pixels
 from vaezoo.data.splits import STORED_DTYPES, ImageSet, Rows, Splits, TensorImages
 from vaezoo.errors import DataError
 from vaezoo.registry.catalog import Entry
@@ -22,8 +22,6 @@ from vaezoo.registry.discovery import get_registry
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_DIR = Path("/usr/share/datasets/mnist")
-HELD_OUT_FRACTION = 0.1
-MAX_IMAGE_SIZE = 1024
 #: dataset options and the command-line flags that set them
 OPTION_FLAGS = {"image_size": "--image-size", "channels": "--channels"}
 
@@ -110,35 +108,6 @@ def load_digits() -> Splits:
     images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
     data = split_held_out("digits", images, torch.from_numpy(bunch.target.astype(np.int64)), 297)
     return Splits(data.name, TensorImages(data.train_x, data.train_y), TensorImages(data.test_x, data.test_y))
-
-
-def _required(name: str, data_dir: Path | None) -> Path:
-    if data_dir is None:
-        raise DataError(f"the {name} dataset needs --data-dir")
-    return data_dir
-
-
-def load_image_folder(data_dir: Path | None, image_size: int = 32, channels: int = 1) -> Dataset:
-    """PNG/JPEG images under --data-dir (class = sub-folder), resized to image_size, 10% held out."""
-    folder = _required("folder", data_dir)
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 1 <= image_size <= MAX_IMAGE_SIZE:
-        raise DataError(f"--image-size must be a whole number of pixels in 1..{MAX_IMAGE_SIZE}, got {image_size!r}")
-    images, labels, _ = read_image_folder(folder, image_size, channels)
-    x = torch.from_numpy(images.astype(np.float32) / 255.0)
-    held_out = max(1, round(HELD_OUT_FRACTION * len(x)))
-    return split_held_out(f"folder:{folder.name}", x, torch.from_numpy(labels), held_out)
-
-
-def load_arrays(data_dir: Path | None) -> Dataset:
-    """Images from a .npy/.npz file given as --data-dir; without an explicit test split, 10% held out."""
-    path = _required("arrays", data_dir)
-    arrays = {k: torch.from_numpy(v) for k, v in read_arrays(path).items()}
-    if "x" in arrays:
-        held_out = max(1, round(HELD_OUT_FRACTION * len(arrays["x"])))
-        return split_held_out(f"arrays:{path.name}", arrays["x"], arrays["y"], held_out)
-    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
-        raise DataError(f"{path}: x_train {tuple(arrays['x_train'].shape)} and x_test {tuple(arrays['x_test'].shape)} differ in image shape")
-    return Dataset(f"arrays:{path.name}", arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"])
 
 
 def _check_limit(limit: object) -> None:

@@ -2,7 +2,9 @@
 heart at 6 scales, 40 orientations and 32x32 positions, 737,280 in all, with their factor values.
 
 The images are rendered once, deterministically, into a cache file of packed bits (one 512-byte row per
-image, in factor order) and read from it by memory map, so a subset never unpacks the rest.
+image, in factor order) with a checksum verified whenever the dataset is loaded (a damaged cache is told and
+rendered again). Batches read their rows from it by memory map and unpack only those, as uint8 0/255 (scaled
+to {0, 1} per batch like any uint8 images); the factor values are computed from the indices, in memory.
 """
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaezoo.atomic import atomic_write
 from vaezoo.cache import cache_dir
+from vaezoo.data.checked_cache import checked_cache
+from vaezoo.data.mapped_arrays import FileMap, npy_layout
 from vaezoo.data.shapes import SHAPES, place_everywhere, shape_mask
+from vaezoo.data.splits import ImageSet, Splits
 from vaezoo.errors import DataError
 
 VERSION = 1  # bump when the rendering changes: the cache file is named after it
@@ -58,41 +62,56 @@ def cache_path() -> Path:
     return cache_dir() / f"dsprites-v{VERSION}.npy"
 
 
-def _write_cache(path: Path) -> None:
-    """Render every image in index order into `path` as packed bits [737280, 512], streamed and atomic."""
-    def write(f) -> None:
-        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": (COUNT, ROW_BYTES)})
-        for shape in range(GRID[0]):
-            for scale in range(GRID[1]):
-                for orientation in range(GRID[2]):
-                    images = _masks_of(shape, scale, orientation).reshape(-1, SIZE * SIZE)
-                    f.write(np.packbits(images, axis=1).tobytes())
+def _fill_cache(f) -> None:
+    """Render every image in index order as packed bits [COUNT, 512], streamed into f."""
+    np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": (COUNT, ROW_BYTES)})
+    for shape in range(GRID[0]):
+        for scale in range(GRID[1]):
+            for orientation in range(GRID[2]):
+                images = _masks_of(shape, scale, orientation).reshape(-1, SIZE * SIZE)
+                f.write(np.packbits(images, axis=1).tobytes())
 
-    atomic_write(path, write)
+
+def verified_cache() -> Path:
+    """The cache file, its checksum verified; rendered when missing, re-rendered (and told) when damaged."""
+    key = {"version": VERSION, "grid": list(GRID), "row_bytes": ROW_BYTES}
+    return checked_cache(cache_path(), key, "the dSprites cache", _fill_cache,
+                         announce=f"rendering dSprites once into {cache_path()}")
+
+
+def _file(path: Path) -> FileMap:
+    layout = npy_layout(path)
+    if layout.shape != (COUNT, ROW_BYTES) or layout.dtype != np.uint8:
+        raise DataError(f"the dSprites cache {path} holds {layout.shape} {layout.dtype}, not ({COUNT}, {ROW_BYTES}) "
+                        "uint8; delete it")
+    return FileMap(path, layout)
 
 
 def packed_images() -> np.ndarray:
-    """The memory-mapped cache of all images as packed bits [737280, 512], rendered on first use."""
-    path = cache_path()
-    if not path.exists():
-        _write_cache(path)
-    try:
-        packed = np.load(path, mmap_mode="r")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"the dSprites cache {path} is unreadable ({exc}); delete it and it is rendered again") from exc
-    if packed.shape != (COUNT, ROW_BYTES) or packed.dtype != np.uint8:
-        raise DataError(f"the dSprites cache {path} holds {packed.shape} {packed.dtype}, not ({COUNT}, {ROW_BYTES}) uint8; delete it")
-    return packed
+    """The memory-mapped cache of all images as packed bits [737280, 512], verified, rendered on first use."""
+    return _file(verified_cache()).array()
+
+
+def unpack(rows: np.ndarray) -> torch.Tensor:
+    """Packed rows [N, 512] as uint8 images [N, 1, 64, 64] in {0, 255}."""
+    return torch.from_numpy(np.unpackbits(rows, axis=1).reshape(-1, 1, SIZE, SIZE) * np.uint8(255))
 
 
 def read_images(indices: np.ndarray) -> torch.Tensor:
-    """float32 [N, 1, 64, 64] images in {0, 1} by index, read from the cache (only the rows asked for)."""
-    indices = np.asarray(indices, dtype=np.int64)
-    order = np.argsort(indices)
-    rows = np.empty((len(indices), ROW_BYTES), dtype=np.uint8)
-    rows[order] = packed_images()[indices[order]]  # sorted reads touch the file in order
-    bits = np.unpackbits(rows, axis=1).reshape(-1, 1, SIZE, SIZE)
-    return torch.from_numpy(bits.astype(np.float32))
+    """uint8 [N, 1, 64, 64] images in {0, 255} by index, read from the verified cache (only those rows)."""
+    return unpack(_file(verified_cache()).take(np.asarray(indices, dtype=np.int64)))
+
+
+class DspritesImages(ImageSet):
+    """dSprites images by index into the cache, unpacked per batch (stored as uint8 0/255); the cache is
+    mapped in the process that reads, on its first read."""
+
+    def __init__(self, file: FileMap, indices: np.ndarray, factors: np.ndarray) -> None:
+        super().__init__((1, SIZE, SIZE), torch.uint8, torch.from_numpy(factors[:, 0].astype(np.int64)), factors)
+        self.file, self.indices = file, np.asarray(indices, dtype=np.int64)
+
+    def read(self, rows: np.ndarray) -> torch.Tensor:
+        return unpack(self.file.take(self.indices[np.asarray(rows, dtype=np.int64)]))
 
 
 def split_order() -> np.ndarray:
@@ -100,20 +119,15 @@ def split_order() -> np.ndarray:
     return np.random.default_rng(0).permutation(COUNT)
 
 
-def load_dsprites(data_dir: Path | None = None, limit: int | None = None):
-    """The dSprites Dataset: 732,280 training images (or the first `limit` of their fixed shuffle) and
-    5,000 held out, labelled by shape, with all five factor values."""
-    from vaezoo.data.datasets import Dataset
-
+def load_dsprites(data_dir: Path | None = None, limit: int | None = None) -> Splits:
+    """dSprites: 732,280 training images (or the first `limit` of their fixed shuffle) and 5,000 held out,
+    read per batch from the packed-bit cache, labelled by shape, with all five factor values."""
     if data_dir is not None:
         raise DataError("dsprites is rendered by vaezoo and takes no --data-dir")
+    file = _file(verified_cache())
     order = split_order()
     test, train = order[:HELD_OUT], order[HELD_OUT:]
     if limit is not None:
         train = train[:limit]
-    train_f, test_f = factor_values(train), factor_values(test)
-    return Dataset(
-        "dsprites", read_images(train), torch.from_numpy(train_f[:, 0].astype(np.int64)),
-        read_images(test), torch.from_numpy(test_f[:, 0].astype(np.int64)),
-        train_factors=torch.from_numpy(train_f), test_factors=torch.from_numpy(test_f), factor_names=FACTOR_NAMES,
-    )
+    return Splits("dsprites", DspritesImages(file, train, factor_values(train)),
+                  DspritesImages(file, test, factor_values(test)), factor_names=FACTOR_NAMES)
