@@ -11,7 +11,9 @@ import pytest
 import torch
 
 import vaezoo
+from vaezoo.data._old_dataset import as_splits  # interim: until load_dataset returns Splits
 from vaezoo.data.datasets import load_dataset
+from vaezoo.data.held_out import held_out_set
 from vaezoo.errors import VaezooError
 from vaezoo.runs.directory import read_metrics, rewrite_metrics
 from vaezoo.training.loggers import (
@@ -37,7 +39,7 @@ def fake_trainer(variant: str = "vae-mlp", epochs: int = 3, epoch: int = 1, **se
     record = {"epochs": epochs, "lr": 0.001, "overrides": {"beta": 4}, "log": ["mlflow"], "data_dir": None,
               **settings}
     return SimpleNamespace(
-        model=model, held_out=data.test_x[:10], held_out_y=data.test_y[:10] if model.conditional else None,
+        model=model, held_out=held_out_set(as_splits(data), model).head(10),
         state=SimpleNamespace(epoch=epoch), config=SimpleNamespace(epochs=epochs, record=lambda: record),
     )
 

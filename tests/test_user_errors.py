@@ -276,6 +276,14 @@ CASES = {
         ["sample", "{tmp}/run", "--out", "{tmp}/s.png"], "pip install 'vaezoo-ghost==1.2'",
         edit_config(lambda r: r["identity"]["variant"].update(name="ghost:ghost-vae", distribution="vaezoo-ghost",
                                                               version="1.2"))),
+    # branch evalstream: refused before any work or allocation (issue 21)
+    "eval --disentanglement of a dataset without factors": Case(
+        ["eval", "{run}", "--disentanglement"], "--disentanglement needs a dataset with ground-truth factors"),
+    "eval --sample-quality with too few samples": Case(
+        ["eval", "{run}", "--sample-quality", "--quality-samples", "5"], "--quality-samples must be at least 10"),
+    "eval --nll-samples 10^9": Case(
+        ["eval", "{run}", "--nll-samples", "1000000000"], "--nll-samples: the number of importance samples must be"),
+    "eval --nll-samples 0": Case(["eval", "{run}", "--nll-samples", "0"], "must be a whole number in 1..1,000,000"),
 }
 
 

@@ -10,24 +10,26 @@ from vaezoo.errors import VaezooError
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from vaezoo.analysis import evaluate
-    from vaezoo.data.held_out import held_out_set
-    from vaezoo.runs.directory import load_model, load_run_data, read_config
+    from vaezoo.analysis.learned import check_extras, evaluate_run
+    from vaezoo.analysis.run_held_out import load_run_held_out
+    from vaezoo.runs.directory import load_model
 
     _check_picture_args(args)
-    if args.nll_samples < 1:
-        raise VaezooError(f"--nll-samples must be a positive integer, got {args.nll_samples}")
+    try:
+        evaluate.check_nll_samples(args.nll_samples)
+    except ValueError as exc:
+        raise VaezooError(f"--nll-samples: {exc}") from exc
     if args.nll_examples is not None and args.nll_examples < 1:
         raise VaezooError(f"--nll-examples must be a positive integer, got {args.nll_examples}")
     model = load_model(args.run_dir, device=args.device)
-    data = load_run_data(args.run_dir, args.data_dir)
-    x, y = held_out_set(data, model, read_config(args.run_dir)["train"].get("binarize", "auto"))
-    result = evaluate.summary(model, x, y, args.nll_samples, progress=not args.json, nll_examples=args.nll_examples)
+    data, held_out = load_run_held_out(args.run_dir, model, args.data_dir)
+    extras = {"disentanglement": args.disentanglement, "sample_quality": args.sample_quality}
+    check_extras(data, **extras, quality_samples=args.quality_samples)  # before any work
+    result = evaluate.summary(model, held_out, args.nll_samples, progress=not args.json,
+                              nll_examples=args.nll_examples)
     if args.disentanglement or args.sample_quality:
-        from vaezoo.analysis.learned import evaluate_run
-
-        result.update(evaluate_run(args.run_dir, model, data, disentanglement=args.disentanglement,
-                                   sample_quality=args.sample_quality, quality_samples=args.quality_samples,
-                                   progress=not args.json))
+        result.update(evaluate_run(args.run_dir, model, data, held_out, **extras,
+                                   quality_samples=args.quality_samples, progress=not args.json))
     if args.json:
         print_json(result)
         return 0

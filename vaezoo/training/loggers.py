@@ -156,8 +156,7 @@ class TensorBoardLogger(Callback):
             torch.manual_seed(0)  # the same draws at every epoch: the grids show the model change, not the noise
             self.image("samples", model.sample(64), None, epoch)
             if len(trainer.held_out):
-                y = None if trainer.held_out_y is None else trainer.held_out_y[:32].to(device)
-                pairs, cols = reconstruction_rows(model, trainer.held_out[:32].to(device), y)
+                pairs, cols = reconstruction_rows(model, *trainer.held_out.first(32, device))
                 self.image("reconstructions", pairs, cols, epoch)
         model.train(training)
         self.drawn = epoch

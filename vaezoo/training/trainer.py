@@ -25,6 +25,7 @@ from vaezoo.analysis import evaluate
 from vaezoo.analysis.run_outputs import write_run_outputs
 from vaezoo.core import VAE
 from vaezoo.data.datasets import Dataset, check_labels, fixed_binarization, load_dataset
+from vaezoo.data._old_dataset import as_splits  # interim: until load_dataset returns Splits
 from vaezoo.data.held_out import binarization, held_out_set
 from vaezoo.errors import DataError, NonFiniteError, RunDirError, VaezooError
 from vaezoo.ops import noise_shard
@@ -113,7 +114,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed)
         self.mode = binarization(config.binarize, model)
         self.train_x = fixed_binarization(data.train_x, seed=config.seed + 1) if self.mode == "static" else data.train_x
-        self.held_out, self.held_out_y = held_out_set(data, model, config.binarize)
+        self.held_out = held_out_set(as_splits(data), model, config.binarize)
         self.forward = torch.compile(model) if config.compile else model
         self.state = Progress()
         self.order = torch.randperm(len(data.train_x), generator=self.generator)
@@ -279,7 +280,7 @@ class Trainer:
         state = self.state
         metrics = {"epoch": state.epoch, "train_loss": state.loss_sum / max(state.seen, 1)}
         if len(self.held_out):
-            val = evaluate.elbo(self.model, self.held_out, self.held_out_y, world=self.world)
+            val = evaluate.elbo(self.model, self.held_out, world=self.world)
             metrics.update(val_elbo=val["elbo"], val_recon=val["recon"], val_kl=val["kl"])
             if "bits_per_dim" in val:
                 metrics["val_bits_per_dim"] = val["bits_per_dim"]
@@ -381,7 +382,7 @@ def _locked(world: World, claim: Callable[[], RunLock]) -> contextlib.AbstractCo
 def _write_outputs(world: World, model: VAE, data: Dataset, run: Path) -> None:
     """The run's pictures and report, written by rank 0."""
     if world.main:
-        write_run_outputs(model, data, run)
+        write_run_outputs(model, as_splits(data), run)
 
 
 def train_into(run: Path, config: TrainConfig, data: Dataset, model: VAE, world: World, progress: bool,
