@@ -109,10 +109,10 @@ def test_a_large_k_is_split_into_passes_that_combine_to_the_same_bound(monkeypat
     passes = []
     real_iw_terms = evaluate.iw_terms
     monkeypatch.setattr(evaluate, "iw_terms", lambda m, xb, k, y: passes.append(k * len(xb)) or real_iw_terms(m, xb, k, y))
-    monkeypatch.setattr(evaluate, "IW_PASS_ROWS", 40)  # 40 (example, sample) rows per pass: K = 500 in 13 passes
+    monkeypatch.setattr(evaluate, "IW_PASS_ELEMENTS", 40 * 64)  # 40 8x8 (example, sample) pairs per pass
     split = importance_weighted_nll(model, held(x), samples=500, batch_size=4)
     assert max(passes) <= 40 and sum(passes) == 500 * 6
-    monkeypatch.setattr(evaluate, "IW_PASS_ROWS", 10_000)
+    monkeypatch.undo()
     whole = importance_weighted_nll(model, held(x), samples=500, batch_size=4)
     one = importance_weighted_nll(model, held(x), samples=1, batch_size=4)
     assert abs(split - whole) < 0.05 * abs(one - whole) + 0.05  # the same estimate up to the draws

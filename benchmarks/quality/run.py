@@ -119,7 +119,8 @@ def write_comparison(pair: list[str], runs: dict[str, Path], results: dict[str, 
                      args: argparse.Namespace) -> None:
     """A-vs-B.md and .png: 64 samples of each variant and 64 real held-out images, side by side, with figures."""
     name = f"{pair[0]}-vs-{pair[1]}"
-    grids = [generate(vaezoo.load_model(runs[v], device=args.device), 64) for v in pair] + [to_model_input(data.test.read(np.arange(64)))]
+    real = to_model_input(data.test.read(np.arange(64)))
+    grids = [generate(vaezoo.load_model(runs[v], device=args.device), 64) for v in pair] + [real]
     panels = [pictures.grid_array(g, nrow=8) for g in grids]
     gap = np.full((panels[0].shape[0], 16, *panels[0].shape[2:]), 255, dtype=np.uint8)
     Image.fromarray(np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1)).save(Path(args.results) / f"{name}.png")

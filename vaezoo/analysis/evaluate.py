@@ -64,9 +64,10 @@ def elbo(
     return result
 
 
-#: At most this many (example, sample) pairs go through the decoder at once in the IW-NLL: K = 1000 samples of
-#: 10 examples, the default, in one pass; a larger K is split into passes, so memory does not grow with K.
-IW_PASS_ROWS = 10_000
+#: At most this many input elements (pixels x channels of each (example, sample) pair) go through the decoder
+#: at once in the IW-NLL: the default K = 1000 samples of 10 examples of up to 28x28 in one pass; a larger K or
+#: larger images are split into passes, so memory does not grow with K or the image size.
+IW_PASS_ELEMENTS = 10_000 * 784
 #: The most importance samples per example vaezoo estimates with (the literature uses K = 5000).
 MAX_NLL_SAMPLES = 1_000_000
 
@@ -78,10 +79,15 @@ def check_nll_samples(samples: int) -> None:
                          f"(5,000 is the published protocol), got {samples!r}")
 
 
+def _iw_pass_rows(model: VAE) -> int:
+    """How many (example, sample) pairs go through the decoder in one pass of the IW-NLL."""
+    return max(1, IW_PASS_ELEMENTS // math.prod(model.input_shape))
+
+
 def _iw_bound(model: VAE, x: torch.Tensor, y: torch.Tensor | None, samples: int) -> torch.Tensor:
-    """The K-sample importance-weighted bound per example, with at most IW_PASS_ROWS samples per pass: the
+    """The K-sample importance-weighted bound per example, in passes of at most _iw_pass_rows pairs: the
     passes' bounds are combined exactly (log of the mean of all K weights)."""
-    per_pass = max(1, IW_PASS_ROWS // len(x))
+    per_pass = max(1, _iw_pass_rows(model) // len(x))
     if samples <= per_pass:
         return iw_terms(model, x, samples, y).terms["iw_bound"]
     parts = []
@@ -97,7 +103,7 @@ def importance_weighted_nll(
     """-log p(x) estimated with `samples` importance samples from q(z|x) (Burda et al., 2016), mean over the
     held-out set in nats; `batch_size` examples go through the model at a time (fewer when K is large)."""
     check_nll_samples(samples)
-    batch_size = max(1, min(batch_size, IW_PASS_ROWS // samples))
+    batch_size = max(1, min(batch_size, _iw_pass_rows(model) // samples))
     total = 0.0
     with _evaluating(model, seed) as device:
         for xb, yb, _ in held_out.batches(batch_size, device, progress=f"IW-NLL, K={samples}" if progress else None):
