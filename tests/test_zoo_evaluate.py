@@ -12,6 +12,7 @@ from held_out_sets import CountingImages, held
 import vaezoo
 from vaezoo.analysis import evaluate
 from vaezoo.analysis.evaluate import active_units, elbo, importance_weighted_nll, summary
+from vaezoo.data import held_out as held_out_module
 from vaezoo.data.binarize import fixed_bits
 from vaezoo.data.held_out import HeldOut
 from vaezoo.runtime.distributed import World
@@ -109,7 +110,7 @@ def test_a_large_k_is_split_into_passes_that_combine_to_the_same_bound(monkeypat
     passes = []
     real_iw_terms = evaluate.iw_terms
     monkeypatch.setattr(evaluate, "iw_terms", lambda m, xb, k, y: passes.append(k * len(xb)) or real_iw_terms(m, xb, k, y))
-    monkeypatch.setattr(evaluate, "IW_PASS_ELEMENTS", 40 * 64)  # 40 8x8 (example, sample) pairs per pass
+    monkeypatch.setattr(held_out_module, "BATCH_ELEMENTS", 40 * 64)  # 40 8x8 (example, sample) pairs per pass
     split = importance_weighted_nll(model, held(x), samples=500, batch_size=4)
     assert max(passes) <= 40 and sum(passes) == 500 * 6
     monkeypatch.undo()

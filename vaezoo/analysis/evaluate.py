@@ -39,15 +39,17 @@ def _evaluating(model: VAE, seed: int) -> Iterator[torch.device]:
 
 
 def elbo(
-    model: VAE, held_out: HeldOut, batch_size: int = 1000, seed: int = 0, world: World | None = None,
+    model: VAE, held_out: HeldOut, batch_size: int | None = None, seed: int = 0, world: World | None = None,
     progress: bool = False,
 ) -> dict[str, float]:
     """Mean one-sample ELBO, reconstruction term and KL over the held-out set, with z drawn from a fixed seed;
     for a discrete likelihood also the negative ELBO in bits per dimension.
 
     With a world of several ranks, each rank reads and evaluates its shard of every batch (drawing that shard's
-    rows of the batch's noise) and the sums are reduced: every rank gets what one process would compute."""
+    rows of the batch's noise) and the sums are reduced: every rank gets what one process would compute.
+    `batch_size` defaults to the held-out set's batch_rows(1000), as every metric here."""
     world = world or World()
+    batch_size = batch_size or held_out.batch_rows(1000)
     with _evaluating(model, seed) as device:
         totals = torch.zeros(3, dtype=torch.float64, device=device)  # elbo, recon, kl
         for xb, yb, rows in held_out.batches(batch_size, device, world, progress="ELBO" if progress else None):
@@ -64,10 +66,6 @@ def elbo(
     return result
 
 
-#: At most this many input elements (pixels x channels of each (example, sample) pair) go through the decoder
-#: at once in the IW-NLL: the default K = 1000 samples of 10 examples of up to 28x28 in one pass; a larger K or
-#: larger images are split into passes, so memory does not grow with K or the image size.
-IW_PASS_ELEMENTS = 10_000 * 784
 #: The most importance samples per example vaezoo estimates with (the literature uses K = 5000).
 MAX_NLL_SAMPLES = 1_000_000
 
@@ -79,15 +77,10 @@ def check_nll_samples(samples: int) -> None:
                          f"(5,000 is the published protocol), got {samples!r}")
 
 
-def _iw_pass_rows(model: VAE) -> int:
-    """How many (example, sample) pairs go through the decoder in one pass of the IW-NLL."""
-    return max(1, IW_PASS_ELEMENTS // math.prod(model.input_shape))
-
-
-def _iw_bound(model: VAE, x: torch.Tensor, y: torch.Tensor | None, samples: int) -> torch.Tensor:
-    """The K-sample importance-weighted bound per example, in passes of at most _iw_pass_rows pairs: the
-    passes' bounds are combined exactly (log of the mean of all K weights)."""
-    per_pass = max(1, _iw_pass_rows(model) // len(x))
+def _iw_bound(model: VAE, x: torch.Tensor, y: torch.Tensor | None, samples: int, pass_rows: int) -> torch.Tensor:
+    """The K-sample importance-weighted bound per example, in passes of at most `pass_rows` (example, sample)
+    pairs: the passes' bounds are combined exactly (log of the mean of all K weights)."""
+    per_pass = max(1, pass_rows // len(x))
     if samples <= per_pass:
         return iw_terms(model, x, samples, y).terms["iw_bound"]
     parts = []
@@ -101,29 +94,26 @@ def importance_weighted_nll(
     model: VAE, held_out: HeldOut, samples: int = 1000, batch_size: int = 10, seed: int = 0, progress: bool = False,
 ) -> float:
     """-log p(x) estimated with `samples` importance samples from q(z|x) (Burda et al., 2016), mean over the
-    held-out set in nats; `batch_size` examples go through the model at a time (fewer when K is large)."""
+    held-out set in nats; `batch_size` examples go through the model at a time, fewer when their K samples
+    would hold more than the held-out set's BATCH_ELEMENTS (K = 100 of 10 images of 28x28 in one pass, K = 1000
+    of 64x64 in 6 passes), so memory does not grow with K or the image size."""
     check_nll_samples(samples)
-    batch_size = max(1, min(batch_size, _iw_pass_rows(model) // samples))
+    pass_rows = held_out.batch_rows()
+    batch_size = max(1, min(batch_size, pass_rows // samples))
     total = 0.0
     with _evaluating(model, seed) as device:
         for xb, yb, _ in held_out.batches(batch_size, device, progress=f"IW-NLL, K={samples}" if progress else None):
-            total -= _iw_bound(model, xb, yb, samples).sum().item()
+            total -= _iw_bound(model, xb, yb, samples, pass_rows).sum().item()
     return total / len(held_out)
 
 
-def _posterior_means(model: VAE, held_out: HeldOut, batch_size: int, progress: str | None) -> torch.Tensor:
-    """E[z|x] of every held-out example [N, latent_dim], encoded in batches."""
-    with _evaluating(model, 0) as device:
-        return torch.cat([model.posterior_mean(xb, yb)
-                          for xb, yb, _ in held_out.batches(batch_size, device, progress=progress)])
-
-
 def active_units(
-    model: VAE, held_out: HeldOut, threshold: float = 0.01, batch_size: int = 1000, progress: bool = False
+    model: VAE, held_out: HeldOut, threshold: float = 0.01, batch_size: int | None = None, progress: bool = False
 ) -> int:
     """Latent dimensions whose posterior mean varies with x: Cov_x(E[z|x]) > threshold (Burda et al., 2016).
     The variance is accumulated batch by batch (Chan et al.'s pairwise update), so no [N, D] matrix is kept."""
     count, mean, m2 = 0, None, None
+    batch_size = batch_size or held_out.batch_rows(1000)
     with _evaluating(model, 0) as device:
         for xb, yb, _ in held_out.batches(batch_size, device, progress="active units" if progress else None):
             means = model.posterior_mean(xb, yb).double()
@@ -141,10 +131,13 @@ def active_units(
     return int((variance > threshold).sum())
 
 
-def kl_per_dimension(model: VAE, held_out: HeldOut, batch_size: int = 1000, progress: bool = False) -> list[float]:
+def kl_per_dimension(
+    model: VAE, held_out: HeldOut, batch_size: int | None = None, progress: bool = False
+) -> list[float]:
     """Mean KL(q(z_d|x) || p(z_d)) of each latent dimension over the held-out set (Monte-Carlo where the prior
     needs it)."""
     model.posterior.require("kl_per_dim", model.prior)
+    batch_size = batch_size or held_out.batch_rows(1000)
     total = None
     with _evaluating(model, 0) as device:
         for xb, yb, _ in held_out.batches(batch_size, device, progress="KL per dimension" if progress else None):
@@ -161,8 +154,8 @@ def mutual_information(model: VAE, held_out: HeldOut, chunk: int = 100, progress
     posterior = model.posterior
     posterior.require("density", model.prior)
     with _evaluating(model, 0) as device:
-        encoded = [model.encode(xb, yb) for xb, yb, _ in
-                   held_out.batches(1000, device, progress="I(x;z): encoding" if progress else None)]
+        encoded = [model.encode(xb, yb) for xb, yb, _ in held_out.batches(
+            held_out.batch_rows(1000), device, progress="I(x;z): encoding" if progress else None)]
         params = tuple(torch.cat(p) for p in zip(*encoded))
         z = posterior.draw(params, model.prior).z.double()
         params = tuple(p.double() for p in params)

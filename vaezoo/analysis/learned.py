@@ -31,9 +31,10 @@ ACTIVE_VARIANCE = 0.01  # a code dimension varying less than this over the data 
 
 
 @torch.no_grad()
-def codes_of(model: VAE, held_out: HeldOut, batch_size: int = 500, progress: bool = False) -> np.ndarray:
-    """Posterior means [N, latent_dim] of the held-out images, read and encoded in batches on the model's
-    device."""
+def codes_of(model: VAE, held_out: HeldOut, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+    """Posterior means [N, latent_dim] of the held-out images, read and encoded in batches (of up to 500) on the
+    model's device."""
+    batch_size = batch_size or held_out.batch_rows(500)
     device = next(model.parameters()).device
     model.eval()
     return torch.cat([model.posterior_mean(x, y).cpu() for x, y, _ in
@@ -105,12 +106,13 @@ def feature_network(data: Splits, progress: bool = False) -> FeatureExtractor:
 
 
 def sample_quality_scores(model: VAE, data: Splits, held_out: HeldOut, samples: int = 5000, seed: int = 0,
-                          progress: bool = False, batch_size: int = 500) -> dict[str, Any]:
+                          progress: bool = False, batch_size: int | None = None) -> dict[str, Any]:
     """FID, KID and precision/recall of `samples` generated images against as many of the run's held-out
     images, on the features of the dataset's vaezoo classifier (domain features: comparable within vaezoo
     only), and the sharpness of both sets of images. Only the held-out images scored are read, in batches, as
     stored (unbinarized: the feature network is trained on stored images and a sample is a decoded mean)."""
     check_sample_quality(data, samples)
+    batch_size = batch_size or held_out.batch_rows(500)
     extractor = feature_network(data, progress=progress)
     count = min(samples, len(held_out))
     real, fake, sharp_real, sharp_fake = [], [], 0.0, 0.0

@@ -19,6 +19,9 @@ from vaezoo.data.splits import ImageSet, Splits, to_model_input
 from vaezoo.runtime.distributed import World
 
 SEED = 0  # the held-out binarization's seed: the value every evaluation has used
+#: A default batch holds at most this many input elements: 1000 images of 28x28, the batch evaluation has always
+#: used, and fewer of larger images (191 of 64x64), so memory does not grow with the image size.
+BATCH_ELEMENTS = 1000 * 784
 PROGRESS_DELAY = 2.0  # seconds: a pass over the held-out set that ends sooner shows no progress bar
 
 
@@ -53,6 +56,12 @@ class HeldOut:
     def factors(self) -> np.ndarray | None:
         """Ground-truth factor values of these images [count, K] (None for a dataset without factors)."""
         return None if self.images.factors is None else self.images.factors[: self.count]
+
+    def batch_rows(self, most: int | None = None) -> int:
+        """A default batch size for these images: as many rows as BATCH_ELEMENTS holds (at least one), at most
+        `most`."""
+        rows = max(1, BATCH_ELEMENTS // math.prod(self.shape))
+        return rows if most is None else min(most, rows)
 
     def head(self, n: int) -> HeldOut:
         """The first n of these images (all of them when n is larger)."""
