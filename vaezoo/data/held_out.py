@@ -1,7 +1,8 @@
 """The held-out set a run is scored on, read in batches: which split, which rows, binarized how.
 
 One held-out set per run: the trainer, `vaezoo eval`, the pictures and the quality benchmark all build it with
-`held_out_set` from the run's recorded binarize setting, so every score of a run is of the same images. A
+`held_out_set` from the run's recorded binarize setting, so every score of a run is of the same images (the
+pictures and the sample-quality features read those images as stored, unbinarized). A
 binarized held-out set is one fixed draw per image (`fixed_bits`, seed 0), made per batch from the stored
 images: the same {0, 1} images whatever the batch size or the number of ranks."""
 from __future__ import annotations
