@@ -94,7 +94,7 @@ def test_disentanglement_needs_factors_and_is_refused_before_any_work(tmp_path, 
     assert code == 2 and "--quality-samples must be at least 10" in err
 
 
-def feature_images(split) -> classifier.Images:
+def feature_images(split) -> classifier.LabelledImages:
     return learned._feature_images(split)
 
 
@@ -116,7 +116,9 @@ def test_the_classifier_is_deterministic_and_cached(quick_classifier, monkeypatc
     assert cached.test_accuracy == trained.test_accuracy and cached.data_hash == trained.data_hash
     torch.testing.assert_close(cached.net.features(test_x), trained.net.features(test_x))
     other = as_splits(load_dataset("colour-shapes", limit=201))
-    key = lambda d: classifier.cache_key(d.name, feature_images(d.train), feature_images(d.test), 40, 128, 0)  # noqa: E731
+    def key(d: Splits) -> str:
+        return classifier.cache_key(d.name, feature_images(d.train), feature_images(d.test), 40, 128, 0)
+
     assert key(other) != trained.data_hash == key(data)
 
 

@@ -18,7 +18,7 @@ from vaezoo.atomic import atomic_write_text
 from vaezoo.data.held_out import HeldOut
 from vaezoo.data.splits import ImageSet, Splits, to_model_input
 from vaezoo.errors import VaezooError
-from vaezoo.metrics.classifier import FeatureExtractor, Images, check_labels, feature_extractor
+from vaezoo.metrics.classifier import FeatureExtractor, LabelledImages, check_labels, feature_extractor
 from vaezoo.metrics.inputs import codes_and_factors, entropies
 from vaezoo.metrics.mig import mutual_information_matrix
 
@@ -95,9 +95,9 @@ def check_sample_quality(data: Splits, samples: int) -> None:
     check_labels(data.name, _feature_images(data.train))
 
 
-def _feature_images(split: ImageSet) -> Images:
+def _feature_images(split: ImageSet) -> LabelledImages:
     """A split as the feature network reads it: rows of float images in [0, 1], labels in memory."""
-    return Images(lambda rows: to_model_input(split.read(rows)), split.labels, split.shape)
+    return LabelledImages(lambda rows: to_model_input(split.read(rows)), split.labels, split.shape)
 
 
 def feature_network(data: Splits, progress: bool = False) -> FeatureExtractor:

@@ -65,7 +65,7 @@ class FeatureNet(nn.Module):
 
 
 @dataclass
-class Images:
+class LabelledImages:
     """One split as the feature network reads it: `read(rows)` gives the images of those rows as floats in
     [0, 1], [n, *shape]; `labels` (int64 [N]) are in memory. (vaezoo.analysis makes one from an ImageSet.)"""
 
@@ -92,14 +92,16 @@ class FeatureExtractor:
                 "test_accuracy": self.test_accuracy, "training_steps": self.steps, "features": FEATURES}
 
 
-def check_labels(name: str, train: Images) -> None:
+def check_labels(name: str, train: LabelledImages) -> None:
     """DataError unless the training labels are class labels with at least two classes."""
     labels = train.labels
     if labels.dim() != 1 or len(torch.unique(labels)) < 2:
         raise DataError(f"{name}: the sample-quality features need class labels with at least two classes")
 
 
-def cache_key(name: str, train: Images, test: Images, steps: int, batch_size: int, seed: int) -> str:
+def cache_key(
+    name: str, train: LabelledImages, test: LabelledImages, steps: int, batch_size: int, seed: int
+) -> str:
     """SHA-256 (first 16 hex digits) of what a feature network is made from, reading only KEY_SAMPLE_ROWS
     training images: the dataset's name, split sizes and image shape, every label, the sampled images, the
     training settings and the network's version."""
@@ -114,7 +116,7 @@ def cache_key(name: str, train: Images, test: Images, steps: int, batch_size: in
     return digest.hexdigest()[:16]
 
 
-def _accuracy(net: FeatureNet, images: Images, batch_size: int = 500) -> float:
+def _accuracy(net: FeatureNet, images: LabelledImages, batch_size: int = 500) -> float:
     """The share of `images` whose label the network predicts, read in batches."""
     correct = 0
     with torch.no_grad():
@@ -125,7 +127,7 @@ def _accuracy(net: FeatureNet, images: Images, batch_size: int = 500) -> float:
 
 
 def train_feature_net(
-    train: Images, steps: int = STEPS, batch_size: int = BATCH_SIZE, seed: int = SEED, progress: bool = False
+    train: LabelledImages, steps: int = STEPS, batch_size: int = BATCH_SIZE, seed: int = SEED, progress: bool = False
 ) -> FeatureNet:
     """Train a FeatureNet to classify the labels of `train` with Adam, on one CPU thread from a fixed seed, so
     that the same data always gives the same weights. Only the steps x batch_size rows trained on are read."""
@@ -184,7 +186,7 @@ def _cached(weights: Path, record_path: Path, key: str, shape: tuple[int, ...], 
     return FeatureExtractor(net.eval(), record["dataset"], key, float(record["test_accuracy"]), int(record["steps"]))
 
 
-def feature_extractor(name: str, train: Images, test: Images, steps: int | None = None,
+def feature_extractor(name: str, train: LabelledImages, test: LabelledImages, steps: int | None = None,
                       progress: bool = False) -> FeatureExtractor:
     """The FeatureNet of a dataset (trained on its training split and labels), from the cache when it is whole
     and made from this data, else trained and cached now (a damaged or foreign cache is said in one line on
