@@ -3,6 +3,7 @@ an independent computation, and the table's sections, missing cells and commands
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -45,12 +46,13 @@ def test_a_row_holds_what_the_run_measures(digits, tmp_path):
     run = trained("vae-mlp", digits, tmp_path / "vae")
     row = measure(run, digits, nll_samples=3, sample_quality=False, nll_examples=50)
     model = vaezoo.load_model(run)
-    held_out, _ = held_out_set(digits, model)
+    held_out = held_out_set(digits, model)
     assert row["elbo"] == pytest.approx(elbo(model, held_out)["elbo"])
-    assert row["iw_nll"] == pytest.approx(importance_weighted_nll(model, held_out[:50], samples=3))
+    assert row["iw_nll"] == pytest.approx(importance_weighted_nll(model, held_out.head(50), samples=3))
     assert row["nll_samples"] == 3 and row["nll_examples"] == 50 and row["iw_nll_unavailable"] is None
+    x = held_out.first(len(held_out))[0]
     with torch.no_grad():
-        expected = F.mse_loss(model.eval().reconstruct(held_out), held_out).item()
+        expected = F.mse_loss(model.eval().reconstruct(x), x).item()
     assert row["reconstruction_mse"] == pytest.approx(expected, rel=1e-5)
     assert row["data_sharpness"] == pytest.approx(metrics.sharpness(digits.test_x[:1000].numpy()))
     assert 0 < row["sample_sharpness"] < row["data_sharpness"]  # decoded means are blurrier than digits
@@ -58,9 +60,26 @@ def test_a_row_holds_what_the_run_measures(digits, tmp_path):
 
 
 def test_a_model_without_an_iw_bound_says_why(digits, tmp_path):
-    row = measure(trained("gumbel-vae-mlp", digits, tmp_path / "gumbel"), digits, nll_samples=3, sample_quality=False)
+    row = measure(trained("gumbel-vae-mlp", digits, tmp_path / "gumbel"), digits, nll_samples=3,
+                  sample_quality=False)
     assert row["iw_nll"] is None and row["nll_samples"] is None and "relaxed" in row["iw_nll_unavailable"]
     assert row["nll_examples"] is None
+
+
+def test_the_benchmark_and_eval_score_a_run_on_the_same_held_out_set(digits, tmp_path, capsys):
+    from vaezoo.cli.main import main
+    from vaezoo.training.trainer import TrainConfig, train
+
+    # a Bernoulli model trained on grey digits (binarize none): "auto" would binarize its held-out set
+    run = train(TrainConfig(variant="vae-mlp", dataset="digits", out=str(tmp_path / "run"), epochs=1, binarize="none",
+                            overrides={"encoder.hidden_dims": [16], "decoder.hidden_dims": [16]}), progress=False)
+    assert main(["eval", str(run), "--nll-samples", "3", "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    row = measure(run, digits, nll_samples=3, sample_quality=False)
+    assert row["elbo"] == evaluated["elbo"] and row["iw_nll"] == evaluated["nll"]
+    assert row["active_units"] == evaluated["active_units"]
+    model = vaezoo.load_model(run)
+    assert row["elbo"] != pytest.approx(elbo(model, held_out_set(digits, model, "auto"))["elbo"])
 
 
 def test_the_table_has_one_section_per_budget_with_its_commands(tmp_path):

@@ -14,7 +14,8 @@ from grids import assert_report_shows, assert_shows, read_cells
 import vaezoo
 from vaezoo.analysis.evaluate import elbo
 from vaezoo.cli.main import main
-from vaezoo.data.datasets import fixed_binarization, load_dataset
+from vaezoo.data.datasets import load_dataset
+from vaezoo.data.held_out import held_out_set
 from vaezoo.runs.directory import read_metrics
 
 
@@ -104,7 +105,7 @@ def test_train_writes_a_complete_run_and_never_overwrites_it(capsys, tmp_path):
     assert_shows(inputs.reshape(32, 1, 8, 8), load_dataset("digits").test_x[:32], "the inputs reconstructed")
     # the saved weights reproduce the recorded held-out ELBO
     model = vaezoo.load_model(run)
-    held_out = fixed_binarization(load_dataset("digits").test_x)
+    held_out = held_out_set(load_dataset("digits"), model)
     assert elbo(model, held_out)["elbo"] == pytest.approx(metrics[-1]["val_elbo"], rel=1e-5)
     before = (run / "model.safetensors").read_bytes()
     code, _, err = run_cli(capsys, "train", "vae-conv", "--dataset", "digits", "--out", str(run), "--quiet")
@@ -122,7 +123,7 @@ def test_training_improves_the_held_out_elbo(capsys, tmp_path):
     metrics = read_metrics(run)
     assert metrics[-1]["val_elbo"] > metrics[0]["val_elbo"] + 1.5
     untrained = vaezoo.create_model("vae-mlp", input_shape=(1, 8, 8))
-    held_out = fixed_binarization(load_dataset("digits").test_x)
+    held_out = held_out_set(load_dataset("digits"), untrained)
     assert metrics[-1]["val_elbo"] > elbo(untrained, held_out)["elbo"] + 15
 
 

@@ -27,6 +27,7 @@ import math
 
 import pytest
 import torch
+from held_out_sets import held
 from safetensors.torch import load, save
 
 import vaezoo
@@ -195,7 +196,7 @@ def test_combination_is_refused_or_works_end_to_end(encoder, decoder, posterior,
     assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
 
     # every metric that is defined, and a reason for every one that is not
-    result = evaluate.summary(model, x, y, nll_samples=3)
+    result = evaluate.summary(model, held(x, y, conditional=model.conditional), nll_samples=3)
     for metric, feature in evaluate.METRIC_NEEDS.items():
         reason = model.posterior.why_not(feature, model.prior)
         if reason is None:

@@ -1,15 +1,19 @@
 """`vaezoo train --limit` and `vaezoo eval --disentanglement --sample-quality` end to end on colour-shapes, and
-the sample-quality classifier's determinism and cache."""
+the sample-quality classifier's determinism, batch-by-batch training and checked cache."""
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from held_out_sets import CountingImages
 
+from vaezoo import metrics
+from vaezoo.analysis import evaluate, learned
 from vaezoo.cli.main import main
 from vaezoo.data.datasets import load_dataset
-from vaezoo import metrics
+from vaezoo.data.splits import Splits
 from vaezoo.metrics import classifier
 from vaezoo.runs.directory import load_run_data
 
@@ -75,29 +79,99 @@ def test_eval_adds_disentanglement_and_sample_quality(colour_run, quick_classifi
     assert code == 0 and f"of held-out images {q['held_out_sharpness']:.4f}" in out
 
 
-def test_disentanglement_needs_factors(tmp_path, capsys):
+def test_disentanglement_needs_factors_and_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
     run = tmp_path / "digits"
     assert run_cli(capsys, "train", "vae-mlp", "--dataset", "digits", "--limit", "64", "--epochs", "1",
                    "--out", str(run), "--quiet")[0] == 0
+    capsys.readouterr()
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the held-out metrics ran before --disentanglement was refused")
+
+    monkeypatch.setattr(evaluate, "summary", no_work)
     code, _, err = run_cli(capsys, "eval", str(run), "--nll-samples", "2", "--disentanglement")
     assert code == 2 and "ground-truth factors" in err and "digits has none" in err
+    code, _, err = run_cli(capsys, "eval", str(run), "--sample-quality", "--quality-samples", "3")
+    assert code == 2 and "--quality-samples must be at least 10" in err
+
+
+def feature_images(split) -> classifier.LabelledImages:
+    return learned._feature_images(split)
 
 
 def test_the_classifier_is_deterministic_and_cached(quick_classifier, monkeypatch):
     data = load_dataset("colour-shapes", limit=200)
-    first = classifier.train_feature_net(data.train_x, data.train_y, steps=15)
-    second = classifier.train_feature_net(data.train_x, data.train_y, steps=15)
+    first = classifier.train_feature_net(feature_images(data.train), steps=15)
+    second = classifier.train_feature_net(feature_images(data.train), steps=15)
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
-    trained = classifier.feature_extractor(data)
-    assert trained.net.features(data.test_x[:5]).shape == (5, classifier.FEATURES)
+    trained = learned.feature_network(data)
+    test_x = data.test.read(np.arange(5))
+    assert trained.net.features(test_x).shape == (5, classifier.FEATURES)
 
     def no_training(*args, **kwargs):
         raise AssertionError("the cached classifier should have been used")
 
     monkeypatch.setattr(classifier, "train_feature_net", no_training)
-    cached = classifier.feature_extractor(data)
+    cached = learned.feature_network(data)
     assert cached.test_accuracy == trained.test_accuracy and cached.data_hash == trained.data_hash
-    torch.testing.assert_close(cached.net.features(data.test_x[:5]), trained.net.features(data.test_x[:5]))
+    torch.testing.assert_close(cached.net.features(test_x), trained.net.features(test_x))
     other = load_dataset("colour-shapes", limit=201)
-    assert classifier.data_hash(other.train_x, other.train_y) != trained.data_hash
+    def key(d: Splits) -> str:
+        return classifier.cache_key(d.name, feature_images(d.train), feature_images(d.test), 40, 128, 0)
+
+    assert key(other) != trained.data_hash == key(data)
+
+
+def test_the_classifier_reads_only_the_batches_it_trains_on(quick_classifier, monkeypatch):
+    data = load_dataset("colour-shapes", limit=2000)
+    counting = CountingImages(data.train.images, data.train.labels, most=128)
+    net = classifier.train_feature_net(feature_images(counting), steps=5)
+    assert counting.rows_read == 5 * 128 and isinstance(net, classifier.FeatureNet)
+    counting.reads.clear()
+    monkeypatch.setattr(classifier, "STEPS", 10)
+    learned.feature_network(Splits(data.name, counting, data.test))
+    # the cache key samples KEY_SAMPLE_ROWS images; training reads STEPS batches of 128; nothing else
+    assert counting.rows_read == classifier.KEY_SAMPLE_ROWS + 10 * 128 < len(counting)
+
+
+def damage_json(record):
+    record.write_text(record.read_text()[:40])
+
+
+def damage_weights(record):
+    weights = record.with_suffix(".safetensors")
+    weights.write_bytes(weights.read_bytes()[:-100])
+
+
+def wrong_classes(record):  # what a hand edit does: the record no longer matches its checksum
+    record.write_text(record.read_text().replace('"classes": 3', '"classes": 7'))
+
+
+def replace_weights(record):  # another network's weights of the same shapes, with a record that matches nothing
+    from safetensors.torch import save_file
+
+    net = classifier.FeatureNet((3, 32, 32), 3)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(record.with_suffix(".safetensors")))
+
+
+def remove_weights(record):
+    record.with_suffix(".safetensors").unlink()
+
+
+@pytest.mark.parametrize("damage", [damage_json, damage_weights, wrong_classes, replace_weights, remove_weights])
+def test_a_damaged_or_replaced_classifier_cache_is_said_and_trained_again(quick_classifier, capsys, damage):
+    data = load_dataset("colour-shapes", limit=200)
+    trained = learned.feature_network(data)
+    (record,) = quick_classifier.joinpath("classifiers").glob("*.json")
+    assert json.loads(record.read_text())["classes"] == 3
+    capsys.readouterr()
+    damage(record)
+    again = learned.feature_network(data)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cached feature network" in err and "training it again" in err, err
+    test_x = data.test.read(np.arange(5))
+    torch.testing.assert_close(again.net.features(test_x), trained.net.features(test_x))  # deterministic retraining
+    assert again.test_accuracy == trained.test_accuracy
+    learned.feature_network(data)  # the rebuilt cache is whole again: used without a word
+    assert capsys.readouterr().err == ""

@@ -10,7 +10,8 @@ from grids import assert_shows, read_cells
 import vaezoo
 from vaezoo.analysis import explore
 from vaezoo.cli.main import main
-from vaezoo.data.datasets import fixed_binarization, load_dataset
+from vaezoo.data.datasets import load_dataset
+from vaezoo.data.held_out import held_out_set
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +123,29 @@ def test_picture_commands_draw_what_they_claim(run, model, tmp_path, capsys, com
     assert_shows(read_cells(out, n, nrow), expected, " ".join(command))
 
 
+@pytest.mark.parametrize("command, rows", [
+    (["reconstruct", "--n", "8"], 8),
+    (["interpolate", "--pair", "0", "5"], 2),
+    (["interpolate"], 16),
+    (["arithmetic", "--a", "0", "--b", "1", "--c", "2"], 3),
+    (["arithmetic", "--a", "0", "--from-label", "1", "--to-label", "7"], "classes 1 and 7, and a"),
+    (["traverse", "--index", "3"], 1),
+])
+def test_picture_commands_read_only_the_rows_they_show(run, tmp_path, capsys, monkeypatch, command, rows):
+    from held_out_sets import CountingImages
+
+    from vaezoo.analysis import run_held_out
+    from vaezoo.data.splits import Splits
+
+    digits = load_dataset("digits")
+    test = CountingImages(digits.test.images, digits.test.labels, most=64)
+    monkeypatch.setattr(run_held_out, "load_run_data", lambda *args: Splits("digits", digits.train, test))
+    assert main([command[0], str(run), "--out", str(tmp_path / "p.png"), *command[1:]]) == 0
+    if rows == "classes 1 and 7, and a":
+        rows = int(((test.labels == 1) | (test.labels == 7)).sum()) + 1
+    assert test.rows_read == rows
+
+
 def test_picture_commands_reject_bad_indices(run, tmp_path, capsys):
     assert main(["interpolate", str(run), "--pair", "0", "9999", "--out", str(tmp_path / "p.png")]) == 2
     assert "out of range" in capsys.readouterr().err
@@ -137,7 +161,8 @@ def test_eval_reports_consistent_numbers(run, model, capsys):
     assert result["nll"] < -result["elbo"] + 1.0  # the IW bound is at least as tight as the ELBO
     assert sum(result["kl_per_dim"]) == pytest.approx(result["kl"], rel=1e-4)
     assert 0 <= result["mutual_information"] <= result["kl"] + 1e-6  # E KL = I(x;z) + KL(q(z) || p(z))
-    x = fixed_binarization(load_dataset("digits").test_x)
+    held_out = held_out_set(load_dataset("digits"), model)  # the run's: binarized once, per row
+    x = held_out.first(len(held_out))[0]
     variances = model.posterior_mean(x, None).var(0)
     assert result["active_units"] == int((variances > 0.01).sum())
     assert result["bits_per_dim"] == pytest.approx(result["nll"] / (64 * 0.6931471805599453))

@@ -525,6 +525,14 @@ CASES = {
     ".npy in Fortran order": Case(
         [*TRAIN, "--dataset", "arrays", "--data-dir", "{tmp}/f.npy", "--out", "{tmp}/o"],
         "f.npy is stored in Fortran order", lambda tmp, run: np.save(tmp / "f.npy", np.asfortranarray(np.zeros((4, 8, 8))))),
+    # branch evalstream: refused before any work or allocation (issue 21)
+    "eval --disentanglement of a dataset without factors": Case(
+        ["eval", "{run}", "--disentanglement"], "--disentanglement needs a dataset with ground-truth factors"),
+    "eval --sample-quality with too few samples": Case(
+        ["eval", "{run}", "--sample-quality", "--quality-samples", "5"], "--quality-samples must be at least 10"),
+    "eval --nll-samples 10^9": Case(
+        ["eval", "{run}", "--nll-samples", "1000000000"], "--nll-samples: the number of importance samples must be"),
+    "eval --nll-samples 0": Case(["eval", "{run}", "--nll-samples", "0"], "must be a whole number in 1..1,000,000"),
 }
 
 

@@ -22,8 +22,9 @@ import torch
 
 import vaezoo
 from vaezoo.analysis.learned import disentanglement_scores
+from vaezoo.analysis.run_held_out import load_run_held_out
 from vaezoo.errors import VaezooError
-from vaezoo.runs.directory import load_run_data, read_metrics
+from vaezoo.runs.directory import read_metrics
 from vaezoo.training.config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -75,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def score(run: Path, device: str) -> dict[str, float]:
     """The disentanglement scores of one finished run, flattened, with its held-out ELBO and training time."""
     model = vaezoo.load_model(run, device=device)
-    d = disentanglement_scores(model, load_run_data(run))
+    d = disentanglement_scores(model, *load_run_held_out(run, model))
     metrics = read_metrics(run)
     return {
         "mig": d["mig"], "sap": d["sap"], "beta_vae_score": d["beta_vae_score"],

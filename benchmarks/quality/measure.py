@@ -2,10 +2,12 @@
 them, reconstruction error, sample sharpness, and optionally FID, KID and precision/recall."""
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -13,32 +15,34 @@ import vaezoo
 from vaezoo import metrics
 from vaezoo.analysis.evaluate import summary
 from vaezoo.analysis.learned import generate, sample_quality_scores
-from vaezoo.data.datasets import Dataset, batches
-from vaezoo.data.held_out import held_out_set
+from vaezoo.analysis.run_held_out import run_held_out
+from vaezoo.data.held_out import HeldOut
+from vaezoo.data.splits import Splits
 from vaezoo.runs.directory import read_metrics
 
 SHARPNESS_SAMPLES = 1000
 
 
 @torch.no_grad()
-def reconstruction_mse(model: vaezoo.VAE, x: torch.Tensor, batch_size: int = 500) -> float:
+def reconstruction_mse(model: vaezoo.VAE, held_out: HeldOut, batch_size: int = 500) -> float:
     """Mean squared error per pixel between held-out images and the decoded posterior means of their codes."""
     device = next(model.parameters()).device
     model.eval()
-    total = sum(F.mse_loss(model.reconstruct(xb.to(device)).float().cpu(), xb.float(), reduction="sum").item()
-                for xb in batches(x, batch_size, shuffle=False))
-    return total / x.numel()
+    total = sum(F.mse_loss(model.reconstruct(x, y).float(), x.float(), reduction="sum").item()
+                for x, y, _ in held_out.batches(batch_size, device))
+    return total / (len(held_out) * math.prod(held_out.shape))
 
 
-def measure(run: Path, data: Dataset, *, nll_samples: int, sample_quality: bool, device: str = "cpu",
+def measure(run: Path, data: Splits, *, nll_samples: int, sample_quality: bool, device: str = "cpu",
             nll_examples: int | None = None) -> dict[str, object]:
-    """The quality row of one finished run, scored on its dataset's held-out split (the IW-NLL on its first
-    `nll_examples` images when given: K decoder passes per image are what a conv model's row costs)."""
+    """The quality row of one finished run, scored on the run's held-out set (binarized as the run recorded,
+    as `vaezoo eval` scores it; the IW-NLL on its first `nll_examples` images when given: K decoder passes per
+    image are what a conv model's row costs)."""
     model = vaezoo.load_model(run, device=device)
-    held_out, labels = held_out_set(data, model)
-    x, y = held_out.to(device), None if labels is None else labels.to(device)
+    held_out = run_held_out(run, model, data)
     start = time.perf_counter()
-    held_out_metrics = summary(model, x, y, nll_samples, nll_examples=nll_examples, optional=("nll",))
+    held_out_metrics = summary(model, held_out, nll_samples, nll_examples=nll_examples, optional=("nll",))
+    shown = np.arange(min(SHARPNESS_SAMPLES, len(held_out)), dtype=np.int64)
     row: dict[str, object] = {
         "elbo": held_out_metrics["elbo"], "iw_nll": held_out_metrics.get("nll"),
         "nll_samples": held_out_metrics.get("nll_samples"), "nll_examples": held_out_metrics.get("nll_examples"),
@@ -46,10 +50,10 @@ def measure(run: Path, data: Dataset, *, nll_samples: int, sample_quality: bool,
         "active_units": held_out_metrics["active_units"], "latent_dim": model.latent_dim,
         "reconstruction_mse": reconstruction_mse(model, held_out),
         "sample_sharpness": metrics.sharpness(generate(model, SHARPNESS_SAMPLES).numpy()),
-        "data_sharpness": metrics.sharpness(data.test_x[:SHARPNESS_SAMPLES].numpy()),
+        "data_sharpness": metrics.sharpness(held_out.read(shown, stored=True)[0].numpy()),
     }
     if sample_quality:
-        quality = sample_quality_scores(model, data, samples=len(data.test_x))
+        quality = sample_quality_scores(model, data, held_out, samples=len(held_out))
         row.update({k: quality[k] for k in ("fid", "kid", "precision", "recall")},
                    classifier_test_accuracy=quality["features"]["test_accuracy"])
     history = read_metrics(run)

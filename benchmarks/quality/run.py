@@ -28,6 +28,7 @@ import vaezoo
 from vaezoo.analysis import pictures
 from vaezoo.analysis.learned import generate
 from vaezoo.data.datasets import load_dataset
+from vaezoo.data.splits import to_model_input
 from vaezoo.training.config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -117,7 +118,8 @@ def write_comparison(pair: list[str], runs: dict[str, Path], results: dict[str, 
                      args: argparse.Namespace) -> None:
     """A-vs-B.md and .png: 64 samples of each variant and 64 real held-out images, side by side, with figures."""
     name = f"{pair[0]}-vs-{pair[1]}"
-    grids = [generate(vaezoo.load_model(runs[v], device=args.device), 64) for v in pair] + [data.test_x[:64]]
+    real = to_model_input(data.test.read(np.arange(64)))
+    grids = [generate(vaezoo.load_model(runs[v], device=args.device), 64) for v in pair] + [real]
     panels = [pictures.grid_array(g, nrow=8) for g in grids]
     gap = np.full((panels[0].shape[0], 16, *panels[0].shape[2:]), 255, dtype=np.uint8)
     Image.fromarray(np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1)).save(Path(args.results) / f"{name}.png")
@@ -142,7 +144,7 @@ def main() -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     store = results_dir / "quality.json"
     record = json.loads(store.read_text()) if store.exists() else {"results": {}}
-    data = load_dataset("fashion-mnist", args.data_dir)
+    data = load_dataset("fashion-mnist", args.data_dir)  # interim: until load_dataset returns Splits
     command = "python benchmarks/quality/run.py " + " ".join(sys.argv[1:])
     runs = {}
     for variant in args.variants:

@@ -9,15 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from vaezoo import metrics
 from vaezoo.analysis import explore
 from vaezoo.analysis import pictures as viz
 from vaezoo.atomic import atomic_write_text
-from vaezoo.data.datasets import Dataset
+from vaezoo.data.held_out import HeldOut
+from vaezoo.data.splits import ImageSet, Splits, to_model_input
 from vaezoo.errors import VaezooError
+from vaezoo.metrics.classifier import FeatureExtractor, LabelledImages, check_labels, feature_extractor
 from vaezoo.runs.directory import read_metrics
-from vaezoo.metrics.classifier import feature_extractor
 from vaezoo.metrics.inputs import codes_and_factors, entropies
 from vaezoo.metrics.mig import mutual_information_matrix
 from vaezoo.runtime.finite import mark_nonfinite
@@ -31,12 +33,14 @@ ACTIVE_VARIANCE = 0.01  # a code dimension varying less than this over the data 
 
 
 @torch.no_grad()
-def codes_of(model: VAE, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
-    """Posterior means [N, latent_dim] of images x, in batches on the model's device."""
+def codes_of(model: VAE, held_out: HeldOut, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+    """Posterior means [N, latent_dim] of the held-out images, read and encoded in batches (of up to 500) on the
+    model's device."""
+    batch_size = batch_size or held_out.batch_rows(500)
     device = next(model.parameters()).device
     model.eval()
-    return torch.cat([model.posterior_mean(x[i : i + batch_size].to(device)).cpu()
-                      for i in range(0, len(x), batch_size)]).double().numpy()
+    return torch.cat([model.posterior_mean(x, y).cpu() for x, y, _ in
+                      held_out.batches(batch_size, device, progress="codes" if progress else None)]).double().numpy()
 
 
 def dimension_factors(codes: np.ndarray, factors: np.ndarray, names: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -52,13 +56,19 @@ def dimension_factors(codes: np.ndarray, factors: np.ndarray, names: tuple[str, 
     ]
 
 
-def disentanglement_scores(model: VAE, data: Dataset, seed: int = 0) -> dict[str, Any]:
-    """MIG, SAP, DCI, BetaVAE and FactorVAE scores of the model's codes of the held-out set."""
-    if data.test_factors is None:
+def check_disentanglement(data: Splits) -> None:
+    """VaezooError unless `data` has ground-truth factors for every held-out image (checked before any work)."""
+    if data.test.factors is None:
         raise VaezooError(
             f"--disentanglement needs a dataset with ground-truth factors (dsprites, colour-shapes); {data.name} has none"
         )
-    codes, factors = codes_of(model, data.test_x), data.test_factors.numpy()
+
+
+def disentanglement_scores(model: VAE, data: Splits, held_out: HeldOut, seed: int = 0,
+                           progress: bool = False) -> dict[str, Any]:
+    """MIG, SAP, DCI, BetaVAE and FactorVAE scores of the model's codes of the run's held-out set."""
+    check_disentanglement(data)
+    codes, factors = codes_of(model, held_out, progress=progress), held_out.factors
     return {
         "examples": len(codes), "factor_names": list(data.factor_names),
         "mig": metrics.mig(codes, factors), "sap": metrics.sap(codes, factors, seed=seed),
@@ -79,51 +89,92 @@ def generate(model: VAE, n: int, seed: int = 0, batch_size: int = 500) -> torch.
         return torch.cat([model.sample(min(batch_size, n - i)).float().cpu() for i in range(0, n, batch_size)])
 
 
-def sample_quality_scores(model: VAE, data: Dataset, samples: int = 5000, seed: int = 0,
-                          progress: bool = False) -> dict[str, Any]:
-    """FID, KID and precision/recall of `samples` generated images against as many held-out images, on the
-    features of the dataset's vaezoo classifier (domain features: comparable within vaezoo only), and the
-    sharpness of both sets of images."""
+def check_sample_quality(data: Splits, samples: int) -> None:
+    """VaezooError unless sample quality can be scored on `data` with `samples` images (checked before any
+    work): at least 10 samples, and class labels for the feature network."""
     if samples < 10:
         raise VaezooError(f"--quality-samples must be at least 10, got {samples}")
-    extractor = feature_extractor(data, progress=progress)
-    images = data.test_x[:samples]
-    generated = generate(model, len(images), seed)
-    real = extractor.net.features(images).double().numpy()
-    fake = extractor.net.features(generated).double().numpy()
-    precision, recall = metrics.precision_recall(real, fake)
+    check_labels(data.name, _feature_images(data.train))
+
+
+def _feature_images(split: ImageSet) -> LabelledImages:
+    """A split as the feature network reads it: rows of float images in [0, 1], labels in memory."""
+    return LabelledImages(lambda rows: to_model_input(split.read(rows)), split.labels, split.shape)
+
+
+def feature_network(data: Splits, progress: bool = False) -> FeatureExtractor:
+    """The sample-quality feature network of `data`: cached, or trained on batches of its training split."""
+    return feature_extractor(data.name, _feature_images(data.train), _feature_images(data.test), progress=progress)
+
+
+def sample_quality_scores(model: VAE, data: Splits, held_out: HeldOut, samples: int = 5000, seed: int = 0,
+                          progress: bool = False, batch_size: int | None = None) -> dict[str, Any]:
+    """FID, KID and precision/recall of `samples` generated images against as many of the run's held-out
+    images, on the features of the dataset's vaezoo classifier (domain features: comparable within vaezoo
+    only), and the sharpness of both sets of images. Only the held-out images scored are read, in batches, as
+    stored (unbinarized: the feature network is trained on stored images and a sample is a decoded mean)."""
+    check_sample_quality(data, samples)
+    batch_size = batch_size or held_out.batch_rows(500)
+    extractor = feature_network(data, progress=progress)
+    count = min(samples, len(held_out))
+    real, fake, sharp_real, sharp_fake = [], [], 0.0, 0.0
+    device = next(model.parameters()).device
+    model.eval()
+    starts = tqdm(range(0, count, batch_size), desc="sample quality", leave=False, delay=2.0,
+                  disable=not progress)
+    with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for start in starts:
+            images, _ = held_out.read(np.arange(start, min(start + batch_size, count), dtype=np.int64), stored=True)
+            generated = model.sample(len(images)).float().cpu()
+            real.append(extractor.net.features(images))
+            fake.append(extractor.net.features(generated))
+            sharp_real += metrics.sharpness(images.numpy()) * len(images)
+            sharp_fake += metrics.sharpness(generated.numpy()) * len(images)
+    real_features, fake_features = torch.cat(real).double().numpy(), torch.cat(fake).double().numpy()
+    precision, recall = metrics.precision_recall(real_features, fake_features)
     return {
-        "samples": len(real), "fid": metrics.fid(real, fake), "kid": metrics.kid(real, fake, seed=seed),
-        "precision": precision, "recall": recall, "sample_sharpness": metrics.sharpness(generated.numpy()),
-        "held_out_sharpness": metrics.sharpness(images.numpy()), "features": extractor.describe(),
+        "samples": count, "fid": metrics.fid(real_features, fake_features),
+        "kid": metrics.kid(real_features, fake_features, seed=seed),
+        "precision": precision, "recall": recall, "sample_sharpness": sharp_fake / count,
+        "held_out_sharpness": sharp_real / count, "features": extractor.describe(),
     }
 
 
-def save_factor_traversal(model: VAE, data: Dataset, dims: list[dict[str, Any]], path: Path, steps: int = 9) -> None:
+def save_factor_traversal(model: VAE, held_out: HeldOut, dims: list[dict[str, Any]], path: Path,
+                          steps: int = 9) -> None:
     """A traversal of every latent dimension (one row each, from the first held-out image's code), each row
     labelled with the factor that dimension captures best."""
-    x = data.test_x[:1].to(next(model.parameters()).device)
+    x, _ = held_out.first(1, next(model.parameters()).device)
     images = explore.traverse(model, x, steps=steps, dims=[d["dim"] for d in dims])
     labels = [f"z{d['dim']}: {d['factor']} ({d['normalized_mutual_information']:.2f})" if d["active"]
               else f"z{d['dim']}: inactive" for d in dims]
     viz.save_labelled_rows(images.float().cpu(), labels, path, nrow=steps)
 
 
+def check_extras(data: Splits, *, disentanglement: bool, sample_quality: bool, quality_samples: int = 5000) -> None:
+    """Refuse, before any work, the extra evaluation that `data` cannot give."""
+    if disentanglement:
+        check_disentanglement(data)
+    if sample_quality:
+        check_sample_quality(data, quality_samples)
+
+
 def evaluate_run(
-    run_dir: str | Path, model: VAE, data: Dataset, *, disentanglement: bool, sample_quality: bool,
-    quality_samples: int = 5000, progress: bool = False,
+    run_dir: str | Path, model: VAE, data: Splits, held_out: HeldOut, *, disentanglement: bool,
+    sample_quality: bool, quality_samples: int = 5000, progress: bool = False,
 ) -> dict[str, Any]:
-    """The extra evaluation asked for, also written to RUN_DIR/evaluation.json (with the labelled traversal
-    picture) and shown in report.html."""
+    """The extra evaluation asked for, on the run's held-out set, also written to RUN_DIR/evaluation.json (with
+    the labelled traversal picture) and shown in report.html."""
     from vaezoo.analysis.report import write_report
 
     run = Path(run_dir)
     result: dict[str, Any] = {}
     if disentanglement:
-        result["disentanglement"] = disentanglement_scores(model, data)
-        save_factor_traversal(model, data, result["disentanglement"]["dimension_factors"], run / TRAVERSAL)
+        result["disentanglement"] = disentanglement_scores(model, data, held_out, progress=progress)
+        save_factor_traversal(model, held_out, result["disentanglement"]["dimension_factors"], run / TRAVERSAL)
     if sample_quality:
-        result["sample_quality"] = sample_quality_scores(model, data, quality_samples, progress=progress)
+        result["sample_quality"] = sample_quality_scores(model, data, held_out, quality_samples, progress=progress)
     epoch = max((m["epoch"] for m in read_metrics(run)), default=None)
     for section in result.values():  # which weights were measured: report.html says so beside the figures
         section["epoch"] = epoch

@@ -8,8 +8,10 @@ import torch
 from vaezoo.analysis import explore
 from vaezoo.analysis import pictures as viz
 from vaezoo.analysis.report import write_report
+from vaezoo.analysis.run_held_out import run_held_out
 from vaezoo.core import VAE
-from vaezoo.data.datasets import Dataset
+from vaezoo.data.held_out import HeldOut
+from vaezoo.data.splits import Splits
 from vaezoo.runs.directory import read_metrics
 
 
@@ -27,16 +29,18 @@ def reconstruction_rows(model: VAE, x: torch.Tensor, y: torch.Tensor | None) -> 
 
 
 @torch.no_grad()
-def write_run_outputs(model: VAE, data: Dataset, run: Path, n: int = 64) -> Path:
-    """samples, reconstructions, interpolation, traversal and curves PNGs, then report.html; returns its path."""
+def write_run_outputs(model: VAE, data: Splits, run: Path, n: int = 64) -> Path:
+    """samples, reconstructions, interpolation, traversal and curves PNGs, then report.html; returns its path.
+    Only the images shown are read: the first 32 of the run's held-out set (of the training split for a run
+    without a held-out set), as stored."""
     device = next(model.parameters()).device
     model.eval()
+    held_out = run_held_out(run, model, data)
+    if not len(held_out):
+        held_out = HeldOut(data.train, binarized=held_out.binarized, conditional=held_out.conditional)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
-        # the held-out images (a run without a held-out set: training images)
-        images, labels = (data.test_x, data.test_y) if len(data.test_x) else (data.train_x, data.train_y)
-        x, y = images[:32].to(device), labels[:32].to(device)
-        labels = y if model.conditional else None
+        x, labels = held_out.first(32, device, stored=True)  # as stored: grey, not binarized
         viz.save_grid(model.sample(n), run / "samples.png")
         pairs, cols = reconstruction_rows(model, x, labels)
         viz.save_grid(pairs, run / "reconstructions.png", nrow=cols)

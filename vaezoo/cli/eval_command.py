@@ -12,12 +12,15 @@ from vaezoo.runtime.finite import mark_nonfinite
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from vaezoo.analysis import evaluate
-    from vaezoo.data.held_out import held_out_set
-    from vaezoo.runs.directory import claim_run_dir, load_model, load_run_data, read_config
+    from vaezoo.analysis.learned import check_extras, evaluate_run
+    from vaezoo.analysis.run_held_out import run_held_out
+    from vaezoo.runs.directory import claim_run_dir, load_model, load_run_data
 
     _check_picture_args(args)
-    if args.nll_samples < 1:
-        raise VaezooError(f"--nll-samples must be a positive integer, got {args.nll_samples}")
+    try:
+        evaluate.check_nll_samples(args.nll_samples)
+    except ValueError as exc:
+        raise VaezooError(f"--nll-samples: {exc}") from exc
     if args.nll_examples is not None and args.nll_examples < 1:
         raise VaezooError(f"--nll-examples must be a positive integer, got {args.nll_examples}")
     writes = args.disentanglement or args.sample_quality  # evaluation.json and report.html, into the run
@@ -25,16 +28,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     lock = claim_run_dir(args.run_dir, busy="wait for it to finish, then evaluate it") if writes else nullcontext()
     with lock:
         data = load_run_data(args.run_dir, args.data_dir)  # first: a run whose data it cannot read is refused unloaded
+        extras = {"disentanglement": args.disentanglement, "sample_quality": args.sample_quality}
+        check_extras(data, **extras, quality_samples=args.quality_samples)  # before any work
         model = load_model(args.run_dir, device=args.device, trust_pickle=args.trust_pickle)
-        x, y = held_out_set(data, model, read_config(args.run_dir)["train"].get("binarize", "auto"))
-        result = evaluate.summary(model, x, y, args.nll_samples, progress=not args.json,
+        held_out = run_held_out(args.run_dir, model, data)
+        result = evaluate.summary(model, held_out, args.nll_samples, progress=not args.json,
                                   nll_examples=args.nll_examples)
         if writes:
-            from vaezoo.analysis.learned import evaluate_run
-
-            result.update(evaluate_run(args.run_dir, model, data, disentanglement=args.disentanglement,
-                                       sample_quality=args.sample_quality, quality_samples=args.quality_samples,
-                                       progress=not args.json))
+            result.update(evaluate_run(args.run_dir, model, data, held_out, **extras,
+                                       quality_samples=args.quality_samples, progress=not args.json))
     if args.json:
         print_json(result)
         return _finite(args.run_dir, result)

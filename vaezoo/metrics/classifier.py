@@ -1,6 +1,11 @@
 """The feature network behind vaezoo's sample-quality metrics: a small CNN that vaezoo trains on a dataset's
-training labels, deterministically (fixed seed, one thread, on the CPU), and caches by dataset name, a hash
-of the data and the network's version. Its penultimate layer gives the features.
+training labels, deterministically (fixed seed, one thread, on the CPU), reading only the batches it trains on.
+Its penultimate layer gives the features.
+
+The cache is keyed by what the network was made from without reading the whole dataset (the dataset's name,
+its split sizes, image shape and type, a hash of its labels and of a fixed sample of its images, and the
+training settings), and holds a checksum of its weights and of its record, verified on every read: a cache
+that is damaged, replaced or made from other data is said in one line and trained again, never trusted.
 
 These are domain features: FID, KID and precision/recall computed on them compare models within vaezoo on
 one dataset, not with figures computed on Inception features (whose weights vaezoo never downloads).
@@ -9,20 +14,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_weights
+from safetensors.torch import save as save_weights
 from torch import nn
+from tqdm import tqdm
 
-from vaezoo.atomic import atomic_write_text
+from vaezoo.atomic import atomic_write, atomic_write_text
 from vaezoo.cache import cache_dir
 from vaezoo.errors import DataError
 
-VERSION = 1
+VERSION = 2  # 2: trained batch by batch from an ImageSet; cache key and checksums
 FEATURES = 128
-STEPS = 1000  # training steps of batch 128
+STEPS = 1000  # training steps
+BATCH_SIZE = 128
+SEED = 0
+KEY_SAMPLE_ROWS = 64  # training images hashed into the cache key, evenly spaced over the split
 
 
 class FeatureNet(nn.Module):
@@ -52,12 +65,25 @@ class FeatureNet(nn.Module):
 
 
 @dataclass
+class LabelledImages:
+    """One split as the feature network reads it: `read(rows)` gives the images of those rows as floats in
+    [0, 1], [n, *shape]; `labels` (int64 [N]) are in memory. (vaezoo.analysis makes one from an ImageSet.)"""
+
+    read: Callable[[np.ndarray], torch.Tensor]
+    labels: torch.Tensor
+    shape: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
 class FeatureExtractor:
     """A trained FeatureNet with what it was trained on and how well it classifies held-out images."""
 
     net: FeatureNet
     dataset: str
-    data_hash: str
+    data_hash: str  # the cache key: what the network was made from
     test_accuracy: float
     steps: int
 
@@ -66,43 +92,62 @@ class FeatureExtractor:
                 "test_accuracy": self.test_accuracy, "training_steps": self.steps, "features": FEATURES}
 
 
-def data_hash(train_x: torch.Tensor, train_y: torch.Tensor) -> str:
-    """SHA-256 (first 16 hex digits) of the training images and labels."""
+def check_labels(name: str, train: LabelledImages) -> None:
+    """DataError unless the training labels are class labels with at least two classes."""
+    labels = train.labels
+    if labels.dim() != 1 or len(torch.unique(labels)) < 2:
+        raise DataError(f"{name}: the sample-quality features need class labels with at least two classes")
+
+
+def cache_key(
+    name: str, train: LabelledImages, test: LabelledImages, steps: int, batch_size: int, seed: int
+) -> str:
+    """SHA-256 (first 16 hex digits) of what a feature network is made from, reading only KEY_SAMPLE_ROWS
+    training images: the dataset's name, split sizes and image shape, every label, the sampled images, the
+    training settings and the network's version."""
     digest = hashlib.sha256()
-    for t in (train_x, train_y):
-        digest.update(str(tuple(t.shape)).encode())
-        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    settings = {"name": name, "train": len(train), "test": len(test), "shape": list(train.shape), "steps": steps,
+                "batch_size": batch_size, "seed": seed, "version": VERSION, "features": FEATURES}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for labels in (train.labels, test.labels):
+        digest.update(labels.detach().cpu().to(torch.int64).contiguous().numpy().tobytes())
+    rows = np.unique(np.linspace(0, len(train) - 1, KEY_SAMPLE_ROWS).round().astype(np.int64))
+    digest.update(train.read(rows).detach().cpu().float().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
-def _accuracy(net: FeatureNet, x: torch.Tensor, y: torch.Tensor) -> float:
+def _accuracy(net: FeatureNet, images: LabelledImages, batch_size: int = 500) -> float:
+    """The share of `images` whose label the network predicts, read in batches."""
+    correct = 0
     with torch.no_grad():
-        predicted = torch.cat([net(x[i : i + 500]).argmax(1) for i in range(0, len(x), 500)])
-    return float((predicted == y).float().mean())
+        for start in range(0, len(images), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(images)), dtype=np.int64)
+            correct += int((net(images.read(rows)).argmax(1) == images.labels[torch.from_numpy(rows)]).sum())
+    return correct / len(images)
 
 
 def train_feature_net(
-    train_x: torch.Tensor, train_y: torch.Tensor, steps: int = STEPS, batch_size: int = 128, seed: int = 0
+    train: LabelledImages, steps: int = STEPS, batch_size: int = BATCH_SIZE, seed: int = SEED, progress: bool = False
 ) -> FeatureNet:
-    """Train a FeatureNet to classify train_y from train_x with Adam, on one CPU thread from a fixed seed, so
-    that the same data always gives the same weights."""
-    classes = int(train_y.max()) + 1
+    """Train a FeatureNet to classify the labels of `train` with Adam, on one CPU thread from a fixed seed, so
+    that the same data always gives the same weights. Only the steps x batch_size rows trained on are read."""
+    classes = int(train.labels.max()) + 1
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            net = FeatureNet(tuple(train_x.shape[1:]), classes)
+            net = FeatureNet(tuple(train.shape), classes)
             optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
             generator = torch.Generator().manual_seed(seed)
-            order = torch.randperm(len(train_x), generator=generator)
+            order = torch.randperm(len(train), generator=generator)
             position = 0
-            for _ in range(steps):
+            for _ in tqdm(range(steps), desc="feature network", leave=False, delay=2.0, disable=not progress):
                 if position + batch_size > len(order):
-                    order, position = torch.randperm(len(train_x), generator=generator), 0
+                    order, position = torch.randperm(len(train), generator=generator), 0
                 rows = order[position : position + batch_size]
                 position += batch_size
-                loss = nn.functional.cross_entropy(net(train_x[rows]), train_y[rows])
+                loss = nn.functional.cross_entropy(net(train.read(rows.numpy())), train.labels[rows])
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -111,34 +156,62 @@ def train_feature_net(
     return net.eval()
 
 
-def feature_extractor(data, steps: int | None = None, progress: bool = False) -> FeatureExtractor:
-    """The FeatureNet of a Dataset (trained on its training split and labels), from the cache or trained and
-    cached now; its test accuracy is measured on the held-out split."""
+def _record_checksum(record: dict) -> str:
+    """SHA-256 of a cache record's fields other than its checksum, in a canonical form."""
+    fields = {k: v for k, v in record.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _cached(weights: Path, record_path: Path, key: str, shape: tuple[int, ...], classes: int) -> FeatureExtractor | str:
+    """The cached extractor if its record and weights are whole and made from `key`, else why not."""
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"its record is unreadable ({type(exc).__name__})"
+    if not isinstance(record, dict) or record.get("checksum") != _record_checksum(record):
+        return "its record does not match its checksum"
+    if (record.get("data_hash"), record.get("version"), record.get("classes")) != (key, VERSION, classes):
+        return "it was made from other data or settings"
+    try:
+        blob = weights.read_bytes()
+    except OSError as exc:
+        return f"its weights are unreadable ({exc.strerror or exc})"
+    if hashlib.sha256(blob).hexdigest() != record.get("weights_sha256"):
+        return "its weights do not match their checksum"
+    net = FeatureNet(shape, classes)
+    try:
+        net.load_state_dict(load_weights(blob))
+    except Exception as exc:  # noqa: BLE001 - weights that pass the checksum but not the network: rebuilt all the same
+        return f"its weights do not fit the network ({type(exc).__name__})"
+    return FeatureExtractor(net.eval(), record["dataset"], key, float(record["test_accuracy"]), int(record["steps"]))
+
+
+def feature_extractor(name: str, train: LabelledImages, test: LabelledImages, steps: int | None = None,
+                      progress: bool = False) -> FeatureExtractor:
+    """The FeatureNet of a dataset (trained on its training split and labels), from the cache when it is whole
+    and made from this data, else trained and cached now (a damaged or foreign cache is said in one line on
+    stderr); its test accuracy is measured on the held-out split."""
     steps = steps or STEPS
-    labels = data.train_y
-    if labels.dim() != 1 or len(torch.unique(labels)) < 2:
-        raise DataError(f"{data.name}: the sample-quality features need class labels with at least two classes")
-    key = data_hash(data.train_x, labels)
-    stem = f"{data.name.replace(':', '_').replace('/', '_')}-{key}-v{VERSION}"
+    check_labels(name, train)
+    classes = int(train.labels.max()) + 1
+    key = cache_key(name, train, test, steps, BATCH_SIZE, SEED)
+    stem = f"{name.replace(':', '_').replace('/', '_')}-{key}-v{VERSION}"
     folder = cache_dir("classifiers")
-    weights, record = folder / f"{stem}.safetensors", folder / f"{stem}.json"
-    if weights.is_file() and record.is_file():
-        info = json.loads(record.read_text(encoding="utf-8"))
-        net = FeatureNet(tuple(data.train_x.shape[1:]), info["classes"])
-        net.load_state_dict(load_file(str(weights)))
-        return FeatureExtractor(net.eval(), data.name, key, info["test_accuracy"], info["steps"])
+    weights, record_path = folder / f"{stem}.safetensors", folder / f"{stem}.json"
+    if weights.exists() or record_path.exists():
+        cached = _cached(weights, record_path, key, tuple(train.shape), classes)
+        if isinstance(cached, FeatureExtractor):
+            return cached
+        print(f"vaezoo: the cached feature network {weights} cannot be used: {cached}; training it again",
+              file=sys.stderr)
     if progress:
-        print(f"training the sample-quality feature network on {data.name} ({steps} steps, cached in {folder})")
-    net = train_feature_net(data.train_x, labels, steps)
-    accuracy = _accuracy(net, data.test_x, data.test_y)
-    _save(net, weights)
-    atomic_write_text(record, json.dumps({"dataset": data.name, "data_hash": key, "version": VERSION,
-                                          "classes": net.head.out_features, "test_accuracy": accuracy,
-                                          "steps": steps}, indent=2) + "\n")
-    return FeatureExtractor(net, data.name, key, accuracy, steps)
-
-
-def _save(net: FeatureNet, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
-    tmp.replace(path)
+        print(f"training the sample-quality feature network on {name} ({steps} steps, cached in {folder})")
+    net = train_feature_net(train, steps, progress=progress)
+    accuracy = _accuracy(net, test)
+    blob = save_weights({k: v.contiguous() for k, v in net.state_dict().items()})
+    atomic_write(weights, lambda f: f.write(blob))
+    record = {"dataset": name, "data_hash": key, "version": VERSION, "classes": classes, "test_accuracy": accuracy,
+              "steps": steps, "batch_size": BATCH_SIZE, "seed": SEED,
+              "weights_sha256": hashlib.sha256(blob).hexdigest()}
+    atomic_write_text(record_path, json.dumps({**record, "checksum": _record_checksum(record)}, indent=2) + "\n")
+    return FeatureExtractor(net, name, key, accuracy, steps)

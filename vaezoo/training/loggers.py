@@ -178,8 +178,7 @@ class TensorBoardLogger(Callback):
             torch.manual_seed(0)  # the same draws at every epoch: the grids show the model change, not the noise
             self.image("samples", model.sample(64), None, epoch)
             if len(trainer.held_out):
-                x, y, _ = next(iter(trainer.held_out.batches(32, device)))
-                pairs, cols = reconstruction_rows(model, x, y)
+                pairs, cols = reconstruction_rows(model, *trainer.held_out.first(32, device))
                 self.image("reconstructions", pairs, cols, epoch)
         model.train(training)
         self.drawn = epoch
