@@ -85,3 +85,15 @@ def test_per_example_terms_are_averaged_over_examples_and_others_left_out():
 def test_no_examples_is_refused():
     with pytest.raises(ValueError, match="hold no examples"):
         held_out_objective(wae(), [])
+
+
+def test_the_trainer_records_the_objectives_held_out_loss_and_terms_each_epoch():
+    """val_loss and val_loss_<term> of every epoch are held_out_objective of the held-out set, beside the ELBO."""
+    model = wae()
+    x = torch.rand(96, 1, 4, 4)
+    run = vaezoo.fit(model, x[:64], x[64:], epochs=2, batch_size=16, binarize="none")
+    last = run.metrics[-1]
+    expected = held_out_objective(model, [(x[64:], None)])
+    assert last["val_loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    assert last["val_loss_mmd"] == pytest.approx(expected["mmd"], rel=1e-5)
+    assert "val_elbo" in last and all("val_loss" in m for m in run.metrics)

@@ -25,7 +25,7 @@ def bits_per_dim(nats_per_example: float, input_shape: Sequence[int]) -> float:
 
 
 @contextmanager
-def _evaluating(model: VAE, seed: int) -> Iterator[torch.device]:
+def evaluating(model: VAE, seed: int) -> Iterator[torch.device]:
     """Eval mode and a fixed seed; the training mode and the global RNG are restored afterwards, so evaluating
     does not change what training draws next."""
     was_training = model.training
@@ -51,7 +51,7 @@ def elbo(
     `batch_size` defaults to the held-out set's batch_rows(1000), as every metric here."""
     world = world or World()
     batch_size = batch_size or held_out.batch_rows(1000)
-    with _evaluating(model, seed) as device:
+    with evaluating(model, seed) as device:
         totals = torch.zeros(3, dtype=torch.float64, device=device)  # elbo, recon, kl
         for xb, yb, rows in held_out.batches(batch_size, device, world, progress="ELBO" if progress else None):
             start, stop = world.shard(rows)
@@ -102,7 +102,7 @@ def importance_weighted_nll(
     pass_rows = held_out.batch_rows()
     batch_size = max(1, min(batch_size, pass_rows // samples))
     total = 0.0
-    with _evaluating(model, seed) as device:
+    with evaluating(model, seed) as device:
         for xb, yb, _ in held_out.batches(batch_size, device, progress=f"IW-NLL, K={samples}" if progress else None):
             total -= _iw_bound(model, xb, yb, samples, pass_rows).sum().item()
     return total / len(held_out)
@@ -115,7 +115,7 @@ def active_units(
     The variance is accumulated batch by batch (Chan et al.'s pairwise update), so no [N, D] matrix is kept."""
     count, mean, m2 = 0, None, None
     batch_size = batch_size or held_out.batch_rows(1000)
-    with _evaluating(model, 0) as device:
+    with evaluating(model, 0) as device:
         for xb, yb, _ in held_out.batches(batch_size, device, progress="active units" if progress else None):
             means = model.posterior_mean(xb, yb).double()
             if not torch.isfinite(means).all():  # NaN compares false: such examples would count as inactive
@@ -143,7 +143,7 @@ def kl_per_dimension(
     model.posterior.require("kl_per_dim", model.prior)
     batch_size = batch_size or held_out.batch_rows(1000)
     total = None
-    with _evaluating(model, 0) as device:
+    with evaluating(model, 0) as device:
         for xb, yb, _ in held_out.batches(batch_size, device, progress="KL per dimension" if progress else None):
             per_dim = elbo_terms(model, xb, yb, kl_per_dim=True).terms["kl_per_dim"].sum(0)
             total = per_dim if total is None else total + per_dim
@@ -157,7 +157,7 @@ def mutual_information(model: VAE, held_out: HeldOut, chunk: int = 100, progress
     read in batches."""
     posterior = model.posterior
     posterior.require("density", model.prior)
-    with _evaluating(model, 0) as device:
+    with evaluating(model, 0) as device:
         encoded = [model.encode(xb, yb) for xb, yb, _ in held_out.batches(
             held_out.batch_rows(1000), device, progress="I(x;z): encoding" if progress else None)]
         params = tuple(torch.cat(p) for p in zip(*encoded))

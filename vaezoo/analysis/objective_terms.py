@@ -5,27 +5,12 @@ VAE-GAN adds adversarial terms); the trainer records these beside it, per epoch,
 `val_<term>`."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 import torch
 
+from vaezoo.analysis.evaluate import evaluating
 from vaezoo.core import VAE
-
-
-@contextmanager
-def _held_out(model: VAE, seed: int) -> Iterator[torch.device]:
-    """Eval mode, no gradients and a fixed seed; the mode and the global random state are restored after, so
-    measuring does not change what training draws next."""
-    was_training = model.training
-    device = next(model.parameters()).device
-    model.eval()
-    try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
-            torch.manual_seed(seed)
-            yield device
-    finally:
-        model.train(was_training)
 
 
 def held_out_objective(
@@ -42,7 +27,7 @@ def held_out_objective(
     come from `seed`, so two calls on the same model and batches agree."""
     totals: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}  # the examples each name was measured on
-    with _held_out(model, seed) as device:
+    with evaluating(model, seed) as device:
         for x, y in batches:
             x = x.to(device)
             out = model(x) if y is None else model(x, y.to(device))

@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from vaezoo.analysis import evaluate
+from vaezoo.analysis.objective_terms import held_out_objective
 from vaezoo.analysis.run_outputs import write_run_outputs
 from vaezoo.core import VAE
 from vaezoo.data.binarize import dynamic_bits, fixed_bits
@@ -318,6 +319,11 @@ class Trainer:
             metrics.update(val_elbo=val["elbo"], val_recon=val["recon"], val_kl=val["kl"])
             if "bits_per_dim" in val:
                 metrics["val_bits_per_dim"] = val["bits_per_dim"]
+            # the objective's own loss and terms: what a model that is not trained on the ELBO (a WAE) is judged by
+            batches = ((x, y) for x, y, _ in self.held_out.batches(self.held_out.batch_rows(), self.device))
+            objective = held_out_objective(self.model, batches)
+            metrics["val_loss"] = objective.pop("loss")
+            metrics.update({f"val_loss_{term}": value for term, value in objective.items()})
         metrics.update(seconds=round(state.epoch_seconds, 3), skipped_steps=state.skipped)
         if self.schedule.varies:
             metrics["lr"] = self.optimizer.param_groups[0]["lr"]
