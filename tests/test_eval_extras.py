@@ -13,7 +13,7 @@ from vaezoo import metrics
 from vaezoo.analysis import evaluate, learned
 from vaezoo.cli.main import main
 from vaezoo.data.datasets import load_dataset
-from vaezoo.data.splits import Splits
+from vaezoo.data.splits import Splits, to_model_input
 from vaezoo.metrics import classifier
 from vaezoo.runs.directory import load_run_data
 
@@ -106,7 +106,7 @@ def test_the_classifier_is_deterministic_and_cached(quick_classifier, monkeypatc
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     trained = learned.feature_network(data)
-    test_x = data.test.read(np.arange(5))
+    test_x = to_model_input(data.test.read(np.arange(5)))  # colour-shapes is stored as uint8
     assert trained.net.features(test_x).shape == (5, classifier.FEATURES)
 
     def no_training(*args, **kwargs):
@@ -125,7 +125,7 @@ def test_the_classifier_is_deterministic_and_cached(quick_classifier, monkeypatc
 
 def test_the_classifier_reads_only_the_batches_it_trains_on(quick_classifier, monkeypatch):
     data = load_dataset("colour-shapes", limit=2000)
-    counting = CountingImages(data.train.images, data.train.labels, most=128)
+    counting = CountingImages(data.train.read(np.arange(len(data.train))), data.train.labels, most=128)
     net = classifier.train_feature_net(feature_images(counting), steps=5)
     assert counting.rows_read == 5 * 128 and isinstance(net, classifier.FeatureNet)
     counting.reads.clear()
@@ -170,7 +170,7 @@ def test_a_damaged_or_replaced_classifier_cache_is_said_and_trained_again(quick_
     again = learned.feature_network(data)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cached feature network" in err and "training it again" in err, err
-    test_x = data.test.read(np.arange(5))
+    test_x = to_model_input(data.test.read(np.arange(5)))  # colour-shapes is stored as uint8
     torch.testing.assert_close(again.net.features(test_x), trained.net.features(test_x))  # deterministic retraining
     assert again.test_accuracy == trained.test_accuracy
     learned.feature_network(data)  # the rebuilt cache is whole again: used without a word
