@@ -37,6 +37,13 @@ def test_report_holds_config_metrics_and_every_picture(tmp_path):
     assert "src=\"http" not in page and "src=\"/" not in page  # nothing to fetch: readable offline
 
 
+def test_a_non_finite_held_out_elbo_is_said_so_not_printed_as_nan(tmp_path):
+    run = make_run(tmp_path)
+    append_metrics(run, {"epoch": 4, "train_loss": 30.0, "val_elbo": float("nan"), "seconds": 0.1})
+    page = write_report(run).read_text()
+    assert "<b>non-finite</b>" in page and ">nan<" not in page.lower()
+
+
 def test_report_shows_only_the_pictures_there_are(tmp_path):
     run = make_run(tmp_path)
     (run / "interpolation.png").unlink()
@@ -66,7 +73,7 @@ def test_each_evaluation_says_the_epoch_it_measured_and_a_stale_one_is_flagged(t
 
     run = make_run(tmp_path)
     monkeypatch.setattr(learned, "sample_quality_scores", lambda *a, **k: {"fid": 31.5})
-    result = learned.evaluate_run(run, None, None, disentanglement=False, sample_quality=True)
+    result = learned.evaluate_run(run, None, None, None, disentanglement=False, sample_quality=True)
     assert result["sample_quality"]["epoch"] == 3
     assert json.loads((run / "evaluation.json").read_text())["sample_quality"] == {"fid": 31.5, "epoch": 3}
     page = (run / "report.html").read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import os
 from pathlib import Path
 
@@ -52,8 +53,7 @@ def _metrics_table(metrics: list[dict]) -> str:
     body = []
     for m in metrics:
         cells = "".join(
-            f"<td>{m[c]:.3f}</td>" if isinstance(m.get(c), float) else f"<td>{html.escape(str(m.get(c, '')))}</td>"
-            for c in columns
+            f"<td>{_number(m.get(c, ''), '.3f')}</td>" for c in columns
         )
         body.append(f"<tr>{cells}</tr>")
     return f"<table><tr>{head}</tr>\n" + "\n".join(body) + "</table>"
@@ -94,7 +94,7 @@ def _evaluation_section(run: Path, trained: int | None) -> str:
     parts = []
     for name, section in evaluation.items():
         rows = "".join(
-            f'<tr><td class="key">{html.escape(k)}</td><td>{v:.4f}</td></tr>' if isinstance(v, float)
+            f'<tr><td class="key">{html.escape(k)}</td><td>{_number(v, ".4f")}</td></tr>' if isinstance(v, float)
             else f'<tr><td class="key">{html.escape(k)}</td><td class="key">{html.escape(str(v))}</td></tr>'
             for k, v in _flat(name, section) if k != f"{name}.epoch"
         )
@@ -105,10 +105,11 @@ def _evaluation_section(run: Path, trained: int | None) -> str:
     return "<h2>Evaluation (vaezoo eval)</h2>" + "".join(parts)
 
 
-def _number(value: object) -> str:
-    """A metric as text: floats to two places, anything else (from a hand-edited file) escaped as it is."""
+def _number(value: object, spec: str = ".2f") -> str:
+    """A metric as text: floats by `spec` ("non-finite" for NaN or infinity), anything else (from a hand-edited
+    file) escaped as it is."""
     if isinstance(value, float):
-        return f"{value:.2f}"
+        return format(value, spec) if math.isfinite(value) else "non-finite"
     return html.escape(str(value))
 
 

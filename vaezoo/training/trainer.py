@@ -347,7 +347,9 @@ class Trainer:
             save_weights(self.run, self.model)
         self.emit("on_epoch_end", metrics)
         if self.show:
-            held_out = f"  val_elbo {metrics['val_elbo']:.2f} nats" if "val_elbo" in metrics else ""
+            value = metrics.get("val_elbo")
+            shown = "non-finite" if value is not None and not math.isfinite(value) else f"{value:.2f} nats"
+            held_out = f"  val_elbo {shown}" if value is not None else ""
             tqdm.write(f"epoch {state.epoch}/{config.epochs}  train_loss {metrics['train_loss']:.2f}{held_out}  "
                        f"({state.epoch_seconds:.1f}s)")
         state.plateau_best, state.plateau_bad, state.lr_scale = self.schedule.after_epoch(
