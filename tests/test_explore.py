@@ -134,12 +134,12 @@ def test_picture_commands_draw_what_they_claim(run, model, tmp_path, capsys, com
 def test_picture_commands_read_only_the_rows_they_show(run, tmp_path, capsys, monkeypatch, command, rows):
     from held_out_sets import CountingImages
 
-    from vaezoo.analysis import run_held_out
     from vaezoo.data.splits import Splits
+    from vaezoo.runs import directory
 
     digits = load_dataset("digits")
     test = CountingImages(digits.test.images, digits.test.labels, most=64)
-    monkeypatch.setattr(run_held_out, "load_run_data", lambda *args: Splits("digits", digits.train, test))
+    monkeypatch.setattr(directory, "load_run_data", lambda *args: Splits("digits", digits.train, test))
     assert main([command[0], str(run), "--out", str(tmp_path / "p.png"), *command[1:]]) == 0
     if rows == "classes 1 and 7, and a":
         rows = int(((test.labels == 1) | (test.labels == 7)).sum()) + 1
