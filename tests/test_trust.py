@@ -198,7 +198,11 @@ def test_a_hand_built_model_is_saved_without_pickle_and_drawn_from_the_command_l
     expected = model.eval().sample(4)
     torch.manual_seed(1)
     assert torch.equal(loaded.sample(4), expected)
+    # a fresh process has not imported the user's module: importing it runs its code, so only when asked
     result = cli("sample", run, "--out", tmp_path / "s.png", "--n", "4")
+    assert "module trust_parts, which is not imported" in one_error(result) and "--import trust_parts" in result.stderr
+    assert not (tmp_path / "s.png").exists()
+    result = cli("sample", run, "--out", tmp_path / "s.png", "--n", "4", "--import", "trust_parts")
     assert result.returncode == 0 and (tmp_path / "s.png").is_file(), result.stderr
 
 
@@ -239,7 +243,7 @@ def test_a_hostile_record_imports_only_module_classes_and_calls_nothing_else(tmp
         "os:system": "is not a Module class",  # a function, not a class
         "subprocess:Popen": "is not a Module class",  # a class, but not a module of a model
         "torch.nn:Linear": "is not a VAE class",  # the root must be a VAE
-        "no_such_module_anywhere:Thing": "is not found",
+        "vaezoo.no_such_module:Thing": "is not found",
         "os.path;rm:x": "not an import path",
     }
     for cls, message in cases.items():
@@ -253,6 +257,26 @@ def test_a_hostile_record_imports_only_module_classes_and_calls_nothing_else(tmp
                              VAE)
     with pytest.raises(ValueError, match="attribute named '_modules'"):
         architecture.rebuild(changed([], "attributes", {"_modules": 1}), state, extra, VAE)
+
+
+def test_a_record_imports_no_module_the_caller_did_not_import_or_name(tmp_path, monkeypatch):
+    """Importing a module runs its code: a record naming one that is not imported (and not vaezoo's or torch's,
+    nor a private one of theirs) is refused unless the caller names it in `imports`."""
+    marker = tmp_path / "imported"
+    (tmp_path / "planted.py").write_text(f"open({str(marker)!r}, 'w').close()\nfrom torch.nn import Linear\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model = vaezoo.create_model("vae-mlp", input_shape=(1, 8, 8), latent_dim=2)
+    tree, extra = architecture.record(model)
+    hostile = json.loads(json.dumps(tree))
+    hostile["modules"]["encoder"]["class"] = "planted:Linear"
+    for name in ("planted", "vaezoo.__main__", "torch._private"):
+        with pytest.raises(architecture.NotImported):
+            architecture.rebuild(json.loads(json.dumps(hostile).replace("planted", name)), model.state_dict(), extra,
+                                 VAE)
+    assert not marker.exists() and "planted" not in sys.modules
+    architecture.rebuild(hostile, model.state_dict(), extra, VAE, imports=("planted",))  # named by the caller
+    assert marker.exists()
+    sys.modules.pop("planted", None)
 
 
 def test_parts_that_a_record_cannot_describe_are_named(parts):
@@ -313,7 +337,11 @@ def test_a_run_from_before_checksums_loads_with_a_warning_but_never_with_nan(zoo
         model = load_model(run)
     for name, value in load_file(zoo_run / "model.safetensors").items():
         assert torch.equal(model.state_dict()[name], value)
+    # a fresh process has not imported the user's module: importing it runs its code, so only when asked
     result = cli("sample", run, "--out", tmp_path / "s.png", "--n", "4")
+    assert "module trust_parts, which is not imported" in one_error(result) and "--import trust_parts" in result.stderr
+    assert not (tmp_path / "s.png").exists()
+    result = cli("sample", run, "--out", tmp_path / "s.png", "--n", "4", "--import", "trust_parts")
     assert result.returncode == 0 and (tmp_path / "s.png").is_file(), result.stderr
     said = [line for line in result.stderr.splitlines() if line.startswith("vaezoo: warning: ")]
     assert len(said) == 1 and "its bytes cannot be verified" in said[0] and "Warning" not in result.stderr

@@ -30,7 +30,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         data = load_run_data(args.run_dir, args.data_dir)  # first: a run whose data it cannot read is refused unloaded
         extras = {"disentanglement": args.disentanglement, "sample_quality": args.sample_quality}
         check_extras(data, **extras, quality_samples=args.quality_samples)  # before any work
-        model = load_model(args.run_dir, device=args.device, trust_pickle=args.trust_pickle)
+        model = load_model(args.run_dir, device=args.device, trust_pickle=args.trust_pickle,
+                           imports=args.imports)
         held_out = run_held_out(args.run_dir, model, data)
         result = evaluate.summary(model, held_out, args.nll_samples, progress=not args.json,
                                   nll_examples=args.nll_examples)

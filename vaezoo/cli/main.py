@@ -41,6 +41,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 TRUST_PICKLE_HELP = ("unpickle the run's model.pt (a model built by hand from parts that could not be recorded "
                      "without pickle); unpickling runs any code the file holds: only for runs you trust")
+IMPORT_HELP = ("import MODULE to rebuild a hand-built model whose parts are its classes (importing runs the module's "
+               "code: vaezoo imports only vaezoo's and torch's modules unasked); repeat for several")
 DATA_DIR_HELP = ("where the run's data is (needed unless the run used a dataset's default location or data "
                  "inside RUN_DIR: vaezoo does not open paths that a run directory names)")
 
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE", help=IMPORT_HELP)
     p.add_argument("--disentanglement", action="store_true",
                    help="MIG, SAP, DCI, BetaVAE and FactorVAE scores (datasets with factors: dsprites, colour-shapes)")
     p.add_argument("--sample-quality", action="store_true",
@@ -109,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
         p.add_argument("--data-dir", help=DATA_DIR_HELP)
         p.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
+        p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE", help=IMPORT_HELP)
         p.set_defaults(func=func)
         return p
 

@@ -43,7 +43,8 @@ def _picture_run(args: argparse.Namespace):
 
     _check_picture_args(args)
     data = load_run_data(args.run_dir, args.data_dir)  # first: a run whose data it cannot read is refused unloaded
-    model = load_model(args.run_dir, device=args.device, trust_pickle=args.trust_pickle)
+    model = load_model(args.run_dir, device=args.device, trust_pickle=args.trust_pickle,
+                       imports=args.imports)
     held_out = run_held_out(args.run_dir, model, data)
     if args.seed is not None:
         torch.manual_seed(args.seed)
@@ -73,7 +74,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     _check_picture_args(args)
     _at_least("--n", args.n, 1)
-    model = load_model(args.run_dir, device=args.device, trust_pickle=args.trust_pickle)
+    model = load_model(args.run_dir, device=args.device, trust_pickle=args.trust_pickle,
+                       imports=args.imports)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     if args.label is not None and not model.conditional:

@@ -16,6 +16,7 @@ import importlib
 import json
 import math
 import re
+import sys
 from typing import Any
 
 import torch
@@ -29,6 +30,29 @@ PICKLING = ("__getstate__", "__reduce__", "__reduce_ex__", "__getnewargs__", "__
 SCALARS = (type(None), bool, int, str)
 TAGS = ("tuple", "dict", "module", "float")
 DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+#: Packages whose modules a record may name without the caller's say-so (their import runs no code of the run's).
+IMPORTABLE = ("vaezoo", "torch")
+
+
+class NotImported(ImportError):
+    """A record names a class of a module that is not imported; importing it would run that module's code."""
+
+    def __init__(self, module: str) -> None:
+        super().__init__(module)
+        self.module = module
+
+
+def may_import(module: str, imports: tuple[str, ...]) -> bool:
+    """Whether rebuilding may import `module`: already imported, a public module of vaezoo or torch, or one of
+    (or inside one of) the modules the caller named in `imports`."""
+    if module in sys.modules:
+        return True
+    if any(module == name or module.startswith(f"{name}.") for name in imports):
+        return True
+    parts = module.split(".")
+    return parts[0] in IMPORTABLE and not any(part.startswith("_") for part in parts)
 
 
 class NotRecordable(ValueError):
@@ -124,9 +148,12 @@ def record(model: nn.Module) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     return tree, extra
 
 
-def rebuild(tree: Any, state_dict: dict[str, torch.Tensor], extra: dict[str, torch.Tensor], root: type) -> nn.Module:
+def rebuild(tree: Any, state_dict: dict[str, torch.Tensor], extra: dict[str, torch.Tensor], root: type,
+            imports: tuple[str, ...] = ()) -> nn.Module:
     """The module that `record` described, with its parameters and buffers from `state_dict` (model.safetensors)
-    and `extra` (the record's own tensors). ValueError names what is malformed; ImportError what is missing."""
+    and `extra` (the record's own tensors). A module that is not imported yet is imported only when may_import
+    allows it (else NotImported): a record chooses which module to import, and importing runs its code.
+    ValueError names what is malformed; ImportError what is missing."""
     made: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
 
     def make(record: Any, path: str) -> None:
@@ -141,6 +168,8 @@ def rebuild(tree: Any, state_dict: dict[str, torch.Tensor], extra: dict[str, tor
                             ("training", bool)):
             if not isinstance(record.get(field), kind):
                 raise ValueError(f"{where} lacks its {field}")
+        if not may_import(module_name, imports):
+            raise NotImported(module_name)
         cls = _resolve(module_name, qualname)
         if cls is None:
             raise ImportError(f"{qualname} is not found in {module_name} (the class of {where})")

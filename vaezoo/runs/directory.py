@@ -14,7 +14,7 @@ import os
 import platform
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -297,7 +297,7 @@ def _pickle_architecture(run: Path, model: VAE, why: str) -> str:
     return ARCHITECTURE
 
 
-def _rebuild_architecture(run: Path, state: dict[str, torch.Tensor]) -> VAE:
+def _rebuild_architecture(run: Path, state: dict[str, torch.Tensor], imports: tuple[str, ...]) -> VAE:
     """The hand-built model recorded in RUN/architecture.safetensors, its weights from `state`."""
     path = run / ARCHITECTURE_RECORD
     try:
@@ -307,7 +307,12 @@ def _rebuild_architecture(run: Path, state: dict[str, torch.Tensor]) -> VAE:
         bad = first_nonfinite(extra)
         if bad is not None:
             raise ValueError(f"its buffer {bad} holds NaN or infinity")
-        return architecture.rebuild(json.loads(tree), state, extra, VAE)
+        return architecture.rebuild(json.loads(tree), state, extra, VAE, imports)
+    except architecture.NotImported as exc:
+        raise RunDirError(
+            f"the hand-built model of {run} is made of classes from the module {exc.module}, which is not imported; "
+            f"importing it runs its code, so vaezoo does so only when asked: import {exc.module} first, or pass "
+            f"imports=[{exc.module!r}] to vaezoo.load_model (--import {exc.module} on the command line)") from None
     except FileNotFoundError:
         raise RunDirError(f"{run} holds a hand-built model but its {ARCHITECTURE_RECORD} is missing") from None
     except OSError as exc:
@@ -346,19 +351,21 @@ def _load_architecture(run: Path, trust_pickle: bool) -> VAE:
 
 
 def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cpu", *,
-               trust_pickle: bool = False) -> VAE:
+               trust_pickle: bool = False, imports: Sequence[str] = ()) -> VAE:
     """The trained VAE saved in `run_dir`, rebuilt from its config and loaded from safetensors.
 
     The parts come from the distributions the run recorded; when one is missing, blocked or changed, the error
     says what to install or unblock (never another plugin's part of the same name). A hand-built model saved as
     a pickle is unpickled only with `trust_pickle=True`: unpickling runs whatever code the file holds. The
-    weights are checked against their checksum and for NaN or infinity before the model is built.
+    weights are checked against their checksum and for NaN or infinity before the model is built. A hand-built
+    model recorded without pickle names the modules of its classes; one that is not imported yet is imported
+    only when it is vaezoo's or torch's, or named in `imports` (importing a module runs its code).
     """
     config = read_config(run_dir)
     state = read_weights(Path(run_dir), config)
     try:
         if config.get("architecture") == ARCHITECTURE_RECORD:
-            model = _rebuild_architecture(Path(run_dir), state)
+            model = _rebuild_architecture(Path(run_dir), state, tuple(imports))
         elif config.get("architecture") == ARCHITECTURE:
             model = _load_architecture(Path(run_dir), trust_pickle)
         else:
