@@ -94,8 +94,10 @@ def test_a_hand_built_run_whose_classes_are_gone_says_what_to_import(parts_modul
     vaezoo.fit(hand_built(parts_module), x, epochs=1, out=tmp_path / "run")
     sys.modules.pop("user_parts")
     sys.path.remove(str(tmp_path))
-    with pytest.raises(RunDirError, match="import or install the module that defines its parts"):
+    with pytest.raises(RunDirError, match="module user_parts, which is not imported"):
         vaezoo.load_model(tmp_path / "run")
+    with pytest.raises(RunDirError, match="import or install the module that defines its parts"):
+        vaezoo.load_model(tmp_path / "run", imports=["user_parts"])
 
 
 def test_a_model_that_does_not_pickle_is_refused_before_training(digits, tmp_path):
