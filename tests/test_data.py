@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from vaezoo.data.arrays import load_arrays
-from vaezoo.data.datasets import batches, fixed_binarization, load_dataset
+from vaezoo.data.binarize import fixed_bits
+from vaezoo.data.datasets import load_dataset
+from vaezoo.data.sampling import EpochBatches
 from vaezoo.data.image_folder import load_image_folder
 from vaezoo.data.readers import read_idx
 from vaezoo.errors import DataError, UnknownNameError
@@ -80,8 +82,9 @@ def test_digits_split_is_fixed_and_disjoint():
 
 def test_binarization_is_fixed_for_evaluation_and_fresh_in_training():
     x = torch.full((100, 1, 4, 4), 0.5)
-    torch.testing.assert_close(fixed_binarization(x), fixed_binarization(x))
-    assert set(fixed_binarization(x).unique().tolist()) == {0.0, 1.0}
+    rows = torch.arange(len(x))
+    torch.testing.assert_close(fixed_bits(x, rows, 0), fixed_bits(x, rows, 0))
+    assert set(fixed_bits(x, rows, 0).unique().tolist()) == {0.0, 1.0}
     from vaezoo.data.splits import Splits, TensorImages
     from vaezoo.registry.factory import create_model
     from vaezoo.training.trainer import TrainConfig, Trainer
@@ -99,11 +102,10 @@ def test_binarization_is_fixed_for_evaluation_and_fresh_in_training():
     assert not torch.equal(first, second)  # ... and the same examples drawn afresh the next epoch
 
 
-def test_batches_cover_every_example_once():
-    x = torch.arange(10.0).view(10, 1)
-    seen = torch.cat(list(batches(x, 3, shuffle=True, generator=torch.Generator().manual_seed(1))))
-    assert sorted(seen.flatten().tolist()) == list(range(10))
-    assert [len(b) for b in batches(x, 3, shuffle=False)] == [3, 3, 3, 1]
+def test_an_epochs_batches_cover_every_example_once():
+    seen = [row for batch in EpochBatches(10, 3, seed=1) for row in batch]
+    assert sorted(seen) == list(range(10))
+    assert [len(b) for b in EpochBatches(10, 3, seed=1, shuffle=False)] == [3, 3, 3, 1]
 
 
 def test_mnist_reads_idx_files(tmp_path):

@@ -24,7 +24,7 @@ import vaezoo
 from vaezoo.analysis import explore
 from vaezoo.analysis.evaluate import elbo
 from vaezoo.cli.main import main as cli_main
-from vaezoo.data.datasets import fixed_binarization, load_dataset
+from vaezoo.data.datasets import load_dataset
 from vaezoo.data.held_out import held_out_set
 from vaezoo.data.splits import to_model_input
 from vaezoo.runs.checkpoint import checkpoints

@@ -8,12 +8,12 @@ import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from vaezoo.data.binarize import fixed_bits
+from vaezoo.data.held_out_rows import split_rows
 from vaezoo.data.readers import read_idx, scaled_pixels
 from vaezoo.data.splits import STORED_DTYPES, ImageSet, Rows, Splits, TensorImages
 from vaezoo.errors import DataError
@@ -90,15 +90,6 @@ def load_mnist(data_dir: Path | None) -> Splits:
     return load_mnist_like("mnist", data_dir or MNIST_DIR, hint)
 
 
-def split_held_out(name: str, x: torch.Tensor, y: torch.Tensor, held_out: int) -> Dataset:
-    """A Dataset with a fixed, seeded held-out split of `held_out` examples."""
-    if not 0 < held_out < len(x):
-        raise DataError(f"{name}: {len(x)} examples are too few to hold {held_out} out for evaluation")
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    test, train = order[:held_out], order[held_out:]
-    return Dataset(name, x[train], y[train], x[test], y[test])
-
-
 def load_digits() -> Splits:
     """scikit-learn's 8x8 digits (shipped with it), scaled to [0, 1], with a fixed held-out split of 297; in
     memory."""
@@ -106,8 +97,9 @@ def load_digits() -> Splits:
 
     bunch = sklearn_digits()
     images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
-    data = split_held_out("digits", images, torch.from_numpy(bunch.target.astype(np.int64)), 297)
-    return Splits(data.name, TensorImages(data.train_x, data.train_y), TensorImages(data.test_x, data.test_y))
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    train, test = (torch.from_numpy(rows) for rows in split_rows("digits", len(images), 297))
+    return Splits("digits", TensorImages(images[train], labels[train]), TensorImages(images[test], labels[test]))
 
 
 def _check_limit(limit: object) -> None:
@@ -229,19 +221,3 @@ def check_labels(data: Splits, num_classes: int) -> None:
                 f"{data.name}: {split} labels run {int(y.min())}..{int(y.max())}, but this conditional model has "
                 f"{num_classes} classes (labels 0..{num_classes - 1}); relabel the data or use an unconditional variant"
             )
-
-
-def fixed_binarization(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """The fixed binarization (binarize.fixed_bits) of images x taken as rows 0..N-1 of their split: the
-    binarized held-out set used for evaluation."""
-    return fixed_bits(x, torch.arange(len(x)), seed)
-
-
-def batches(
-    x: torch.Tensor, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None
-) -> Iterator[torch.Tensor]:
-    """Yield batches of x in order, or shuffled with `generator`."""
-    n = len(x)
-    order = torch.randperm(n, generator=generator) if shuffle else None
-    for start in range(0, n, batch_size):
-        yield x[order[start : start + batch_size]] if order is not None else x[start : start + batch_size]
