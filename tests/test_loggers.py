@@ -22,6 +22,7 @@ from vaezoo.training.loggers import (
     JSONLLogger,
     MLflowLogger,
     TensorBoardLogger,
+    WandbLogger,
     build_loggers,
 )
 
@@ -69,8 +70,8 @@ def test_build_loggers_puts_jsonl_first_once_each_and_refuses_unknown_names(tmp_
     assert [type(logger) for logger in loggers] == [JSONLLogger, CSVLogger]
     assert all(logger.writes for logger in loggers)
     assert list(tmp_path.iterdir()) == []  # building writes nothing into the run directory
-    with pytest.raises(VaezooError, match="unknown logger 'wandb': --log takes tensorboard, csv, mlflow"):
-        build_loggers(["wandb"], tmp_path, 5)
+    with pytest.raises(VaezooError, match="unknown logger 'neptune': --log takes tensorboard, csv, mlflow, wandb"):
+        build_loggers(["neptune"], tmp_path, 5)
 
 
 def test_jsonl_and_csv_hold_the_metrics_passed(tmp_path):
@@ -97,11 +98,14 @@ def test_csv_adds_a_later_metric_as_a_column_and_matches_jsonl_after_a_resume(tm
     assert [{k: float(v) for k, v in row.items() if v} for row in rows] == [EPOCHS[0], redone]
 
 
-def test_a_missing_tensorboard_or_mlflow_names_the_extra(tmp_path, monkeypatch):
+def test_a_missing_tensorboard_mlflow_or_wandb_names_the_extra(tmp_path, monkeypatch):
     for module in ("torch.utils.tensorboard", "mlflow.tracking", "mlflow.entities"):
         monkeypatch.delitem(sys.modules, module, raising=False)
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     monkeypatch.setitem(sys.modules, "mlflow", None)
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    with pytest.raises(VaezooError, match=r"^--log wandb needs the wandb package: pip install 'vaezoo\[wandb\]'$"):
+        build_loggers(["wandb"], tmp_path, 5)
     with pytest.raises(VaezooError, match=r"^--log tensorboard needs the tensorboard package: "
                                           r"pip install 'vaezoo\[tensorboard\]'$"):
         build_loggers(["tensorboard"], tmp_path, 5)
@@ -221,12 +225,110 @@ def test_mlflow_after_a_failed_checkpoint_and_a_resume_records_each_epoch_once(t
     ("csv", lambda run: (run / "metrics.csv").write_text("name,age\nx,3\n"), "header does not start with epoch"),
     ("tensorboard", lambda run: (run / "tensorboard").write_text("x"), "not a folder"),
     ("mlflow", lambda run: (run / "mlruns").write_text("x"), "not a folder"),
+    ("wandb", lambda run: (run / "wandb").write_text("x"), "not a folder"),
     ("mlflow", lambda run: ((run / "mlruns" / "0").mkdir(parents=True), (run / "mlruns" / "0" / "meta.yaml")
                             .write_text("{{{: not yaml")), "is not what --log mlflow writes"),
 ])
 def test_a_foreign_file_at_a_loggers_path_is_one_error(tmp_path, logger, plant, message):
-    pytest.importorskip({"csv": "csv", "tensorboard": "tensorboard", "mlflow": "mlflow"}[logger])
+    pytest.importorskip({"csv": "csv", "tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}[logger])
     plant(tmp_path)
     [built] = build_loggers([logger], tmp_path, images_every=1)[1:]
     with pytest.raises(vaezoo.errors.RunDirError, match=f"is not what --log {logger} writes.*{message}|{message}"):
         built.on_fit_start(fake_trainer())
+
+
+def wandb_records(run: Path) -> list[tuple[str, object]]:
+    """What --log wandb wrote offline into RUN/wandb: (kind, record) for each record of each offline run's .wandb
+    file, in order. The file is W&B's transaction log (a 7-byte header ":W&B", magic, version; then 32 KiB
+    blocks of chunks, each with a CRC-32, a length and a type: whole, first, middle or last) of protobuf
+    Records; wandb no longer ships a reader of its own, so the test reads the format itself."""
+    import struct
+    import zlib
+
+    wandb = pytest.importorskip("wandb")
+    proto = pytest.importorskip("wandb.proto.wandb_internal_pb2")
+    wandb.teardown()  # finish() returns before wandb's service process has written the file; this waits for it
+    found = []
+    for path in sorted(run.glob("wandb/offline-run-*/run-*.wandb")):
+        data = path.read_bytes()
+        assert data[:4] == b":W&B"
+        position, pending = 7, b""
+        while position + 7 <= len(data):
+            room = 32768 - position % 32768
+            if room < 7:  # a block's tail too short for a chunk header is padding
+                position += room
+                continue
+            crc, length, kind = struct.unpack("<IHB", data[position:position + 7])
+            if kind == 0:
+                break
+            chunk = data[position + 7:position + 7 + length]
+            assert zlib.crc32(bytes([kind]) + chunk) == crc  # CRC-32 of the type byte and the chunk
+            pending += chunk
+            position += 7 + length
+            if kind in (1, 4):  # a whole record, or its last chunk
+                record = proto.Record()
+                record.ParseFromString(pending)
+                found.append((record.WhichOneof("record_type"), record))
+                pending = b""
+    return found
+
+
+def wandb_history(run: Path) -> list[dict[str, object]]:
+    """The rows that --log wandb logged, a picture as the object of its fields (width, height, path...)."""
+    import json
+
+    rows = []
+    for kind, record in wandb_records(run):
+        if kind != "history":
+            continue
+        row: dict[str, object] = {}
+        for item in record.history.item:
+            keys = [item.key] if item.key else list(item.nested_key)
+            value = json.loads(item.value_json)
+            if len(keys) == 1:
+                row[keys[0]] = value
+            else:
+                row.setdefault(keys[0], {})["/".join(keys[1:])] = value
+        rows.append(row)
+    return rows
+
+
+def test_wandb_offline_writes_the_settings_metrics_and_pictures_into_the_run(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    import json
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # offline is the default
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run = tmp_path / "my-run"
+    run.mkdir()
+    trainer = fake_trainer(epochs=3)
+    rng = torch.get_rng_state()
+    fit([WandbLogger(run, images_every=2)], trainer, EPOCHS)
+    assert torch.equal(torch.get_rng_state(), rng)  # the pictures leave training's random stream as it was
+    [offline] = run.glob("wandb/offline-run-*")  # everything under the run directory, nothing synced
+    records = wandb_records(run)
+    [(_, started)] = [(k, r) for k, r in records if k == "run"]
+    assert started.run.display_name == "my-run" and started.run.run_group == "my-run"
+    assert started.run.project == "vaezoo" and started.run.job_type == "train"
+    config = {u.key: json.loads(u.value_json) for u in started.run.config.update}
+    assert config["epochs"] == 3 and config["overrides"] == {"beta": 4} and config["lr"] == 0.001
+    history = wandb_history(run)
+    scalars = [{k: v for k, v in h.items() if k in EPOCHS[0]} for h in history if "train_loss" in h]
+    assert scalars == EPOCHS
+    pictured = [(h["epoch"], h["samples"]["height"], h["reconstructions"]["height"]) for h in history
+                if "samples" in h]
+    assert pictured == [(2, 8 * 34 + 2, 2 * 34 + 2), (3, 8 * 34 + 2, 2 * 34 + 2)]  # every 2nd epoch, and the last
+    images = sorted(p.name for p in offline.glob("files/media/images/*.png"))
+    assert len(images) == 4
+
+
+def test_wandb_resumed_run_is_a_second_run_of_the_group_from_the_resumed_epoch(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    fit([WandbLogger(tmp_path, images_every=5)], fake_trainer(), EPOCHS[:1])
+    fit([WandbLogger(tmp_path, images_every=5)], fake_trainer(epoch=2), EPOCHS[1:2])
+    runs = sorted(tmp_path.glob("wandb/offline-run-*"))
+    assert len(runs) == 2
+    kinds = [r.run.job_type for folder in runs for k, r in wandb_records(folder.parent.parent) if k == "run"]
+    assert sorted(set(kinds)) == ["resume", "train"]

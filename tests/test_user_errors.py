@@ -379,8 +379,8 @@ CASES = {
     "--schedule-option gamma with cosine": Case(
         [*TRAIN, "--dataset", "digits", "--schedule", "cosine", "--schedule-option", "gamma=0.5", "--out", "{tmp}/o"],
         "the cosine schedule has no option 'gamma'"),
-    "--log wandb": Case([*TRAIN, "--dataset", "digits", "--log", "wandb", "--out", "{tmp}/o"],
-                        "--log must be one of tensorboard, csv, mlflow, got 'wandb'"),
+    "--log neptune": Case([*TRAIN, "--dataset", "digits", "--log", "neptune", "--out", "{tmp}/o"],
+                          "--log must be one of tensorboard, csv, mlflow, wandb, got 'neptune'"),
     "--warmup-steps -1": Case([*TRAIN, "--dataset", "digits", "--warmup-steps", "-1", "--out", "{tmp}/o"],
                               "warmup-steps must be a non-negative integer"),
     # config files

@@ -82,8 +82,8 @@ class TrainConfig:
     checkpoint_every: int | None = setting(None, "also checkpoint every M steps (default: each epoch)", metavar="M")
     on_nonfinite: str = setting("skip", "a non-finite loss or gradient skips the step or stops training",
                                 choices=ON_NONFINITE)
-    log: list[str] = setting([], "also log to: tensorboard, csv or mlflow (metrics.jsonl is always written)",
-                             repeat=True, choices=("tensorboard", "csv", "mlflow"))
+    log: list[str] = setting([], "also log to: tensorboard, csv, mlflow or wandb (metrics.jsonl is always "
+                             "written)", repeat=True, choices=("tensorboard", "csv", "mlflow", "wandb"))
     log_images_every: int = setting(5, "loggers that take pictures get samples and reconstructions every N "
                                        "epochs", metavar="N")
 

@@ -81,7 +81,7 @@ def fit(
     torch optimizer. `settings` are any other TrainConfig fields: batch_size, lr, optimizer_options, schedule,
     schedule_options, warmup_steps, seed, binarize, clip_grad, patience, device (default: the model's),
     workers (DataLoader workers for a map Dataset or an IterableDataset), compile, bf16, checkpoint_every,
-    on_nonfinite, log (["tensorboard", "csv", "mlflow"]), log_images_every.
+    on_nonfinite, log (["tensorboard", "csv", "mlflow", "wandb"]), log_images_every.
     """
     if not isinstance(model, VAE):
         raise VaezooError(f"fit trains a vaezoo VAE, got {type(model).__name__}; build one with vaezoo.create_model "

@@ -1,5 +1,5 @@
 """Loggers: callbacks that record each epoch's metrics, to metrics.jsonl (always) and, on request, to
-TensorBoard, CSV or MLflow. A logger writes nothing until the run starts (`on_fit_start`), so building one
+TensorBoard, CSV, MLflow or Weights & Biases. A logger writes nothing until the run starts (`on_fit_start`), so building one
 leaves the run directory as it is; one whose package is missing fails when it is built, naming the extra."""
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ CSV_FILE = "metrics.csv"
 TENSORBOARD_DIR = "tensorboard"
 MLFLOW_DIR = "mlruns"
 MLFLOW_EXPERIMENT = "vaezoo"
+WANDB_PROJECT = "vaezoo"
 
 
 def _require(module: str, extra: str) -> ModuleType:
@@ -129,8 +130,7 @@ def _union(header: list[str], rows: list[dict[str, Any]]) -> list[str]:
 
 class TensorBoardLogger(Callback):
     """Scalars of every metric per epoch (the step is the epoch) to RUN/tensorboard, and grids of samples and
-    of held-out reconstructions every `images_every` epochs and at the last. The pictures are drawn from a
-    forked random state, so that logging leaves training as it would be without."""
+    of held-out reconstructions (picture_grids) every `images_every` epochs and at the last."""
 
     writes = True
 
@@ -167,25 +167,32 @@ class TensorBoardLogger(Callback):
             self.draw(trainer, self.last_epoch)
         self.writer.close()
 
-    @torch.no_grad()
     def draw(self, trainer: Trainer, epoch: int) -> None:
-        """Log the grids "samples" (64 draws) and "reconstructions" (held-out inputs above them) at `epoch`."""
-        model = trainer.model
-        device = next(model.parameters()).device
-        training = model.training
-        model.eval()
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(0)  # the same draws at every epoch: the grids show the model change, not the noise
-            self.image("samples", model.sample(64), None, epoch)
-            if len(trainer.held_out):
-                pairs, cols = reconstruction_rows(model, *trainer.held_out.first(32, device))
-                self.image("reconstructions", pairs, cols, epoch)
-        model.train(training)
+        """Log the grids "samples" and "reconstructions" (see picture_grids) at `epoch`."""
+        for tag, grid in picture_grids(trainer).items():
+            self.writer.add_image(tag, grid, epoch, dataformats="HW" if grid.ndim == 2 else "HWC")
         self.drawn = epoch
 
-    def image(self, tag: str, images: torch.Tensor, nrow: int | None, epoch: int) -> None:
-        grid = grid_array(images, nrow)
-        self.writer.add_image(tag, grid, epoch, dataformats="HW" if grid.ndim == 2 else "HWC")
+
+@torch.no_grad()
+def picture_grids(trainer: Trainer) -> dict[str, Any]:
+    """The grids that loggers show of a model in training: "samples" (64 draws of the prior) and, when there is a
+    held-out set, "reconstructions" (held-out inputs above them), as HxW or HxWxC uint8 arrays. They are drawn
+    from a forked random state with a fixed seed: the same draws at every epoch show the model change, not the
+    noise, and training's random stream is left as it would be without."""
+    model = trainer.model
+    device = next(model.parameters()).device
+    training = model.training
+    model.eval()
+    grids = {}
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        grids["samples"] = grid_array(model.sample(64), None)
+        if len(trainer.held_out):
+            pairs, cols = reconstruction_rows(model, *trainer.held_out.first(32, device))
+            grids["reconstructions"] = grid_array(pairs, cols)
+    model.train(training)
+    return grids
 
 
 @contextlib.contextmanager
@@ -290,12 +297,66 @@ class MLflowLogger(Callback):
         self.client.set_terminated(self.run_id)
 
 
+class WandbLogger(Callback):
+    """Weights & Biases: the training settings as the run's config, each epoch's metrics against the epoch, and
+    the grids of picture_grids every `images_every` epochs and at the last, in RUN/wandb. Offline unless
+    $WANDB_MODE says otherwise: nothing leaves the machine until `wandb sync RUN/wandb/offline-run-*`. Each
+    process that trains (a first run, each resume) is one W&B run named and grouped after the run directory;
+    the epoch axis of a resumed one starts where it resumed."""
+
+    writes = True
+
+    def __init__(self, run: Path, images_every: int) -> None:
+        self.wandb = _require("wandb", "wandb")
+        if images_every < 1:
+            raise VaezooError(f"images_every must be a positive number of epochs, got {images_every}")
+        self.run = Path(run)
+        self.images_every = images_every
+        self.session: Any = None
+        self.last_epoch: int | None = None
+        self.drawn: int | None = None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        folder = self.run / "wandb"
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise foreign(folder, "wandb", "not a folder")
+        settings = self.wandb.Settings(console="off", silent=True, disable_git=True, save_code=False,
+                                       x_disable_stats=True, x_save_requirements=False)
+        try:
+            self.session = self.wandb.init(
+                mode=os.environ.get("WANDB_MODE", "offline"), dir=str(self.run),
+                project=os.environ.get("WANDB_PROJECT", WANDB_PROJECT), name=self.run.name, group=self.run.name,
+                job_type="resume" if trainer.state.epoch > 1 else "train", config=trainer.config.record(),
+                settings=settings, reinit="create_new")
+        except OSError as exc:
+            raise foreign(folder, "wandb", exc) from None
+        self.session.define_metric("epoch")
+        self.session.define_metric("*", step_metric="epoch")
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        epoch = metrics["epoch"]
+        record: dict[str, Any] = {**_scalars(metrics), "epoch": epoch}
+        if epoch % self.images_every == 0:
+            record.update(self._pictures(trainer, epoch))
+        self.session.log(record)
+        self.last_epoch = epoch
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self.last_epoch is not None and self.drawn != self.last_epoch:
+            self.session.log({**self._pictures(trainer, self.last_epoch), "epoch": self.last_epoch})
+        self.session.finish()
+
+    def _pictures(self, trainer: Trainer, epoch: int) -> dict[str, Any]:
+        self.drawn = epoch
+        return {tag: self.wandb.Image(grid) for tag, grid in picture_grids(trainer).items()}
+
+
 #: the loggers that --log names, besides metrics.jsonl
-LOGGERS = ("tensorboard", "csv", "mlflow")
+LOGGERS = ("tensorboard", "csv", "mlflow", "wandb")
 
 
 def build_loggers(names: list[str], run: Path, images_every: int) -> list[Callback]:
-    """metrics.jsonl's logger, then one of each logger named (tensorboard, csv, mlflow) into the run `run`."""
+    """metrics.jsonl's logger, then one of each logger named (tensorboard, csv, mlflow, wandb) into the run `run`."""
     loggers: list[Callback] = [JSONLLogger(run)]
     for name in dict.fromkeys(names):
         if name == "tensorboard":
@@ -304,6 +365,8 @@ def build_loggers(names: list[str], run: Path, images_every: int) -> list[Callba
             loggers.append(CSVLogger(run))
         elif name == "mlflow":
             loggers.append(MLflowLogger(run))
+        elif name == "wandb":
+            loggers.append(WandbLogger(run, images_every))
         else:
             raise VaezooError(f"unknown logger {name!r}: --log takes {', '.join(LOGGERS)}")
     return loggers
