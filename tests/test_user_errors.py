@@ -27,6 +27,7 @@ import pytest
 import torch
 from PIL import Image
 import torch
+from hub_cache import lay_out, run_files
 from plugin_sites import BOARDS, FILES, FakeSite, write_image_files
 from safetensors.torch import load, save
 
@@ -534,6 +535,52 @@ CASES = {
         ["eval", "{run}", "--nll-samples", "1000000000"], "--nll-samples: the number of importance samples must be"),
     "eval --nll-samples 0": Case(["eval", "{run}", "--nll-samples", "0"], "must be a whole number in 1..1,000,000"),
 }
+
+
+# -- branch hubdocs: runs on the Hugging Face Hub (hf://ORG/NAME), from a cache laid out in tmp, offline --------
+
+OFFLINE_HUB = {"HF_HUB_CACHE": "{tmp}/hub", "HF_HOME": "{tmp}/hf-home", "HF_HUB_OFFLINE": "1"}
+
+
+def on_the_hub(change: Callable[[dict], None] | None = None) -> Callable[[Path, Path], None]:
+    """The run (its config changed by `change`) as the cached Hub repository someone/run."""
+    def setup(tmp: Path, run: Path) -> None:
+        if change is None:
+            copy_run(tmp, run)
+        else:
+            edit_config(change)(tmp, run)
+        lay_out(tmp / "hub", "someone/run", run_files(tmp / "run"))
+    return setup
+
+
+def from_a_missing_plugin(config: dict) -> None:
+    config["identity"]["encoder"] = {"name": "vaezoo-extras:mlp", "distribution": "vaezoo-extras", "version": "1.0"}
+
+
+def pickled(config: dict) -> None:
+    config.update(variant="hand-built", architecture="model.pt")
+    del config["identity"]
+
+
+CASES.update({
+    "sample hf:// not in the cache, offline": Case(["sample", "hf://someone/absent", "--out", "{tmp}/s.png"],
+                                                   "is not in the local Hugging Face cache", env=OFFLINE_HUB),
+    "sample hf:// without a NAME": Case(["sample", "hf://someone", "--out", "{tmp}/s.png"],
+                                        "does not name a Hub repository: write hf://ORG/NAME", env=OFFLINE_HUB),
+    "sample hf:// run of a plugin not installed": Case(
+        ["sample", "hf://someone/run", "--out", "{tmp}/s.png"], "pip install 'vaezoo-extras==1.0'",
+        on_the_hub(from_a_missing_plugin), env=OFFLINE_HUB),
+    "sample hf:// run saved as a pickle": Case(
+        ["sample", "hf://someone/run", "--trust-pickle", "--out", "{tmp}/s.png"], "never unpickles what it downloads",
+        on_the_hub(pickled), env=OFFLINE_HUB),
+    "eval --sample-quality writing into an hf:// run": Case(
+        ["eval", "hf://someone/run", "--sample-quality"], "downloaded from the Hugging Face Hub into its cache",
+        on_the_hub(), env=OFFLINE_HUB),
+    "push to ORG/NAME@REVISION": Case(["push", "{run}", "someone/x@main"], "without @REVISION"),
+    "push without the network": Case(["push", "{run}", "someone/x"], "cannot push", env=OFFLINE_HUB),
+    "push a run saved as a pickle": Case(["push", "{tmp}/run", "someone/x"], "cannot be published",
+                                         edit_config(pickled)),
+})
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,18 @@ from vaezoo.errors import VaezooError
 from vaezoo.registry.catalog import ALL_KINDS
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    from vaezoo.analysis.hub_push import push_run
+    from vaezoo.runs.directory import locate_run
+    from vaezoo.training.command_line import recorded_command
+
+    run = locate_run(args.run_dir)
+    url = push_run(run, args.repo, command=recorded_command(run), private=args.private, message=args.message)
+    print(f"pushed {args.run_dir} to {url}")
+    print(f"load it with vaezoo.load_model(\"hf://{args.repo.removeprefix('hf://')}\")")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from vaezoo.training.config import TrainConfig
     from vaezoo.training.trainer import train
@@ -39,6 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+RUN_HELP = "a run directory written by `vaezoo train`, or hf://ORG/NAME[@REVISION]: a run on the Hugging Face Hub"
 TRUST_PICKLE_HELP = ("unpickle the run's model.pt (a model built by hand from parts that could not be recorded "
                      "without pickle); unpickling runs any code the file holds: only for runs you trust")
 IMPORT_HELP = ("import MODULE to rebuild a hand-built model whose parts are its classes (importing runs the module's "
@@ -88,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("eval", help="held-out ELBO, importance-weighted NLL, active units, I(x;z), KL per dim")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `vaezoo train`")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_HELP)
     p.add_argument("--nll-samples", type=int, default=1000, help="importance samples K for the NLL (default 1000)")
     p.add_argument("--nll-examples", type=int, metavar="N",
                    help="estimate the NLL on the first N held-out examples (default: all; K decoder passes each)")
@@ -106,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def picture_command(name: str, help_text: str, func) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `vaezoo train`")
+        p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_HELP)
         p.add_argument("--out", required=True, help="PNG file to write")
         p.add_argument("--seed", type=int, help="random seed, for a picture that repeats")
         p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -136,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=9, help="images per dimension (default 9)")
     p.add_argument("--index", type=int, default=0, help="held-out input whose code is the starting point")
     p.add_argument("--dims", type=int, nargs="+", help="latent dimensions to sweep (default: all)")
+
+    p = sub.add_parser("push", help="publish a run on the Hugging Face Hub, with a model card (hf://ORG/NAME loads it)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_HELP)
+    p.add_argument("repo", metavar="ORG/NAME", help="the Hub model repository to publish to (created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repository private (an existing one keeps "
+                                                          "its visibility)")
+    p.add_argument("--message", help="the commit message (default: vaezoo push of RUN_DIR's name)")
+    p.set_defaults(func=cmd_push)
 
     p = sub.add_parser("bench", help="time the fused reparameterize+KL operator against the reference path")
     bench.add_arguments(p)

@@ -29,10 +29,14 @@ def _at_least(flag: str, value: int, least: int) -> None:
 
 
 def _check_picture_args(args: argparse.Namespace) -> None:
-    """Checks every command on a run shares: the device, and --out where it writes a picture."""
+    """Checks every command on a run shares: the device, and --out where it writes a picture; then RUN_DIR, a
+    run reference (hf://ORG/NAME), is resolved once to its local directory."""
+    from vaezoo.runs.directory import locate_run
+
     check_device(args.device)
     if getattr(args, "out", None) is not None:
         _check_out_file(args.out)
+    args.run_dir = str(locate_run(args.run_dir))
 
 
 def _picture_run(args: argparse.Namespace):

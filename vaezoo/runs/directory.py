@@ -75,10 +75,26 @@ def _refuse_contents(run: Path) -> None:
         raise RunDirError(f"{run} is not empty (it holds {shown}); a new run needs an empty or new --out directory")
 
 
+def locate_run(run: str | os.PathLike[str]) -> Path:
+    """The local directory of a run reference: a path as given, or hf://ORG/NAME from the Hugging Face cache
+    (downloaded there first when it is not; vaezoo.runs.hub)."""
+    from vaezoo.runs import hub
+
+    if hub.is_hub_reference(run):
+        return hub.hub_run(run)
+    return Path(run)
+
+
 def claim_run_dir(path: str | os.PathLike[str], busy: str | None = None) -> RunLock:
     """Lock the existing run directory `path` to continue the run in it (or, with `busy` saying what to do
-    while another process holds it, to write an evaluation into it)."""
+    while another process holds it, to write an evaluation into it). A run downloaded from the Hub is refused:
+    its directory is the Hugging Face cache's."""
+    from vaezoo.runs.hub import in_hub_cache
+
     run = Path(path)
+    if in_hub_cache(run):
+        raise RunDirError(f"{run} is a run downloaded from the Hugging Face Hub into its cache, which vaezoo does "
+                          "not write into; copy it to a directory of your own (cp -rL) and use that")
     _existing_dir(run)
     if not run.is_dir():
         raise RunDirError(f"{run} does not exist: there is no run to resume; train without --resume to start one")
@@ -152,8 +168,9 @@ def _check_fields(path: Path, record: dict[str, Any], fields: dict[str, tuple[An
 
 
 def read_config(run: str | os.PathLike[str]) -> dict[str, Any]:
-    """config.json of the run directory `run`, checked field by field; RunDirError names what is wrong."""
-    run = Path(run)
+    """config.json of the run `run` (a directory, or a reference that locate_run resolves), checked field by
+    field; RunDirError names what is wrong."""
+    run = locate_run(run)
     path = run / CONFIG
     if not run.is_dir():
         what = "does not exist" if not run.exists() else "is a file"
@@ -352,7 +369,8 @@ def _load_architecture(run: Path, trust_pickle: bool) -> VAE:
 
 def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cpu", *,
                trust_pickle: bool = False, imports: Sequence[str] = ()) -> VAE:
-    """The trained VAE saved in `run_dir`, rebuilt from its config and loaded from safetensors.
+    """The trained VAE saved in `run_dir` (a run directory, or `hf://ORG/NAME[@REVISION]`: a run published on the
+    Hugging Face Hub, read through the local cache), rebuilt from its config and loaded from safetensors.
 
     The parts come from the distributions the run recorded; when one is missing, blocked or changed, the error
     says what to install or unblock (never another plugin's part of the same name). A hand-built model saved as
@@ -361,20 +379,21 @@ def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cp
     model recorded without pickle names the modules of its classes; one that is not imported yet is imported
     only when it is vaezoo's or torch's, or named in `imports` (importing a module runs its code).
     """
-    config = read_config(run_dir)
-    state = read_weights(Path(run_dir), config)
+    run = locate_run(run_dir)
+    config = read_config(run)
+    state = read_weights(run, config)
     try:
         if config.get("architecture") == ARCHITECTURE_RECORD:
-            model = _rebuild_architecture(Path(run_dir), state, tuple(imports))
+            model = _rebuild_architecture(run, state, tuple(imports))
         elif config.get("architecture") == ARCHITECTURE:
-            model = _load_architecture(Path(run_dir), trust_pickle)
+            model = _load_architecture(run, trust_pickle)
         else:
             model = rebuild_recorded(config)
     except RunDirError:
         raise
     except VaezooError as exc:
         raise RunDirError(f"cannot rebuild the model of {run_dir}: {exc}") from exc
-    path = Path(run_dir) / WEIGHTS
+    path = run / WEIGHTS
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -442,6 +461,7 @@ def load_run_data(run_dir: str | os.PathLike[str], data_dir: str | None = None):
     conditional run's labels are checked against its classes."""
     from vaezoo.data.datasets import check_labels, load_dataset
 
+    run_dir = locate_run(run_dir)
     config = read_config(run_dir)
     if config["dataset"] == IN_MEMORY:
         raise RunDirError(f"{run_dir} was trained by vaezoo.fit on data in memory, which a run directory does not "
