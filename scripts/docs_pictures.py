@@ -25,7 +25,7 @@ from vaezoo.analysis import explore  # noqa: E402
 from vaezoo.analysis.pictures import save_grid  # noqa: E402
 from vaezoo.analysis.run_held_out import run_held_out  # noqa: E402
 from vaezoo.errors import VaezooError  # noqa: E402
-from vaezoo.runs.directory import load_run_data, locate_run  # noqa: E402
+from vaezoo.runs.directory import load_run_data  # noqa: E402
 
 PRETRAINED = "pretrained:vae-conv/fashion-mnist"
 SEED = 0
@@ -33,10 +33,9 @@ SEED = 0
 
 def trained_model(epochs: int, scratch: Path):
     """(model, held-out set, record of where they came from): the shipped weights, else a digits run."""
-    try:
-        run = locate_run(PRETRAINED)
-        model, data = vaezoo.load_model(run), load_run_data(run)
-        return model, run_held_out(run, model, data), {"model": PRETRAINED}
+    try:  # the reference itself is given to each call: each resolves it as vaezoo resolves any run
+        model, data = vaezoo.load_model(PRETRAINED), load_run_data(PRETRAINED)
+        return model, run_held_out(PRETRAINED, model, data), {"model": PRETRAINED}
     except VaezooError as exc:
         print(f"{PRETRAINED} is not available here ({exc}); training vae-mlp on the digits instead")
     from vaezoo.training.trainer import TrainConfig, train
