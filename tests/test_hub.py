@@ -246,3 +246,21 @@ def test_a_failed_upload_is_one_error(run, monkeypatch):
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", refuse)
     with pytest.raises(VaezooError, match=r"cannot push .* as someone/x: ConnectionError: .*unreachable.*hf auth login"):
         vaezoo.analysis.hub_push.push_run(run, "someone/x", command=None)
+
+
+def test_the_cards_command_repeats_every_kind_of_setting():
+    from vaezoo.cli.train_command import train_config
+    from vaezoo.training.command_line import train_command
+    from vaezoo.training.config import TrainConfig
+
+    settings = TrainConfig(
+        variant="vae-conv", dataset="folder", out="/runs/a b", data_dir="/data/my images", epochs=3, lr=3e-4,
+        overrides={"encoder.channels": [16, 32], "prior": "mog", "beta": 2.5}, optimizer="adamw",
+        optimizer_options={"betas": [0.9, 0.99]}, schedule="cosine", log=["csv", "wandb"], compile=True,
+        data_options={"image_size": 16, "prepare": True}, seed=7, clip_grad=1.0,
+    ).record()
+    command = train_command(settings)
+    assert "/data/my images" not in command and "RUN_DIR" in command and "DATA_DIR" in command
+    again = train_config(build_parser().parse_args(shlex.split(command)[1:]))[0].record()
+    assert again == {**settings, "out": "RUN_DIR", "data_dir": again["data_dir"]}
+    assert again["data_dir"].endswith("DATA_DIR")  # made absolute, as every --data-dir is
