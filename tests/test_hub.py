@@ -264,3 +264,12 @@ def test_the_cards_command_repeats_every_kind_of_setting():
     again = train_config(build_parser().parse_args(shlex.split(command)[1:]))[0].record()
     assert again == {**settings, "out": "RUN_DIR", "data_dir": again["data_dir"]}
     assert again["data_dir"].endswith("DATA_DIR")  # made absolute, as every --data-dir is
+
+
+def test_a_run_from_the_hub_can_be_pushed_on(run, cache, monkeypatch):
+    lay_out(cache, REPO, run_files(run, ["config.json", "model.safetensors", "metrics.jsonl"]))
+    hub = FakeHub(monkeypatch)
+    assert main(["push", f"hf://{REPO}", "someone/copy"]) == 0
+    [upload] = hub.uploads
+    assert sorted(upload["files"]) == ["README.md", "config.json", "metrics.jsonl", "model.safetensors"]
+    assert upload["files"]["model.safetensors"] == (run / "model.safetensors").read_bytes()
