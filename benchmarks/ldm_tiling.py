@@ -74,9 +74,11 @@ def measure(op: str, size: int, tile: int | None, overlap: int) -> dict:
 
 
 def table(rows: list[dict], tile: int, overlap: int) -> str:
+    sizes = " ".join(str(s) for s in sorted({r["size"] for r in rows}))
     lines = [
         "# Tiled encoding and decoding: peak memory saved (CPU, 1 thread)", "",
-        f"`PYTHONPATH=. python benchmarks/ldm_tiling.py` — autoencoder-kl with block_out_channels "
+        f"`PYTHONPATH=. python benchmarks/ldm_tiling.py --sizes {sizes} --tile {tile} --overlap {overlap}` — "
+        f"autoencoder-kl with block_out_channels "
         f"{SETTINGS['block_out_channels']}, layers_per_block {SETTINGS['layers_per_block']}, mid-block attention, "
         f"f = 8; one image; tiles of {tile} pixels overlapping by {overlap}. Peak resident memory above the "
         "model and input, sampled every millisecond, each measurement in a fresh process.", "",
