@@ -596,6 +596,9 @@ CASES = {
     "export of a model diffusers cannot hold": Case(
         ["export", "{run}", "--format", "diffusers", "--out", "{tmp}/out"],
         "an AutoencoderKL holds the ldm encoder; this model's encoder is MLPEncoder"),
+    "export of an activation diffusers does not build": Case(
+        EXPORT, "act_fn is 'elu', which diffusers' AutoencoderKL does not build",
+        diffusers_dir(lambda c: c.update(act_fn="elu"))),
     "export into a folder that holds files": Case(
         ["export", "{tmp}/vae", "--format", "diffusers", "--out", "{tmp}/vae"], "is not an empty folder",
         diffusers_dir()),
