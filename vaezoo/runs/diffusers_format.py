@@ -164,6 +164,8 @@ def load_diffusers(path: str | os.PathLike[str], device: str | torch.device = "c
         if mapped is None or mapped not in expected:
             raise _refuse(where, f"{WEIGHTS} holds the weight {key!r}, for which the architecture in config.json "
                                  "has no place")
+        if tensor.dim() == 4 and tuple(tensor.shape[2:]) == (1, 1) and expected[mapped].dim() == 2:
+            tensor = tensor[:, :, 0, 0]  # attention projections stored as 1x1 convolutions by older checkpoints
         if tuple(tensor.shape) != tuple(expected[mapped].shape):
             raise _refuse(where, f"{WEIGHTS}'s weight {key!r} is shaped {list(tensor.shape)}; the architecture in "
                                  f"config.json needs {list(expected[mapped].shape)}")
