@@ -599,6 +599,11 @@ CASES = {
     "export of an activation diffusers does not build": Case(
         EXPORT, "act_fn is 'elu', which diffusers' AutoencoderKL does not build",
         diffusers_dir(lambda c: c.update(act_fn="elu"))),
+    "reconstruct --tile of a model without ldm parts": Case(
+        ["reconstruct", "{run}", "--tile", "4", "--out", "{tmp}/r.png"],
+        "tiled reconstruction needs the ldm encoder and decoder; this model has MLPEncoder and MLPDecoder"),
+    "reconstruct --overlap without --tile": Case(
+        ["reconstruct", "{run}", "--overlap", "4", "--out", "{tmp}/r.png"], "--overlap is the overlap of the tiles"),
     "export into a folder that holds files": Case(
         ["export", "{tmp}/vae", "--format", "diffusers", "--out", "{tmp}/vae"], "is not an empty folder",
         diffusers_dir()),

@@ -93,6 +93,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     _at_least("--n", args.n, 1)
+    if args.overlap is not None and args.tile is None:
+        raise VaezooError("--overlap is the overlap of the tiles of --tile SIZE; give --tile too")
     model, held_out = _picture_run(args)
     x, y = held_out.first(args.n, args.device, stored=True)
     recon = model.reconstruct(x, y) if args.tile is None else tiled_reconstruct(model, x, args.tile, args.overlap)
