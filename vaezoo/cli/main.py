@@ -14,6 +14,7 @@ from typing import Sequence
 from vaezoo.analysis import operator_bench as bench
 from vaezoo.cli.catalog_commands import cmd_list, cmd_plugins, cmd_show
 from vaezoo.cli.eval_command import cmd_eval
+from vaezoo.cli.export_command import add_export_arguments, cmd_export
 from vaezoo.cli.picture_commands import (
     cmd_arithmetic,
     cmd_interpolate,
@@ -135,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", type=int, help="class to generate (conditional variants)")
     p = picture_command("reconstruct", "held-out inputs beside their reconstructions", cmd_reconstruct)
     p.add_argument("--n", type=int, default=32, help="how many inputs (default 32)")
+    p.add_argument("--tile", type=int, metavar="SIZE",
+                   help="encode and decode in overlapping SIZE x SIZE tiles, blended (ldm parts; less memory)")
+    p.add_argument("--overlap", type=int, metavar="PIXELS", help="the tiles' overlap (default a quarter tile)")
     p = picture_command("interpolate", "walk the latent space between held-out inputs", cmd_interpolate)
     p.add_argument("--steps", type=int, default=10, help="images per walk (default 10)")
     p.add_argument("--pair", type=int, nargs=2, metavar=("I", "J"), help="held-out indices to walk between")
@@ -157,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "its visibility)")
     p.add_argument("--message", help="the commit message (default: vaezoo push of RUN_DIR's name)")
     p.set_defaults(func=cmd_push)
+    p = sub.add_parser("export", help="write a run's model in another library's format (diffusers' AutoencoderKL)")
+    add_export_arguments(p, TRUST_PICKLE_HELP, IMPORT_HELP)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="time the fused reparameterize+KL operator against the reference path")
     bench.add_arguments(p)
