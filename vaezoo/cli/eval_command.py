@@ -12,7 +12,7 @@ from vaezoo.runtime.finite import mark_nonfinite
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from vaezoo.analysis import evaluate
-    from vaezoo.analysis.learned import check_extras, evaluate_run
+    from vaezoo.analysis.eval_extras import check_extras, evaluate_run
     from vaezoo.analysis.run_held_out import run_held_out
     from vaezoo.runs.directory import claim_run_dir, load_model, load_run_data
 

@@ -40,7 +40,7 @@ from vaezoo.runs.checkpoint import (
     load_latest_checkpoint,
     save_checkpoint,
 )
-from vaezoo.runs.checkpoint_fit import check_fits
+from vaezoo.runs.checkpoint_match import check_fits
 from vaezoo.runs.directory import (
     IN_MEMORY,
     WEIGHTS,
@@ -158,7 +158,7 @@ class Trainer:
             save_checkpoint(self.run, self.state.step, self.snapshot())
 
     def check_fits(self, saved: TrainingState) -> None:
-        """Raise ValueError when the verified checkpoint `saved` does not fit this run (see checkpoint_fit)."""
+        """Raise ValueError when the verified checkpoint `saved` does not fit this run (see runs.checkpoint_match)."""
         check_fits(saved, model=self.model, optimizer=self.optimizer, progress_type=Progress,
                    steps_per_epoch=self.steps_per_epoch, scheduled=self.schedule.varies)
 
