@@ -66,7 +66,7 @@ def test_misspelt_variant_fails_with_suggestion(capsys, tmp_path):
         (["--dataset", "digitz"], "unknown dataset 'digitz'"),
         (["--dataset", "fashion-mnist", "--data-dir", "/nonexistent/dir"], "apt-get install dataset-fashion-mnist"),
         (["--dataset", "digits", "--set", "depth=3"], "no part accepts the override 'depth'"),
-        (["--dataset", "digits", "--epochs", "0"], "epochs must be a positive integer"),
+        (["--dataset", "digits", "--epochs", "0"], "--epochs must be a whole number of at least 1, got 0"),
         (["--dataset", "digits", "--set", "beta"], "--set takes KEY=VALUE"),
     ],
 )

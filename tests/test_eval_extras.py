@@ -92,7 +92,7 @@ def test_disentanglement_needs_factors_and_is_refused_before_any_work(tmp_path, 
     code, _, err = run_cli(capsys, "eval", str(run), "--nll-samples", "2", "--disentanglement")
     assert code == 2 and "ground-truth factors" in err and "digits has none" in err
     code, _, err = run_cli(capsys, "eval", str(run), "--sample-quality", "--quality-samples", "3")
-    assert code == 2 and "--quality-samples must be at least 10" in err
+    assert code == 2 and "--quality-samples must be a whole number of at least 10" in err
 
 
 def feature_images(split) -> classifier.LabelledImages:

@@ -118,7 +118,7 @@ def test_a_bad_config_file_is_named(tmp_path, text, suffix, message):
 def test_values_out_of_range_in_a_config_file_are_refused_like_flags(tmp_path, capsys):
     (tmp_path / "c.toml").write_text('variant = "vae-mlp"\ndataset = "digits"\nbatch_size = 0\n')
     assert main(["train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run")]) == 2
-    assert "batch-size must be a positive integer, got 0" in capsys.readouterr().err
+    assert "batch-size must be a whole number of at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from contextlib import nullcontext
 
+from vaezoo.checks import whole_number
 from vaezoo.cli.output import number, print_json
 from vaezoo.cli.picture_commands import _check_picture_args
 from vaezoo.errors import NonFiniteError, VaezooError
@@ -21,8 +22,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         evaluate.check_nll_samples(args.nll_samples)
     except ValueError as exc:
         raise VaezooError(f"--nll-samples: {exc}") from exc
-    if args.nll_examples is not None and args.nll_examples < 1:
-        raise VaezooError(f"--nll-examples must be a positive integer, got {args.nll_examples}")
+    if args.nll_examples is not None:
+        whole_number("nll_examples", args.nll_examples)
     writes = args.disentanglement or args.sample_quality  # evaluation.json and report.html, into the run
     # held for the whole evaluation: the weights measured are the ones recorded, and no training writes between
     lock = claim_run_dir(args.run_dir, busy="wait for it to finish, then evaluate it") if writes else nullcontext()

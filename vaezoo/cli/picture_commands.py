@@ -10,6 +10,7 @@ import torch
 
 from vaezoo.analysis import explore
 from vaezoo.analysis import pictures as viz
+from vaezoo.checks import whole_number
 from vaezoo.errors import VaezooError
 from vaezoo.runtime.devices import check_device
 
@@ -21,11 +22,6 @@ def _check_out_file(path: str) -> None:
         raise VaezooError(f"--out {out} is a directory; name a .png file to write")
     if not out.parent.is_dir():
         raise VaezooError(f"--out {out}: the folder {out.parent} does not exist; create it or choose another --out")
-
-
-def _at_least(flag: str, value: int, least: int) -> None:
-    if value < least:
-        raise VaezooError(f"{flag} must be at least {least}, got {value}")
 
 
 def _check_picture_args(args: argparse.Namespace) -> None:
@@ -73,7 +69,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from vaezoo.runs.directory import load_model
 
     _check_picture_args(args)
-    _at_least("--n", args.n, 1)
+    whole_number("n", args.n)
     model = load_model(args.run_dir, device=args.device, trust_pickle=args.trust_pickle,
                        imports=args.imports)
     if args.seed is not None:
@@ -91,7 +87,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    _at_least("--n", args.n, 1)
+    whole_number("n", args.n)
     model, held_out = _picture_run(args)
     x, y = held_out.first(args.n, args.device, stored=True)
     recon = model.reconstruct(x, y)
@@ -101,7 +97,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    _at_least("--steps", args.steps, 2)
+    whole_number("steps", args.steps, least=2)
     model, held_out = _picture_run(args)
     if args.pair:
         first, second = _indices("--pair", args.pair, len(held_out))
@@ -146,7 +142,7 @@ def cmd_arithmetic(args: argparse.Namespace) -> int:
 
 
 def cmd_traverse(args: argparse.Namespace) -> int:
-    _at_least("--steps", args.steps, 2)
+    whole_number("steps", args.steps, least=2)
     model, held_out = _picture_run(args)
     (i,) = _indices("--index", [args.index], len(held_out))
     dims = args.dims if args.dims else None

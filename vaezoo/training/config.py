@@ -13,7 +13,8 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-from vaezoo.errors import VaezooError
+from vaezoo.checks import whole_number
+from vaezoo.errors import SettingError, literal
 from vaezoo.runtime.devices import check_device
 
 BINARIZE = ("auto", "dynamic", "static", "none")
@@ -97,46 +98,45 @@ class TrainConfig:
                     self.data_options.setdefault(name, getattr(self, name))
 
     def validate(self) -> None:
-        """Raise VaezooError naming the first setting that is of the wrong type or out of range."""
+        """Raise SettingError naming the first setting that is of the wrong type or out of range."""
         for spec in fields(self):
             check_type(spec.name, getattr(self, spec.name))
         for name in LOADER_FLAGS:
             if getattr(self, name) is not None and self.data_options.get(name) != getattr(self, name):
-                raise VaezooError(f"{flag_name(name)} {getattr(self, name)} and --data-option "
-                                  f"{name}={json.dumps(self.data_options.get(name))} disagree; give one of them")
+                raise SettingError(f"{{0}} {literal(getattr(self, name))} and {{1}} "
+                                   f"{name}={literal(json.dumps(self.data_options.get(name)))} disagree; give one "
+                                   "of them", name, "data_options")
         for name in ("epochs", "batch_size", "log_images_every"):
-            _positive_int(name, getattr(self, name))
-        for name in ("patience", "checkpoint_every", "limit"):
+            whole_number(name, getattr(self, name))
+        for name in ("patience", "checkpoint_every", "limit", "latent_dim"):
             if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
-        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
-                                         or self.workers < 0):
-            raise VaezooError(f"workers must be a whole number of processes (0 or more), got {self.workers!r}")
-        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            raise VaezooError(f"warmup-steps must be a non-negative integer, got {self.warmup_steps!r}")
-        if self.latent_dim is not None:
-            _positive_int("latent_dim", self.latent_dim)
-            if self.latent_dim > MAX_LATENT_DIM:
-                raise VaezooError(f"latent-dim must be at most {MAX_LATENT_DIM}, got {self.latent_dim}")
+                whole_number(name, getattr(self, name))
+        for name in ("workers", "warmup_steps"):
+            if getattr(self, name) is not None:
+                whole_number(name, getattr(self, name), least=0)
+        if self.latent_dim is not None and self.latent_dim > MAX_LATENT_DIM:
+            raise SettingError(f"{{0}} must be at most {MAX_LATENT_DIM}, got {self.latent_dim}", "latent_dim")
         if isinstance(self.lr, bool) or not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr)
                                              and 0 < self.lr <= MAX_LR):
-            raise VaezooError(f"lr must be a positive number no larger than {MAX_LR:g}, got {self.lr!r}")
+            raise SettingError(f"{{0}} must be a positive number no larger than {MAX_LR:g}, got "
+                               f"{literal(repr(self.lr))}", "lr")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not -(2**63) <= self.seed < 2**64:
-            raise VaezooError(f"seed must be an integer that fits in 64 bits, got {self.seed!r}")
+            raise SettingError(f"{{0}} must be an integer that fits in 64 bits, got {literal(repr(self.seed))}", "seed")
         if self.clip_grad is not None and not (
             isinstance(self.clip_grad, (int, float)) and math.isfinite(self.clip_grad) and self.clip_grad > 0
         ):
-            raise VaezooError(f"clip-grad must be a positive number, got {self.clip_grad!r}")
+            raise SettingError(f"{{0}} must be a positive number, got {literal(repr(self.clip_grad))}", "clip_grad")
         for spec in fields(self):
             choices, value = spec.metadata.get("choices"), getattr(self, spec.name)
             values = value if spec.metadata.get("repeat") and isinstance(value, list) else [value]
             bad = [v for v in values if choices and v not in choices and not (v is None and spec.default is None)]
             if bad:
-                raise VaezooError(f"{flag_name(spec.name)} must be one of {', '.join(map(str, choices))}, "
-                                  f"got {bad[0]!r}")
+                raise SettingError(f"{{0}} must be one of {', '.join(map(str, choices))}, got {literal(repr(bad[0]))}",
+                                   spec.name)
         for name in ("optimizer_options", "schedule_options", "overrides"):
             if not isinstance(getattr(self, name), dict):
-                raise VaezooError(f"{name} must be a table of KEY = VALUE, got {getattr(self, name)!r}")
+                raise SettingError(f"{{0}} must be a table of KEY = VALUE, got {literal(repr(getattr(self, name)))}",
+                                   name)
         check_device(self.device)
 
     @classmethod
@@ -171,11 +171,6 @@ def default_of(name: str) -> Any:
     return spec.default_factory() if spec.default is MISSING else spec.default
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise VaezooError(f"{flag_name(name).lstrip('-')} must be a positive integer, got {value!r}")
-
-
 #: what each annotation's type means in words, for the message naming a setting of the wrong type
 TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
               dict: "a table of KEY = VALUE", list: "a list of strings", type(None): "unset"}
@@ -189,7 +184,7 @@ def _allowed(name: str) -> tuple[type, ...]:
 
 
 def check_type(name: str, value: Any) -> None:
-    """VaezooError unless `value` has the type the setting `name` is declared with: a string is never a
+    """SettingError unless `value` has the type the setting `name` is declared with: a string is never a
     boolean, a boolean never a number, an integer is a number, a list of strings holds only strings."""
     allowed = _allowed(name)
     if isinstance(value, bool):
@@ -203,4 +198,4 @@ def check_type(name: str, value: Any) -> None:
     if not ok:
         what = " or ".join(TYPE_WORDS[t] for t in allowed)
         shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        raise VaezooError(f"{name} must be {what}, got {shown} (a {type(value).__name__})")
+        raise SettingError(f"{{0}} must be {what}, got {literal(shown)} (a {type(value).__name__})", name)

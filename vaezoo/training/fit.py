@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from vaezoo.checks import whole_number
 from vaezoo.core import VAE
 from vaezoo.data.held_out import binarization
 from vaezoo.data.splits import ImageSet, Splits, TensorImages
@@ -121,8 +122,7 @@ def _streamed(data: Any) -> bool:
 def _check_steps(steps_per_epoch: Any, train_data: Any) -> None:
     if steps_per_epoch is None:
         return
-    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
-        raise VaezooError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}")
+    whole_number("steps_per_epoch", steps_per_epoch)
     if not _streamed(train_data):
         raise VaezooError("steps_per_epoch is for streamed training data (an IterableDataset or a DataLoader); "
                           "an epoch of tensors or a map Dataset reads every example once")
