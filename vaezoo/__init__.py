@@ -1,5 +1,8 @@
 """vaezoo: a plugin-based model zoo of Variational Autoencoders on PyTorch, with fused C++/CUDA kernels."""
 from vaezoo import metrics, ops
+from vaezoo.analysis import run_pictures
+from vaezoo.analysis.run_evaluation import check_finite, evaluate_saved_run
+from vaezoo.analysis.run_held_out import open_run
 from vaezoo._version import __version__
 from vaezoo.core import (
     FEATURES,
@@ -45,7 +48,9 @@ __all__ = [
     "VAEOutput",
     "VariantSpec",
     "__version__",
+    "check_finite",
     "create_model",
+    "evaluate_saved_run",
     "fit",
     "get_model_spec",
     "hookimpl",
@@ -54,5 +59,7 @@ __all__ = [
     "list_models",
     "load_model",
     "metrics",
+    "open_run",
     "ops",
+    "run_pictures",
 ]
