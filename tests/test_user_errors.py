@@ -451,7 +451,7 @@ CASES = {
             "the file has both: keep one table, named set"),
        ]},
     "config file /dev/zero": Case(["train", "--config", "/dev/zero", "--out", "{tmp}/o"],
-                                  "--config /dev/zero: the file must end in .toml"),
+                                  "config file /dev/zero: the file must end in .toml"),
     # branch config (issue 21): runs resume after failed writes, and eval does not write into a training run
     "--resume --epochs fewer than trained": Case([*RESUME, "--epochs", "1"], "--epochs 1 is fewer than the 2 epochs",
                                                  two_epochs),

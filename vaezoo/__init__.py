@@ -26,12 +26,13 @@ from vaezoo.registry.hookspecs import Register, hookimpl, hookspec
 from vaezoo.registry.spec import VariantSpec
 from vaezoo.runs.directory import load_model
 from vaezoo.training.callbacks import Callback
-from vaezoo.training.config import TrainConfig
+from vaezoo.training.config import BuildSettings, TrainConfig, TrainSettings
 from vaezoo.training.fit import Run, fit
 
 __all__ = [
     "FEATURES",
     "VAE",
+    "BuildSettings",
     "Callback",
     "Dataset",
     "ImageSet",
@@ -45,6 +46,7 @@ __all__ = [
     "Splits",
     "TensorImages",
     "TrainConfig",
+    "TrainSettings",
     "VAEOutput",
     "VariantSpec",
     "__version__",

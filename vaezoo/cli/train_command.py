@@ -10,9 +10,22 @@ from typing import Any
 from vaezoo.errors import VaezooError
 from vaezoo.runs.directory import read_config
 from vaezoo.runtime.devices import check_device
-from vaezoo.training.config import TrainConfig, default_of, flag_name
-from vaezoo.training.config_file import TABLES, parse_assignments, read_config_file
+from vaezoo.training.config import TABLES, TrainConfig, default_of
+from vaezoo.training.config_file import parse_assignments, read_config_file
 from vaezoo.training.trainer import RESUMABLE_CHANGES, resume, train
+
+#: the settings given by position rather than by flag
+POSITIONAL = ("variant",)
+#: the flags not named --NAME-WITH-DASHES after their setting (each table is a repeated KEY=VALUE flag)
+FLAGS = {"overrides": "--set", "data_options": "--data-option", "optimizer_options": "--optimizer-option",
+         "schedule_options": "--schedule-option"}
+#: what the help shows in place of a number a flag takes, where its name says more than its type
+METAVARS = {"limit": "N", "workers": "N", "checkpoint_every": "M", "log_images_every": "N"}
+
+
+def flag_name(name: str) -> str:
+    """The command-line flag of the setting `name`: --batch-size for batch_size, --set for overrides."""
+    return name if name in POSITIONAL else FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 def _type(spec: Any) -> Any:
@@ -27,26 +40,24 @@ def _type(spec: Any) -> Any:
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (default None: not given), its help ending with the default."""
     for spec in fields(TrainConfig):
-        meta = spec.metadata
         default = default_of(spec.name)
+        choices = spec.metadata.get("choices")
+        repeat = isinstance(default, (dict, list))  # a table (KEY=VALUE flags) or a list of names
         shown = "" if default in (None, [], {}) or isinstance(default, bool) else f" (default {default})"
-        repeat = " (repeatable)" if meta.get("repeat") else ""
-        kwargs: dict[str, Any] = {"help": meta["help"] + shown + repeat}
-        if meta.get("positional"):
+        kwargs: dict[str, Any] = {"help": spec.metadata["help"] + shown + (" (repeatable)" if repeat else "")}
+        if spec.name in POSITIONAL:
             p.add_argument(spec.name, nargs="?", **kwargs)
             continue
         if isinstance(default, bool):
             kwargs.update(action="store_true", default=None)
-        elif meta.get("repeat") and "choices" in meta:  # --log tensorboard csv, as the usage line shows
+        elif repeat and choices:  # --log tensorboard csv, as the usage line shows (validate names a bad one)
             kwargs.update(action="extend", nargs="+", default=None, metavar="NAME")
-        elif meta.get("repeat"):
-            kwargs.update(action="append", default=None, metavar=meta.get("metavar", "NAME"))
+        elif repeat:
+            kwargs.update(action="append", default=None, metavar="KEY=VALUE")
         else:
-            kwargs.update(type=_type(spec), default=None)
-            if "metavar" in meta:
-                kwargs["metavar"] = meta["metavar"]
-        if "choices" in meta and not meta.get("repeat"):
-            kwargs["choices"] = meta["choices"]
+            kwargs.update(type=_type(spec), default=None, choices=choices)
+            if spec.name in METAVARS:
+                kwargs["metavar"] = METAVARS[spec.name]
         p.add_argument(flag_name(spec.name), dest=spec.name, **kwargs)
     p.add_argument("--config", metavar="FILE",
                    help="settings from a TOML, YAML or JSON file, keyed by the flags' names with underscores "

@@ -20,13 +20,12 @@ from vaezoo.runs.directory import HAND_BUILT, IN_MEMORY
 from vaezoo.runtime.distributed import World
 from vaezoo.training.batches import ItemBatches, ItemChecker, StreamBatches, auto_workers
 from vaezoo.training.callbacks import Callback
-from vaezoo.training.config import TrainConfig
+from vaezoo.training.config import BuildSettings, TrainConfig, TrainSettings
 from vaezoo.training.optim import OptimizerChoice
 from vaezoo.training.trainer import Trainer, train_into
 
 #: the settings that name what `vaezoo train` builds; fit takes the model and the data themselves instead
-BUILD_SETTINGS = ("variant", "dataset", "out", "data_dir", "image_size", "channels", "data_options", "limit",
-                  "latent_dim", "overrides")
+BUILD_SETTINGS = tuple(f.name for f in fields(BuildSettings))
 
 
 @dataclass
@@ -79,7 +78,7 @@ def fit(
     `out` names a new run directory to write, like `vaezoo train` does (weights, checkpoints, metrics.jsonl,
     config.json, pictures, report.html; `vaezoo.load_model(out)` loads it back). `optimizer` is a name (adam,
     adamw, sgd; options in `optimizer_options`) or a callable that takes the parameter groups and returns a
-    torch optimizer. `settings` are any other TrainConfig fields: batch_size, lr, optimizer_options, schedule,
+    torch optimizer. `settings` are any other TrainSettings fields: batch_size, lr, optimizer_options, schedule,
     schedule_options, warmup_steps, seed, binarize, clip_grad, patience, device (default: the model's),
     workers (DataLoader workers for a map Dataset or an IterableDataset), compile, bf16, checkpoint_every,
     on_nonfinite, log (["tensorboard", "csv", "mlflow"]), log_images_every.
@@ -129,7 +128,7 @@ def _check_steps(steps_per_epoch: Any, train_data: Any) -> None:
 
 
 def _check_settings(settings: dict[str, Any]) -> None:
-    names = [f.name for f in fields(TrainConfig) if f.name not in BUILD_SETTINGS and f.name != "epochs"]
+    names = [f.name for f in fields(TrainSettings) if f.name != "epochs"]
     for key in settings:
         if key in BUILD_SETTINGS:
             raise VaezooError(f"fit takes the model and the data themselves; {key!r} is for `vaezoo train`")
