@@ -265,3 +265,12 @@ def test_a_config_is_what_to_build_and_how_to_train():
         assert caught.value.settings == (name,)
     for spec in fields(TrainConfig):
         assert set(spec.metadata) <= {"help", "choices"}, spec.name
+
+
+def test_settings_over_a_file_replace_it_but_tables_key_by_key():
+    from vaezoo.training.config_file import settings_over
+
+    base = {"overrides": {"beta": 2, "prior": "mog"}, "epochs": 3, "log": ["csv"]}
+    merged = settings_over(base, {"overrides": {"beta": 5}, "epochs": 4, "log": ["tensorboard"], "lr": 0.1})
+    assert merged == {"overrides": {"beta": 5, "prior": "mog"}, "epochs": 4, "log": ["tensorboard"], "lr": 0.1}
+    assert base == {"overrides": {"beta": 2, "prior": "mog"}, "epochs": 3, "log": ["csv"]}  # left as it was

@@ -401,7 +401,7 @@ CASES = {
     "--resume nothing": Case([*TRAIN, "--dataset", "digits", "--out", "{tmp}/none", "--resume"], "does not exist"),
     "--resume --batch-size": Case([*RESUME, "--batch-size", "7"], "--batch-size (the run has 64, not 7)", copy_run),
     "--resume --lr --seed --set": Case([*RESUME, "--lr", "0.5", "--seed", "9", "--set", "beta=2"],
-                                       "--lr (the run has 0.001, not 0.5); --set", copy_run),
+                                       "--lr (the run has 0.001, not 0.5); --seed (the run has 0, not 9)", copy_run),
     "--resume without checkpoints": Case(RESUME, "no checkpoint to resume from", weights_without_checkpoints),
     "--resume --device foo": Case([*RESUME, "--device", "foo"], "device must be", copy_run),
     "--resume hostile checkpoints": Case(

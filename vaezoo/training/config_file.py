@@ -98,6 +98,15 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return _settings(path, values, replay)
 
 
+def settings_over(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """The settings `over` on top of `base` (a config file's under the command line's): a table key by key, so
+    that `--set beta=3` over a file's [set] table keeps the table's other keys; anything else replaced."""
+    merged = dict(base)
+    for name, value in over.items():
+        merged[name] = {**base[name], **value} if name in TABLES and isinstance(base.get(name), dict) else value
+    return merged
+
+
 def _check_keys(path: Path, value: Any, where: str) -> None:
     """VaezooError naming the first key anywhere in `value` that is not a string (YAML's 1: or null: keys)."""
     if isinstance(value, dict):
