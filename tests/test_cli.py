@@ -232,3 +232,14 @@ def test_resume_reads_the_run_once_checks_the_device_once_and_says_what_changes(
     with pytest.raises(vaezoo.errors.RunDirError, match="changed while the run was being resumed"):
         resume(plan, progress=False)
     assert [m["epoch"] for m in read_metrics(run)] == [1, 2]
+
+
+def test_list_and_show_print_what_the_python_api_gives(capsys):
+    from vaezoo.registry.description import list_entries
+
+    code, out, _ = run_cli(capsys, "show", "vae-mlp", "--json")
+    assert code == 0 and json.loads(out) == json.loads(json.dumps(vaezoo.describe_variant("vae-mlp")))
+    assert vaezoo.describe_variant("vae-mlp")["parts"]["prior"]["name"] == "standard-normal"
+    code, out, _ = run_cli(capsys, "list", "vae-*", "--json")
+    assert json.loads(out) == list_entries("variant", "vae-*")
+    assert [row["name"] for row in list_entries("variant", "vae-*")] == vaezoo.list_models("vae-*")

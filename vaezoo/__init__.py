@@ -22,6 +22,7 @@ from vaezoo.registry.factory import (
     list_components,
     list_models,
 )
+from vaezoo.registry.description import describe_variant
 from vaezoo.registry.hookspecs import Register, hookimpl, hookspec
 from vaezoo.registry.spec import VariantSpec
 from vaezoo.runs.directory import load_model
@@ -52,6 +53,7 @@ __all__ = [
     "__version__",
     "check_finite",
     "create_model",
+    "describe_variant",
     "evaluate_saved_run",
     "fit",
     "get_model_spec",
