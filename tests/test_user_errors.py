@@ -533,6 +533,13 @@ CASES = {
     "eval --nll-samples 10^9": Case(
         ["eval", "{run}", "--nll-samples", "1000000000"], "--nll-samples: the number of importance samples must be"),
     "eval --nll-samples 0": Case(["eval", "{run}", "--nll-samples", "0"], "must be a whole number in 1..1,000,000"),
+    # branch thincli: the library names the setting, the command line its flag
+    "arithmetic --b out of range": Case(["arithmetic", "{run}", "--a", "0", "--b", "9999", "--c", "1", "--out",
+                                         "{tmp}/a.png"], "--b 9999 is out of range: the held-out set has examples"),
+    "traverse --dims out of range": Case(["traverse", "{run}", "--dims", "0", "99", "--out", "{tmp}/t.png"],
+                                         "--dims must be in 0..19, got [0, 99]"),
+    "--resume --epochs 0": Case([*RESUME, "--epochs", "0"], "--epochs must be a whole number of at least 1, got 0",
+                                copy_run),
 }
 
 
