@@ -90,7 +90,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise VaezooError(f"config file {path} is not valid {path.suffix.lstrip('.').upper()}: "
                           f"{' '.join(str(exc).split())}") from None
     if not isinstance(values, dict):
-        raise VaezooError(f"config file {path} must hold a table of settings (KEY = VALUE), got {type(values).__name__}")
+        raise VaezooError(f"config file {path} must hold a table of settings (KEY = VALUE), got "
+                          f"{type(values).__name__}")
     _check_keys(path, values, "")
     replay = isinstance(values.get("train"), dict) and "format" in values
     if replay:  # a run's config.json: replay its settings

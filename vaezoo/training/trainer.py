@@ -60,7 +60,7 @@ from vaezoo.training.config import TrainConfig
 from vaezoo.training.loggers import build_loggers
 from vaezoo.training.optim import OptimizerChoice, Schedule, build_optimizer
 from vaezoo.training.prior_refit import refit_prior
-from vaezoo.training.resume_plan import RESUMABLE_CHANGES, ResumePlan, plan_resume  # noqa: F401 - RESUMABLE_CHANGES: its old home
+from vaezoo.training.resume_plan import RESUMABLE_CHANGES, ResumePlan, plan_resume  # noqa: F401 - its old home
 
 
 @dataclass
