@@ -66,7 +66,7 @@ def test_misspelt_variant_fails_with_suggestion(capsys, tmp_path):
         (["--dataset", "digitz"], "unknown dataset 'digitz'"),
         (["--dataset", "fashion-mnist", "--data-dir", "/nonexistent/dir"], "apt-get install dataset-fashion-mnist"),
         (["--dataset", "digits", "--set", "depth=3"], "no part accepts the override 'depth'"),
-        (["--dataset", "digits", "--epochs", "0"], "epochs must be a positive integer"),
+        (["--dataset", "digits", "--epochs", "0"], "--epochs must be a whole number of at least 1, got 0"),
         (["--dataset", "digits", "--set", "beta"], "--set takes KEY=VALUE"),
     ],
 )
@@ -190,3 +190,56 @@ def test_bench_writes_a_table_and_json(capsys, tmp_path):
 def test_bench_refuses_devices_it_cannot_use(capsys, device, message):
     code, _, err = run_cli(capsys, "bench", "--device", device, "--size", "128x32")
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_resume_reads_the_run_once_checks_the_device_once_and_says_what_changes(capsys, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from vaezoo.training import config as config_module
+    from vaezoo.training import trainer as trainer_module
+    from vaezoo.training.resume_plan import plan_resume
+    from vaezoo.training.trainer import resume
+
+    run = tmp_path / "run"
+    small = ["--dataset", "digits", "--limit", "128", "--batch-size", "64", "--set", "encoder.hidden_dims=[8]",
+             "--set", "decoder.hidden_dims=[8]", "--out", str(run), "--quiet"]
+    assert run_cli(capsys, "train", "vae-mlp", "--epochs", "1", *small)[0] == 0
+    # the decision, in the library: settings named, every conflict at once, nothing started
+    with pytest.raises(vaezoo.errors.SettingError) as caught:
+        plan_resume(run, lr=0.5, batch_size=64, overrides={"beta": 2})
+    assert caught.value.settings == ("lr", "overrides")
+    assert "lr (the run has 0.001, not 0.5); overrides (the run has" in str(caught.value)
+    code, _, err = run_cli(capsys, "train", "vae-mlp", "--resume", "--lr", "0.5", "--seed", "3", *small)
+    assert code == 2 and "--lr (the run has 0.001, not 0.5); --seed (the run has 0, not 3)" in err
+    reads, devices = [], []
+    read_text = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: (reads.append(self.name), read_text(self, *a, **k))[1])
+    check_device = config_module.check_device
+    monkeypatch.setattr(config_module, "check_device", lambda d: (devices.append(d), check_device(d))[1])
+    # the pictures and report written after training read the run as after any training: left out here
+    monkeypatch.setattr(trainer_module, "write_run_outputs", lambda *args: reads.append("outputs"))
+    code, _, err = run_cli(capsys, "train", "vae-mlp", "--resume", "--epochs", "2", "--device", "cpu",
+                           "--checkpoint-every", "5", *small)
+    assert code == 0, err
+    assert "vaezoo: --resume: checkpoint-every is now 5 (the run had None)" in err and "device is now" not in err
+    assert reads.count("config.json") == 1 and reads[-1] == "outputs" and devices == ["cpu"]
+    assert [m["epoch"] for m in read_metrics(run)] == [1, 2]
+    # a run continued by another process between the plan and the lock is refused, and left as it was
+    plan = plan_resume(run, epochs=3)
+    config_json = run / "config.json"
+    (tmp_path / "copy.json").write_bytes(config_json.read_bytes())
+    os.replace(tmp_path / "copy.json", config_json)  # as an atomic rewrite by another process
+    with pytest.raises(vaezoo.errors.RunDirError, match="changed while the run was being resumed"):
+        resume(plan, progress=False)
+    assert [m["epoch"] for m in read_metrics(run)] == [1, 2]
+
+
+def test_list_and_show_print_what_the_python_api_gives(capsys):
+    from vaezoo.registry.description import list_entries
+
+    code, out, _ = run_cli(capsys, "show", "vae-mlp", "--json")
+    assert code == 0 and json.loads(out) == json.loads(json.dumps(vaezoo.describe_variant("vae-mlp")))
+    assert vaezoo.describe_variant("vae-mlp")["parts"]["prior"]["name"] == "standard-normal"
+    code, out, _ = run_cli(capsys, "list", "vae-*", "--json")
+    assert json.loads(out) == list_entries("variant", "vae-*")
+    assert [row["name"] for row in list_entries("variant", "vae-*")] == vaezoo.list_models("vae-*")

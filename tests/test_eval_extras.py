@@ -10,7 +10,7 @@ import torch
 from held_out_sets import CountingImages
 
 from vaezoo import metrics
-from vaezoo.analysis import evaluate, learned
+from vaezoo.analysis import eval_extras, evaluate
 from vaezoo.cli.main import main
 from vaezoo.data.datasets import load_dataset
 from vaezoo.data.splits import Splits, to_model_input
@@ -92,11 +92,11 @@ def test_disentanglement_needs_factors_and_is_refused_before_any_work(tmp_path, 
     code, _, err = run_cli(capsys, "eval", str(run), "--nll-samples", "2", "--disentanglement")
     assert code == 2 and "ground-truth factors" in err and "digits has none" in err
     code, _, err = run_cli(capsys, "eval", str(run), "--sample-quality", "--quality-samples", "3")
-    assert code == 2 and "--quality-samples must be at least 10" in err
+    assert code == 2 and "--quality-samples must be a whole number of at least 10" in err
 
 
 def feature_images(split) -> classifier.LabelledImages:
-    return learned._feature_images(split)
+    return eval_extras._feature_images(split)
 
 
 def test_the_classifier_is_deterministic_and_cached(quick_classifier, monkeypatch):
@@ -105,7 +105,7 @@ def test_the_classifier_is_deterministic_and_cached(quick_classifier, monkeypatc
     second = classifier.train_feature_net(feature_images(data.train), steps=15)
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
-    trained = learned.feature_network(data)
+    trained = eval_extras.feature_network(data)
     test_x = to_model_input(data.test.read(np.arange(5)))  # colour-shapes is stored as uint8
     assert trained.net.features(test_x).shape == (5, classifier.FEATURES)
 
@@ -113,7 +113,7 @@ def test_the_classifier_is_deterministic_and_cached(quick_classifier, monkeypatc
         raise AssertionError("the cached classifier should have been used")
 
     monkeypatch.setattr(classifier, "train_feature_net", no_training)
-    cached = learned.feature_network(data)
+    cached = eval_extras.feature_network(data)
     assert cached.test_accuracy == trained.test_accuracy and cached.data_hash == trained.data_hash
     torch.testing.assert_close(cached.net.features(test_x), trained.net.features(test_x))
     other = load_dataset("colour-shapes", limit=201)
@@ -130,7 +130,7 @@ def test_the_classifier_reads_only_the_batches_it_trains_on(quick_classifier, mo
     assert counting.rows_read == 5 * 128 and isinstance(net, classifier.FeatureNet)
     counting.reads.clear()
     monkeypatch.setattr(classifier, "STEPS", 10)
-    learned.feature_network(Splits(data.name, counting, data.test))
+    eval_extras.feature_network(Splits(data.name, counting, data.test))
     # the cache key samples KEY_SAMPLE_ROWS images; training reads STEPS batches of 128; nothing else
     assert counting.rows_read == classifier.KEY_SAMPLE_ROWS + 10 * 128 < len(counting)
 
@@ -162,16 +162,16 @@ def remove_weights(record):
 @pytest.mark.parametrize("damage", [damage_json, damage_weights, wrong_classes, replace_weights, remove_weights])
 def test_a_damaged_or_replaced_classifier_cache_is_said_and_trained_again(quick_classifier, capsys, damage):
     data = load_dataset("colour-shapes", limit=200)
-    trained = learned.feature_network(data)
+    trained = eval_extras.feature_network(data)
     (record,) = quick_classifier.joinpath("classifiers").glob("*.json")
     assert json.loads(record.read_text())["classes"] == 3
     capsys.readouterr()
     damage(record)
-    again = learned.feature_network(data)
+    again = eval_extras.feature_network(data)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cached feature network" in err and "training it again" in err, err
     test_x = to_model_input(data.test.read(np.arange(5)))  # colour-shapes is stored as uint8
     torch.testing.assert_close(again.net.features(test_x), trained.net.features(test_x))  # deterministic retraining
     assert again.test_accuracy == trained.test_accuracy
-    learned.feature_network(data)  # the rebuilt cache is whole again: used without a word
+    eval_extras.feature_network(data)  # the rebuilt cache is whole again: used without a word
     assert capsys.readouterr().err == ""

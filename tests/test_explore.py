@@ -166,3 +166,50 @@ def test_eval_reports_consistent_numbers(run, model, capsys):
     variances = model.posterior_mean(x, None).var(0)
     assert result["active_units"] == int((variances > 0.01).sum())
     assert result["bits_per_dim"] == pytest.approx(result["nll"] / (64 * 0.6931471805599453))
+
+
+def test_the_python_api_draws_the_pictures_the_commands_write(run, model):
+    from vaezoo.analysis import run_pictures
+    from vaezoo.errors import SettingError, VaezooError
+
+    loaded, held_out = vaezoo.open_run(run, seed=1)
+    data = load_dataset("digits")
+    grid = run_pictures.reconstructions(loaded, held_out, 8)
+    assert grid.nrow == 16
+    torch.testing.assert_close(grid.images, inputs_beside_reconstructions(model, data.test_x, data.test_y))
+    assert run_pictures.walk_pairs(held_out) == ([0, 2, 4, 6, 8, 10, 12, 14], [1, 3, 5, 7, 9, 11, 13, 15])
+    assert run_pictures.walk_pairs(held_out.head(3)) == ([0], [1])
+    with pytest.raises(VaezooError, match="has 1 image; interpolation needs two"):
+        run_pictures.walk_pairs(held_out.head(1))
+    walks = run_pictures.interpolations(loaded, held_out, steps=3)
+    assert walks.nrow == 3 and walks.images.shape == (24, 1, 8, 8)
+    grid = run_pictures.attribute_shift(loaded, held_out, 0, 1, 7)
+    torch.testing.assert_close(grid.images, moved_from_1_to_7(model, data.test_x, data.test_y))
+    torch.testing.assert_close(run_pictures.latent_arithmetic(loaded, held_out, 0, 1, 2).images,
+                               a_minus_b_plus_c(model, data.test_x, data.test_y))
+    with pytest.raises(SettingError, match="^b 9999 is out of range") as caught:  # the argument is named
+        run_pictures.latent_arithmetic(loaded, held_out, 0, 9999, 2)
+    assert caught.value.settings == ("b",)
+    with pytest.raises(SettingError, match=r"dims must be in 0..3, got \[4\]"):
+        run_pictures.traversal(loaded, held_out, dims=[4])
+    with pytest.raises(SettingError, match="steps must be a whole number of at least 2, got 1"):
+        run_pictures.traversal(loaded, held_out, steps=1)
+    with pytest.raises(SettingError, match="label needs a conditional variant"):
+        run_pictures.samples(loaded, 4, label=3)
+
+
+def test_the_python_api_evaluates_a_run_as_eval_does(run, capsys):
+    import math
+
+    from vaezoo.errors import NonFiniteError, SettingError
+
+    result = vaezoo.evaluate_saved_run(run, nll_samples=5, nll_examples=10)
+    assert main(["eval", str(run), "--nll-samples", "5", "--nll-examples", "10", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert result["nll_examples"] == printed["nll_examples"] == 10 and result["latent_dim"] == 4
+    assert result["elbo"] == pytest.approx(printed["elbo"])
+    with pytest.raises(SettingError, match="^nll_examples must be a whole number of at least 1, got 0$"):
+        vaezoo.evaluate_saved_run(run, nll_examples=0)
+    vaezoo.check_finite(run, result)
+    with pytest.raises(NonFiniteError, match="non-finite \\(elbo\\)"):
+        vaezoo.check_finite(run, {**result, "elbo": math.nan})

@@ -206,7 +206,7 @@ def test_a_user_optimizer_factory_is_used(digits):
 @pytest.mark.parametrize(("call", "error", "message"), [
     (lambda m, x: vaezoo.fit(m, x, epochs=1, batch_sise=8), VaezooError, "did you mean batch_size"),
     (lambda m, x: vaezoo.fit(m, x, epochs=1, dataset="digits"), VaezooError, "is for `vaezoo train`"),
-    (lambda m, x: vaezoo.fit(m, x, epochs=0), VaezooError, "epochs must be a positive integer"),
+    (lambda m, x: vaezoo.fit(m, x, epochs=0), VaezooError, "epochs must be a whole number of at least 1, got 0"),
     (lambda m, x: vaezoo.fit(m, x.flatten(1), epochs=1), DataError, r"shape \[N, 1, 8, 8\]"),
     (lambda m, x: vaezoo.fit(m, x * 16, epochs=1), DataError, "needs \\[0, 1\\]"),
     (lambda m, x: vaezoo.fit(m, x[:0], epochs=1), DataError, "holds no examples"),
@@ -217,7 +217,7 @@ def test_a_user_optimizer_factory_is_used(digits):
     (lambda m, x: vaezoo.fit(m, x, epochs=1, optimizer_options={"momentun": 0.9}), VaezooError, "has no option"),
     (lambda m, x: vaezoo.fit(m, x, epochs=1, steps_per_epoch=3), VaezooError, "steps_per_epoch is for streamed"),
     (lambda m, x: vaezoo.fit(m, torch.utils.data.DataLoader(x), epochs=1, steps_per_epoch=0), VaezooError,
-     "steps_per_epoch must be a positive integer"),
+     "steps_per_epoch must be a whole number of at least 1"),
     (lambda m, x: vaezoo.fit(m, x, epochs=1, workers=-2), VaezooError, "workers must be a whole number"),
     (lambda m, x: vaezoo.fit(m, torch.utils.data.TensorDataset(x[:0]), epochs=1), DataError, "holds no examples"),
 ])

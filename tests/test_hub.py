@@ -250,7 +250,7 @@ def test_a_failed_upload_is_one_error(run, monkeypatch):
 
 def test_the_cards_command_repeats_every_kind_of_setting():
     from vaezoo.cli.train_command import train_config
-    from vaezoo.training.command_line import train_command
+    from vaezoo.cli.recorded_command import train_command
     from vaezoo.training.config import TrainConfig
 
     settings = TrainConfig(

@@ -69,11 +69,11 @@ def test_the_browser_check_catches_a_broken_image(tmp_path):
 
 
 def test_each_evaluation_says_the_epoch_it_measured_and_a_stale_one_is_flagged(tmp_path, monkeypatch):
-    from vaezoo.analysis import learned
+    from vaezoo.analysis import eval_extras
 
     run = make_run(tmp_path)
-    monkeypatch.setattr(learned, "sample_quality_scores", lambda *a, **k: {"fid": 31.5})
-    result = learned.evaluate_run(run, None, None, None, disentanglement=False, sample_quality=True)
+    monkeypatch.setattr(eval_extras, "sample_quality_scores", lambda *a, **k: {"fid": 31.5})
+    result = eval_extras.evaluate_run(run, None, None, None, disentanglement=False, sample_quality=True)
     assert result["sample_quality"]["epoch"] == 3
     assert json.loads((run / "evaluation.json").read_text())["sample_quality"] == {"fid": 31.5, "epoch": 3}
     page = (run / "report.html").read_text()

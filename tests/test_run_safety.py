@@ -446,7 +446,7 @@ def test_sigterm_is_one_line_leaves_no_temporary_file_and_the_run_resumes(tmp_pa
 def test_resume_with_fewer_epochs_than_trained_is_refused_and_changes_nothing(tmp_path, straight):
     run = Path(shutil.copytree(straight, tmp_path / "run"))
     before = snapshot(run)
-    with pytest.raises(VaezooError, match="--epochs 1 is fewer than the 3 epochs"):
+    with pytest.raises(VaezooError, match="^epochs 1 is fewer than the 3 epochs"):
         resume(str(run), progress=False, epochs=1)
     assert snapshot(run) == before
 

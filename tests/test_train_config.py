@@ -12,7 +12,8 @@ import pytest
 
 from vaezoo.cli.main import build_parser, main
 from vaezoo.errors import VaezooError
-from vaezoo.training.config import TrainConfig, default_of, flag_name
+from vaezoo.cli.train_command import POSITIONAL, flag_name
+from vaezoo.training.config import TrainConfig, default_of
 from vaezoo.training.config_file import read_config_file
 
 TOML = """
@@ -46,7 +47,7 @@ def test_every_setting_is_a_flag_with_its_help_and_default():
         action = actions[spec.name]
         assert action.help.startswith(spec.metadata["help"]), spec.name
         assert action.default is None, f"{spec.name}: a flag not given must be told from one given"
-        if spec.metadata.get("positional"):
+        if spec.name in POSITIONAL:
             continue
         assert flag_name(spec.name) in action.option_strings
         default = default_of(spec.name)
@@ -104,7 +105,7 @@ def test_toml_yaml_and_json_give_the_same_settings(tmp_path):
     ('variant = "vae-mlp"\nbatch_sise = 3\n', ".toml", "'batch_sise' is not a training setting; did you mean batch_size"),
     ("variant = \n", ".toml", "is not valid TOML"),
     ("[1, 2]", ".json", "must hold a table of settings"),
-    ('set = ["beta"]', ".toml", "--set takes KEY=VALUE"),
+    ('set = ["beta"]', ".toml", "config.toml: set takes KEY=VALUE"),
     ("set = { beta = nan }", ".toml", "set.beta must be finite"),
     ("a: 1", ".ini", "must end in .toml, .yaml, .yml or .json"),
 ])
@@ -118,7 +119,7 @@ def test_a_bad_config_file_is_named(tmp_path, text, suffix, message):
 def test_values_out_of_range_in_a_config_file_are_refused_like_flags(tmp_path, capsys):
     (tmp_path / "c.toml").write_text('variant = "vae-mlp"\ndataset = "digits"\nbatch_size = 0\n')
     assert main(["train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "run")]) == 2
-    assert "batch-size must be a positive integer, got 0" in capsys.readouterr().err
+    assert "batch-size must be a whole number of at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
@@ -191,7 +192,7 @@ BILLION_LAUGHS = "\n".join(
     ("variant: vae-mlp\n1: 2\n", ".yaml", "key 1 is not a string but int"),
     ("set:\n  ~: 2\n", ".yaml", "key None in set is not a string but NoneType"),
     ("a: &a [*a]\n", ".yaml", "anchors and aliases (&NAME, *NAME) are not accepted"),
-    ("overrides = { beta = 2 }\n", ".toml", "the table of --set is named set in a config file, not overrides"),
+    ("overrides = { beta = 2 }\n", ".toml", "the table of overrides is named set in a config file, not overrides"),
     ("overrides = { beta = 2 }\n[set]\nbeta = 3\n", ".toml", "the file has both: keep one table, named set"),
 ])
 def test_a_setting_of_the_wrong_type_or_shape_is_refused_by_name(tmp_path, text, suffix, message):
@@ -243,3 +244,33 @@ def test_a_python_config_of_the_wrong_type_is_refused():
     with pytest.raises(VaezooError, match="bf16 must be true or false, got 'false'"):
         TrainConfig(variant="vae-mlp", dataset="digits", out="x", bf16="false").validate()
     TrainConfig(variant="vae-mlp", dataset="digits", out="x", lr=1, clip_grad=2).validate()  # ints are numbers
+
+
+def test_a_config_is_what_to_build_and_how_to_train():
+    from vaezoo import BuildSettings, TrainSettings
+    from vaezoo.errors import SettingError
+
+    build, how = [f.name for f in fields(BuildSettings)], [f.name for f in fields(TrainSettings)]
+    assert [f.name for f in fields(TrainConfig)] == build + how and not set(build) & set(how)
+    assert {"variant", "dataset", "overrides", "latent_dim"} <= set(build) and {"epochs", "lr", "device"} <= set(how)
+    config = TrainConfig("vae-mlp", "digits", "out", epochs=3, overrides={"beta": 2}, image_size=8)  # as before
+    assert config.build == BuildSettings("vae-mlp", "digits", "out", overrides={"beta": 2}, image_size=8)
+    assert config.training == TrainSettings(epochs=3) and config.build.data_options == {"image_size": 8}
+    assert TrainConfig.from_parts(config.build, config.training) == config
+    # each part checks its own settings, naming the setting: flags are the command line's
+    for part, name in ((TrainSettings(epochs=0), "epochs"), (BuildSettings(latent_dim=0), "latent_dim"),
+                       (BuildSettings(overrides=[1]), "overrides"), (TrainSettings(log=["x"]), "log")):
+        with pytest.raises(SettingError, match=f"^{name} must be") as caught:
+            part.validate()
+        assert caught.value.settings == (name,)
+    for spec in fields(TrainConfig):
+        assert set(spec.metadata) <= {"help", "choices"}, spec.name
+
+
+def test_settings_over_a_file_replace_it_but_tables_key_by_key():
+    from vaezoo.training.config_file import settings_over
+
+    base = {"overrides": {"beta": 2, "prior": "mog"}, "epochs": 3, "log": ["csv"]}
+    merged = settings_over(base, {"overrides": {"beta": 5}, "epochs": 4, "log": ["tensorboard"], "lr": 0.1})
+    assert merged == {"overrides": {"beta": 5, "prior": "mog"}, "epochs": 4, "log": ["tensorboard"], "lr": 0.1}
+    assert base == {"overrides": {"beta": 2, "prior": "mog"}, "epochs": 3, "log": ["csv"]}  # left as it was

@@ -334,15 +334,15 @@ LDM = ["train", "autoencoder-kl", "--quiet", "--epochs", "1", "--dataset", "digi
 
 CASES = {
     # devices, counts and output paths of the commands on a run
-    "eval --nll-examples 0": Case(["eval", "{run}", "--nll-examples", "0"], "--nll-examples must be a positive integer, got 0"),
+    "eval --nll-examples 0": Case(["eval", "{run}", "--nll-examples", "0"], "--nll-examples must be a whole number of at least 1, got 0"),
     "eval --device foo": Case(["eval", "{run}", "--device", "foo"], "device must be cpu, cuda or cuda:N"),
     "eval --device cuda:99": Case(["eval", "{run}", "--device", "cuda:99"], "device cuda:99 was asked for"),
     "sample --device foo": Case(["sample", "{run}", "--device", "foo", "--out", "{tmp}/s.png"], "device must be"),
     "sample --device cuda:99": Case(["sample", "{run}", "--device", "cuda:99", "--out", "{tmp}/s.png"], "cuda:99"),
     "reconstruct --device foo": Case(["reconstruct", "{run}", "--device", "foo", "--out", "{tmp}/r.png"], "device must"),
-    "sample --n 0": Case(["sample", "{run}", "--n", "0", "--out", "{tmp}/s.png"], "--n must be at least 1"),
-    "sample --n -1": Case(["sample", "{run}", "--n", "-1", "--out", "{tmp}/s.png"], "--n must be at least 1"),
-    "reconstruct --n -1": Case(["reconstruct", "{run}", "--n", "-1", "--out", "{tmp}/r.png"], "--n must be at least 1"),
+    "sample --n 0": Case(["sample", "{run}", "--n", "0", "--out", "{tmp}/s.png"], "--n must be a whole number of at least 1"),
+    "sample --n -1": Case(["sample", "{run}", "--n", "-1", "--out", "{tmp}/s.png"], "--n must be a whole number of at least 1"),
+    "reconstruct --n -1": Case(["reconstruct", "{run}", "--n", "-1", "--out", "{tmp}/r.png"], "--n must be a whole number of at least 1"),
     "interpolate --steps 0": Case(["interpolate", "{run}", "--steps", "0", "--out", "{tmp}/i.png"], "--steps must be"),
     "interpolate --steps 1": Case(["interpolate", "{run}", "--steps", "1", "--out", "{tmp}/i.png"], "--steps must be"),
     "interpolate --steps -3": Case(["interpolate", "{run}", "--steps", "-3", "--out", "{tmp}/i.png"], "at least 2"),
@@ -412,7 +412,7 @@ CASES = {
     "--log neptune": Case([*TRAIN, "--dataset", "digits", "--log", "neptune", "--out", "{tmp}/o"],
                           "--log must be one of tensorboard, csv, mlflow, wandb, got 'neptune'"),
     "--warmup-steps -1": Case([*TRAIN, "--dataset", "digits", "--warmup-steps", "-1", "--out", "{tmp}/o"],
-                              "warmup-steps must be a non-negative integer"),
+                              "--warmup-steps must be a whole number of at least 0"),
     # config files
     "--config missing": Case(["train", "--config", "{tmp}/none.toml", "--out", "{tmp}/o"], "none.toml does not exist"),
     "--config misspelt key": Case(["train", "--config", "{tmp}/c.toml", "--out", "{tmp}/o"],
@@ -431,7 +431,7 @@ CASES = {
     "--resume nothing": Case([*TRAIN, "--dataset", "digits", "--out", "{tmp}/none", "--resume"], "does not exist"),
     "--resume --batch-size": Case([*RESUME, "--batch-size", "7"], "--batch-size (the run has 64, not 7)", copy_run),
     "--resume --lr --seed --set": Case([*RESUME, "--lr", "0.5", "--seed", "9", "--set", "beta=2"],
-                                       "--lr (the run has 0.001, not 0.5); --set", copy_run),
+                                       "--lr (the run has 0.001, not 0.5); --seed (the run has 0, not 9)", copy_run),
     "--resume without checkpoints": Case(RESUME, "no checkpoint to resume from", weights_without_checkpoints),
     "--resume --device foo": Case([*RESUME, "--device", "foo"], "device must be", copy_run),
     "--resume hostile checkpoints": Case(
@@ -481,7 +481,7 @@ CASES = {
             "the file has both: keep one table, named set"),
        ]},
     "config file /dev/zero": Case(["train", "--config", "/dev/zero", "--out", "{tmp}/o"],
-                                  "--config /dev/zero: the file must end in .toml"),
+                                  "config file /dev/zero: the file must end in .toml"),
     # branch config (issue 21): runs resume after failed writes, and eval does not write into a training run
     "--resume --epochs fewer than trained": Case([*RESUME, "--epochs", "1"], "--epochs 1 is fewer than the 2 epochs",
                                                  two_epochs),
@@ -541,7 +541,7 @@ CASES = {
         promising_plugin, ON_SITE),
     # branch data (issue 20): the streaming data layer
     "--workers -1": Case([*TRAIN, "--dataset", "digits", "--workers", "-1", "--out", "{tmp}/o"],
-                         "workers must be a whole number of processes (0 or more), got -1"),
+                         "--workers must be a whole number of at least 0, got -1"),
     "a damaged file read by a worker": Case(
         [*TRAIN, "--dataset", "files", "--data-dir", "{tmp}/images", "--workers", "2", "--batch-size", "10",
          "--out", "{tmp}/o"], "0090.npy is not a readable .npy file", files_plugin_with_a_damaged_file, ON_SITE),
@@ -559,7 +559,7 @@ CASES = {
     "eval --disentanglement of a dataset without factors": Case(
         ["eval", "{run}", "--disentanglement"], "--disentanglement needs a dataset with ground-truth factors"),
     "eval --sample-quality with too few samples": Case(
-        ["eval", "{run}", "--sample-quality", "--quality-samples", "5"], "--quality-samples must be at least 10"),
+        ["eval", "{run}", "--sample-quality", "--quality-samples", "5"], "--quality-samples must be a whole number of at least 10"),
     "eval --nll-samples 10^9": Case(
         ["eval", "{run}", "--nll-samples", "1000000000"], "--nll-samples: the number of importance samples must be"),
     "eval --nll-samples 0": Case(["eval", "{run}", "--nll-samples", "0"], "must be a whole number in 1..1,000,000"),
@@ -608,6 +608,13 @@ CASES = {
     "export into a folder that holds files": Case(
         ["export", "{tmp}/vae", "--format", "diffusers", "--out", "{tmp}/vae"], "is not an empty folder",
         diffusers_dir()),
+    # branch thincli: the library names the setting, the command line its flag
+    "arithmetic --b out of range": Case(["arithmetic", "{run}", "--a", "0", "--b", "9999", "--c", "1", "--out",
+                                         "{tmp}/a.png"], "--b 9999 is out of range: the held-out set has examples"),
+    "traverse --dims out of range": Case(["traverse", "{run}", "--dims", "0", "99", "--out", "{tmp}/t.png"],
+                                         "--dims must be in 0..19, got [0, 99]"),
+    "--resume --epochs 0": Case([*RESUME, "--epochs", "0"], "--epochs must be a whole number of at least 1, got 0",
+                                copy_run),
 }
 
 

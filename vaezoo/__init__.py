@@ -1,5 +1,8 @@
 """vaezoo: a plugin-based model zoo of Variational Autoencoders on PyTorch, with fused C++/CUDA kernels."""
 from vaezoo import metrics, ops
+from vaezoo.analysis import run_pictures
+from vaezoo.analysis.run_evaluation import check_finite, evaluate_saved_run
+from vaezoo.analysis.run_held_out import open_run
 from vaezoo._version import __version__
 from vaezoo.core import (
     FEATURES,
@@ -19,16 +22,18 @@ from vaezoo.registry.factory import (
     list_components,
     list_models,
 )
+from vaezoo.registry.description import describe_variant
 from vaezoo.registry.hookspecs import Register, hookimpl, hookspec
 from vaezoo.registry.spec import VariantSpec
 from vaezoo.runs.directory import load_model
 from vaezoo.training.callbacks import Callback
-from vaezoo.training.config import TrainConfig
+from vaezoo.training.config import BuildSettings, TrainConfig, TrainSettings
 from vaezoo.training.fit import Run, fit
 
 __all__ = [
     "FEATURES",
     "VAE",
+    "BuildSettings",
     "Callback",
     "Dataset",
     "ImageSet",
@@ -42,10 +47,14 @@ __all__ = [
     "Splits",
     "TensorImages",
     "TrainConfig",
+    "TrainSettings",
     "VAEOutput",
     "VariantSpec",
     "__version__",
+    "check_finite",
     "create_model",
+    "describe_variant",
+    "evaluate_saved_run",
     "fit",
     "get_model_spec",
     "hookimpl",
@@ -54,5 +63,7 @@ __all__ = [
     "list_models",
     "load_model",
     "metrics",
+    "open_run",
     "ops",
+    "run_pictures",
 ]

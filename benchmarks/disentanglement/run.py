@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 import vaezoo
-from vaezoo.analysis.learned import disentanglement_scores
+from vaezoo.analysis.eval_extras import disentanglement_scores
 from vaezoo.analysis.run_held_out import load_run_held_out
 from vaezoo.errors import VaezooError
 from vaezoo.runs.directory import read_metrics

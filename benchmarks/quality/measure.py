@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import vaezoo
 from vaezoo import metrics
 from vaezoo.analysis.evaluate import summary
-from vaezoo.analysis.learned import generate, sample_quality_scores
+from vaezoo.analysis.eval_extras import generate, sample_quality_scores
 from vaezoo.analysis.run_held_out import run_held_out
 from vaezoo.data.held_out import HeldOut
 from vaezoo.data.splits import Splits

@@ -26,7 +26,7 @@ from PIL import Image
 
 import vaezoo
 from vaezoo.analysis import pictures
-from vaezoo.analysis.learned import generate
+from vaezoo.analysis.eval_extras import generate
 from vaezoo.data.datasets import load_dataset
 from vaezoo.data.splits import to_model_input
 from vaezoo.training.config import TrainConfig

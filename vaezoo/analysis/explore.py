@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from vaezoo.checks import whole_number
 from vaezoo.core import VAE
 
 
@@ -27,8 +28,7 @@ def interpolate(
     ya: torch.Tensor | None = None, yb: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Decode `steps` codes on the way from xa's code to xb's: [steps * P, C, H, W] for P pairs, row by row."""
-    if steps < 2:
-        raise ValueError(f"steps must be at least 2, got {steps}")
+    whole_number("steps", steps, least=2)
     za, zb = model.posterior_mean(xa, ya), model.posterior_mean(xb, yb)
     t = torch.linspace(0, 1, steps, device=za.device, dtype=za.dtype)
     path = slerp(za, zb, t) if spherical else za + t.view(-1, 1, 1) * (zb - za)  # [steps, P, D]

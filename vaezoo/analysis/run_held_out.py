@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+
+import torch
 
 from vaezoo.core import VAE
 from vaezoo.data.held_out import HeldOut, held_out_set
 from vaezoo.data.splits import Splits
-from vaezoo.runs.directory import load_run_data, read_config
+from vaezoo.runs import directory
+from vaezoo.runs.directory import read_config
+from vaezoo.runtime.devices import check_device
 
 
 def recorded_binarize(run_dir: str | os.PathLike[str]) -> str:
@@ -25,5 +30,22 @@ def load_run_held_out(
 ) -> tuple[Splits, HeldOut]:
     """The dataset the run was trained on (from `data_dir` or where the run read it; nothing read yet but what
     its loader keeps in memory) and the run's held-out set of it."""
-    data = load_run_data(run_dir, data_dir)
+    data = directory.load_run_data(run_dir, data_dir)
     return data, run_held_out(run_dir, model, data)
+
+
+def open_run(
+    run_dir: str | os.PathLike[str], device: str = "cpu", *, data_dir: str | None = None, trust_pickle: bool = False,
+    imports: Sequence[str] = (), seed: int | None = None, held_out: bool = True,
+) -> tuple[VAE, HeldOut | None]:
+    """The trained model of the run at `run_dir` on `device` and (unless `held_out` is False) its held-out set,
+    nothing of it read yet. The device is checked first, and the run's data found before the model is loaded: a
+    run whose data cannot be read is refused unloaded. torch is seeded with `seed` when given, after loading, so
+    that what is drawn next repeats. `trust_pickle` and `imports` are load_model's."""
+    check_device(device)
+    run_dir = directory.locate_run(run_dir)  # hf://ORG/NAME: resolved once, to its folder in the Hub cache
+    data = directory.load_run_data(run_dir, data_dir) if held_out else None
+    model = directory.load_model(run_dir, device=device, trust_pickle=trust_pickle, imports=imports)
+    if seed is not None:
+        torch.manual_seed(seed)
+    return model, None if data is None else run_held_out(run_dir, model, data)

@@ -1,23 +1,16 @@
-"""`vaezoo list`, `show` and `plugins`: what the registry holds and who gave it."""
+"""`vaezoo list`, `show` and `plugins`: what the registry holds and who gave it (registry.description)."""
 from __future__ import annotations
 
 import argparse
-import inspect
-from typing import Any
 
 from vaezoo.cli.output import print_json
+from vaezoo.registry.description import describe_variant, list_entries
 from vaezoo.registry.discovery import get_registry
-from vaezoo.registry.factory import component_options, default_latent_dim, get_model_spec
-from vaezoo.registry.spec import KINDS
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    registry = get_registry()
     kind = args.kind
-    rows = []
-    for name in registry.names(kind, args.pattern):
-        entry = registry.get(kind, name)
-        rows.append({"name": name, "kind": kind, "plugin": entry.plugin, "description": entry.description})
+    rows = list_entries(kind, args.pattern)
     if args.json:
         print_json(rows)
         return 0
@@ -29,32 +22,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r['name']:<{width}}  {r['plugin']:<{pwidth}}  {r['description']}")
     return 0
-
-
-def describe_variant(name: str) -> dict[str, Any]:
-    """A variant's recipe with, per part, its provider, description and the options it takes."""
-    spec = get_model_spec(name)
-    registry = get_registry()
-    parts = {}
-    for kind in KINDS:
-        entry = registry.get(kind, spec.recipe.component(kind))
-        accepted = component_options(kind, entry.obj)
-        defaults = {k: (None if v is inspect.Parameter.empty else v) for k, v in (accepted or {}).items()}
-        parts[kind] = {
-            "name": entry.name,
-            "plugin": entry.plugin,
-            "description": entry.description,
-            "options": {**defaults, **spec.recipe.options.get(kind, {})},
-        }
-    return {
-        "name": spec.name,
-        "plugin": spec.plugin,
-        "description": spec.description,
-        "tags": list(spec.tags),
-        "latent_dim": default_latent_dim(name),
-        "input_shape": list(spec.recipe.input_shape),
-        "parts": parts,
-    }
 
 
 def cmd_show(args: argparse.Namespace) -> int:

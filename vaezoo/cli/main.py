@@ -23,14 +23,14 @@ from vaezoo.cli.picture_commands import (
     cmd_traverse,
 )
 from vaezoo.cli.train_command import add_train_arguments, cmd_train
-from vaezoo.errors import VaezooError
+from vaezoo.errors import SettingError, VaezooError
 from vaezoo.registry.catalog import ALL_KINDS
 
 
 def cmd_push(args: argparse.Namespace) -> int:
     from vaezoo.analysis.hub_push import push_run
     from vaezoo.runs.directory import locate_run
-    from vaezoo.training.command_line import recorded_command
+    from vaezoo.cli.recorded_command import recorded_command
 
     run = locate_run(args.run_dir)
     url = push_run(run, args.repo, command=recorded_command(run), private=args.private, message=args.message)
@@ -168,7 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="time the fused reparameterize+KL operator against the reference path")
     bench.add_arguments(p)
     p.set_defaults(func=bench.run)
+    for command in sub.choices.values():
+        command.set_defaults(flags=_flags(command))
     return parser
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """The flag of each setting a command takes (batch_size: --batch-size, overrides: --set): the library's
+    errors name settings, the command's name its flags."""
+    return {action.dest: action.option_strings[-1] for action in parser._actions
+            if action.option_strings and action.dest != "help"}
 
 
 class Terminated(KeyboardInterrupt):
@@ -194,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             _check_environment()
             return args.func(args)
+    except SettingError as exc:
+        flags = getattr(args, "flags", {})
+        print(f"vaezoo: error: {exc.named(lambda setting: flags.get(setting, setting))}", file=sys.stderr)
+        return 2
     except VaezooError as exc:
         print(f"vaezoo: error: {exc}", file=sys.stderr)
         return 2

@@ -8,11 +8,23 @@ from dataclasses import fields
 from typing import Any
 
 from vaezoo.errors import VaezooError
-from vaezoo.runs.directory import read_config
-from vaezoo.runtime.devices import check_device
-from vaezoo.training.config import TrainConfig, default_of, flag_name
-from vaezoo.training.config_file import TABLES, parse_assignments, read_config_file
-from vaezoo.training.trainer import RESUMABLE_CHANGES, resume, train
+from vaezoo.training.config import TABLES, TrainConfig, default_of
+from vaezoo.training.config_file import parse_assignments, read_config_file, settings_over
+from vaezoo.training.resume_plan import RESUMABLE_CHANGES, plan_resume
+from vaezoo.training.trainer import resume, train
+
+#: the settings given by position rather than by flag
+POSITIONAL = ("variant",)
+#: the flags not named --NAME-WITH-DASHES after their setting (each table is a repeated KEY=VALUE flag)
+FLAGS = {"overrides": "--set", "data_options": "--data-option", "optimizer_options": "--optimizer-option",
+         "schedule_options": "--schedule-option"}
+#: what the help shows in place of a number a flag takes, where its name says more than its type
+METAVARS = {"limit": "N", "workers": "N", "checkpoint_every": "M", "log_images_every": "N"}
+
+
+def flag_name(name: str) -> str:
+    """The command-line flag of the setting `name`: --batch-size for batch_size, --set for overrides."""
+    return name if name in POSITIONAL else FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 def _type(spec: Any) -> Any:
@@ -27,33 +39,32 @@ def _type(spec: Any) -> Any:
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (default None: not given), its help ending with the default."""
     for spec in fields(TrainConfig):
-        meta = spec.metadata
         default = default_of(spec.name)
+        choices = spec.metadata.get("choices")
+        repeat = isinstance(default, (dict, list))  # a table (KEY=VALUE flags) or a list of names
         shown = "" if default in (None, [], {}) or isinstance(default, bool) else f" (default {default})"
-        repeat = " (repeatable)" if meta.get("repeat") else ""
-        kwargs: dict[str, Any] = {"help": meta["help"] + shown + repeat}
-        if meta.get("positional"):
+        kwargs: dict[str, Any] = {"help": spec.metadata["help"] + shown + (" (repeatable)" if repeat else "")}
+        if spec.name in POSITIONAL:
             p.add_argument(spec.name, nargs="?", **kwargs)
             continue
         if isinstance(default, bool):
             kwargs.update(action="store_true", default=None)
-        elif meta.get("repeat") and "choices" in meta:  # --log tensorboard csv, as the usage line shows
+        elif repeat and choices:  # --log tensorboard csv, as the usage line shows (validate names a bad one)
             kwargs.update(action="extend", nargs="+", default=None, metavar="NAME")
-        elif meta.get("repeat"):
-            kwargs.update(action="append", default=None, metavar=meta.get("metavar", "NAME"))
+        elif repeat:
+            kwargs.update(action="append", default=None, metavar="KEY=VALUE")
         else:
-            kwargs.update(type=_type(spec), default=None)
-            if "metavar" in meta:
-                kwargs["metavar"] = meta["metavar"]
-        if "choices" in meta and not meta.get("repeat"):
-            kwargs["choices"] = meta["choices"]
+            kwargs.update(type=_type(spec), default=None, choices=choices)
+            if spec.name in METAVARS:
+                kwargs["metavar"] = METAVARS[spec.name]
         p.add_argument(flag_name(spec.name), dest=spec.name, **kwargs)
     p.add_argument("--config", metavar="FILE",
                    help="settings from a TOML, YAML or JSON file, keyed by the flags' names with underscores "
                         "(batch_size = 64); a run's config.json replays that run. Flags given here override it")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last checkpoint, with its settings (--epochs, --device, "
-                        "--data-dir and --checkpoint-every may change; other differing flags are refused)")
+                   help="continue the run in --out from its last checkpoint, with its settings ("
+                        f"{', '.join(flag_name(key) for key in RESUMABLE_CHANGES)} may change; other differing flags "
+                        "are refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
 
@@ -75,25 +86,7 @@ def train_config(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
     --set key by key over the file's table); and whether to be quiet (--quiet, or the file's `quiet`)."""
     settings = read_config_file(args.config) if args.config else {}
     quiet = settings.pop("quiet", False) or args.quiet
-    for name, value in given_flags(args).items():
-        settings[name] = {**settings[name], **value} if name in TABLES and name in settings else value
-    return TrainConfig(**settings), quiet
-
-
-def _resume_conflicts(given: dict[str, Any], saved: dict[str, Any]) -> list[str]:
-    """The settings given with --resume that differ from the run's (which a resumed run keeps)."""
-    recorded = {**TrainConfig.from_dict(saved.get("train", {})).record(), "variant": saved["variant"],
-                "dataset": saved["dataset"], "latent_dim": saved["latent_dim"], "overrides": saved["overrides"]}
-    conflicts = []
-    for key, value in given.items():
-        if key in ("out", *RESUMABLE_CHANGES):
-            continue
-        held = recorded.get(key)
-        if key == "variant":  # "vae-mlp" names the run's "vaezoo:vae-mlp" too
-            value, held = value.rpartition(":")[2], held.rpartition(":")[2]
-        if value != held:
-            conflicts.append(f"{flag_name(key)} (the run has {held!r}, not {value!r})")
-    return conflicts
+    return TrainConfig(**settings_over(settings, given_flags(args))), quiet
 
 
 def _resume(args: argparse.Namespace):
@@ -101,23 +94,10 @@ def _resume(args: argparse.Namespace):
         raise VaezooError("--resume continues a run with its own settings; leave out --config")
     if not args.out:
         raise VaezooError("--resume needs --out, the run directory to continue")
-    saved = read_config(args.out)
-    given = given_flags(args)
-    conflicts = _resume_conflicts(given, saved)
-    if conflicts:
-        raise VaezooError(
-            f"--resume continues {args.out} with its own settings, which differ: {'; '.join(conflicts)}. Leave those "
-            "flags out, or train a new run into another --out"
-        )
-    if args.device is not None:
-        check_device(args.device)
-    before = saved.get("train", {})
-    for key in ("device", "checkpoint_every"):
-        if given.get(key) is not None and given[key] != before.get(key):
-            print(f"vaezoo: --resume: {flag_name(key).lstrip('-')} is now {given[key]} (the run had {before.get(key)})",
-                  file=sys.stderr)
-    changes = {key: given.get(key) for key in RESUMABLE_CHANGES if key != "epochs"}
-    return resume(args.out, progress=not args.quiet, epochs=given.get("epochs"), **changes)
+    plan = plan_resume(args.out, **given_flags(args))
+    for key, now, before in plan.notices:
+        print(f"vaezoo: --resume: {flag_name(key).lstrip('-')} is now {now} (the run had {before})", file=sys.stderr)
+    return resume(plan, progress=not args.quiet)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Config files for `vaezoo train --config FILE`: TOML, YAML or JSON, keyed by the settings' names.
+"""Config files for `vaezoo train --config FILE`: TOML, YAML or JSON, keyed by the settings' names (errors name
+the file and the key, as written there).
 
 A run's own config.json is a config file too: its recorded `train` settings replay the run.
 """
@@ -12,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from vaezoo.errors import VaezooError
-from vaezoo.training.config import TrainConfig, check_type, flag_name
+from vaezoo.training.config import TABLES, TrainConfig, check_type
 
-#: the table of --set is `set` in a config file, as the flag; a run's config.json records it as `overrides`,
-#: which only a replayed config.json may use (one name per file, so that neither silently wins)
+#: the table of overrides is `set` in a config file, as the command line's flag; a run's config.json records it
+#: as `overrides`, which only a replayed config.json may use (one name per file, so that neither silently wins)
 TABLE_NAME = {"set": "overrides"}
-#: the settings that are tables of KEY = VALUE (on the command line, repeated KEY=VALUE flags)
-TABLES = ("overrides", "optimizer_options", "schedule_options", "data_options")
 NON_FINITE_WORDS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 #: keys of `vaezoo train` a config file may set that are not training settings (they change no result)
 COMMAND_KEYS = ("quiet",)
@@ -58,7 +57,7 @@ def _parse(path: Path, text: str) -> Any:
 def _read_text(path: Path) -> str:
     """The file's text, read only when its suffix names a format and only up to MAX_BYTES."""
     if path.suffix.lower() not in SUFFIXES:
-        raise VaezooError(f"--config {path}: the file must end in .toml, .yaml, .yml or .json")
+        raise VaezooError(f"config file {path}: the file must end in .toml, .yaml, .yml or .json")
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml  # noqa: F401
@@ -68,16 +67,16 @@ def _read_text(path: Path) -> str:
         with open(path, "rb") as f:
             data = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise VaezooError(f"--config {path} does not exist") from None
+        raise VaezooError(f"config file {path} does not exist") from None
     except OSError as exc:
-        raise VaezooError(f"--config {path} cannot be read: {exc.strerror or exc}") from None
+        raise VaezooError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
     if len(data) > MAX_BYTES:
-        raise VaezooError(f"--config {path} is larger than {MAX_BYTES // 1024} KiB; a config file holds settings, "
+        raise VaezooError(f"config file {path} is larger than {MAX_BYTES // 1024} KiB; a config file holds settings, "
                           "not data")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise VaezooError(f"--config {path} cannot be read as UTF-8 text: {exc}") from None
+        raise VaezooError(f"config file {path} cannot be read as UTF-8 text: {exc}") from None
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -88,10 +87,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         values = _parse(path, text)
     except Exception as exc:  # tomllib, yaml and json each raise their own error types
-        raise VaezooError(f"--config {path} is not valid {path.suffix.lstrip('.').upper()}: "
+        raise VaezooError(f"config file {path} is not valid {path.suffix.lstrip('.').upper()}: "
                           f"{' '.join(str(exc).split())}") from None
     if not isinstance(values, dict):
-        raise VaezooError(f"--config {path} must hold a table of settings (KEY = VALUE), got {type(values).__name__}")
+        raise VaezooError(f"config file {path} must hold a table of settings (KEY = VALUE), got "
+                          f"{type(values).__name__}")
     _check_keys(path, values, "")
     replay = isinstance(values.get("train"), dict) and "format" in values
     if replay:  # a run's config.json: replay its settings
@@ -99,12 +99,21 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return _settings(path, values, replay)
 
 
+def settings_over(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """The settings `over` on top of `base` (a config file's under the command line's): a table key by key, so
+    that `--set beta=3` over a file's [set] table keeps the table's other keys; anything else replaced."""
+    merged = dict(base)
+    for name, value in over.items():
+        merged[name] = {**base[name], **value} if name in TABLES and isinstance(base.get(name), dict) else value
+    return merged
+
+
 def _check_keys(path: Path, value: Any, where: str) -> None:
     """VaezooError naming the first key anywhere in `value` that is not a string (YAML's 1: or null: keys)."""
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise VaezooError(f"--config {path}: key {key!r}{f' in {where}' if where else ''} is not a string "
+                raise VaezooError(f"config file {path}: key {key!r}{f' in {where}' if where else ''} is not a string "
                                   f"but {type(key).__name__}; quote it")
             _check_keys(path, item, f"{where}.{key}" if where else key)
     elif isinstance(value, list):
@@ -116,28 +125,33 @@ def _settings(path: Path, values: dict[str, Any], replay: bool) -> dict[str, Any
     names = [f.name for f in fields(TrainConfig)]
     if not replay and "overrides" in values:
         also = " (the file has both: keep one table, named set)" if "set" in values else ""
-        raise VaezooError(f"--config {path}: the table of --set is named set in a config file, not overrides{also}")
+        raise VaezooError(f"config file {path}: the table of overrides is named set in a config file, not "
+                          f"overrides{also}")
     settings: dict[str, Any] = {}
     for key, value in values.items():
         name = TABLE_NAME.get(key, key)
         if key in COMMAND_KEYS:
             if not isinstance(value, bool):
-                raise VaezooError(f"--config {path}: {key} must be true or false, got {value!r}")
+                raise VaezooError(f"config file {path}: {key} must be true or false, got {value!r}")
             settings[key] = value
             continue
         if name not in names:
             close = difflib.get_close_matches(key, [n for n in names if n != "overrides"] + ["set", *COMMAND_KEYS], n=2)
             hint = f"; did you mean {' or '.join(close)}?" if close else "; `vaezoo train --help` lists the settings"
-            raise VaezooError(f"--config {path}: {key!r} is not a training setting{hint}")
+            raise VaezooError(f"config file {path}: {key!r} is not a training setting{hint}")
         if name in TABLES:
-            value = parse_assignments(value, flag_name(name)) if isinstance(value, list) else value
+            if isinstance(value, list):
+                try:
+                    value = parse_assignments(value, key)
+                except VaezooError as exc:
+                    raise VaezooError(f"config file {path}: {exc}") from None
             bad = next((k for k, v in value.items() if non_finite(v)), None) if isinstance(value, dict) else None
             if bad is not None:
-                raise VaezooError(f"--config {path}: {key}.{bad} must be finite (NaN and infinities train nothing)")
+                raise VaezooError(f"config file {path}: {key}.{bad} must be finite (NaN and infinities train nothing)")
         try:
             check_type(name, value)
         except VaezooError as exc:
-            raise VaezooError(f"--config {path}: {exc}") from None
+            raise VaezooError(f"config file {path}: {exc}") from None
         settings[name] = value
     return settings
 
@@ -154,8 +168,8 @@ def non_finite(value: Any) -> bool:
 
 
 def parse_assignments(items: list[Any], flag: str) -> dict[str, Any]:
-    """KEY=VALUE strings (of a repeated flag such as --set) as a dict; VALUE is JSON when it parses as JSON, else
-    a string; NaN and infinities are refused."""
+    """KEY=VALUE strings (of a repeated flag such as --set, or a list in a config file; `flag` is how errors name
+    it) as a dict; VALUE is JSON when it parses as JSON, else a string; NaN and infinities are refused."""
     parsed: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=") if isinstance(item, str) else ("", "", "")

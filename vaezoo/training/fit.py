@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from vaezoo.checks import whole_number
 from vaezoo.core import VAE
 from vaezoo.data.held_out import binarization
 from vaezoo.data.splits import ImageSet, Splits, TensorImages
@@ -19,13 +20,12 @@ from vaezoo.runs.directory import HAND_BUILT, IN_MEMORY
 from vaezoo.runtime.distributed import World
 from vaezoo.training.batches import ItemBatches, ItemChecker, StreamBatches, auto_workers
 from vaezoo.training.callbacks import Callback
-from vaezoo.training.config import TrainConfig
+from vaezoo.training.config import BuildSettings, TrainConfig, TrainSettings
 from vaezoo.training.optim import OptimizerChoice
 from vaezoo.training.trainer import Trainer, train_into
 
 #: the settings that name what `vaezoo train` builds; fit takes the model and the data themselves instead
-BUILD_SETTINGS = ("variant", "dataset", "out", "data_dir", "image_size", "channels", "data_options", "limit",
-                  "latent_dim", "overrides")
+BUILD_SETTINGS = tuple(f.name for f in fields(BuildSettings))
 
 
 @dataclass
@@ -78,7 +78,7 @@ def fit(
     `out` names a new run directory to write, like `vaezoo train` does (weights, checkpoints, metrics.jsonl,
     config.json, pictures, report.html; `vaezoo.load_model(out)` loads it back). `optimizer` is a name (adam,
     adamw, sgd; options in `optimizer_options`) or a callable that takes the parameter groups and returns a
-    torch optimizer. `settings` are any other TrainConfig fields: batch_size, lr, optimizer_options, schedule,
+    torch optimizer. `settings` are any other TrainSettings fields: batch_size, lr, optimizer_options, schedule,
     schedule_options, warmup_steps, seed, binarize, clip_grad, patience, device (default: the model's),
     workers (DataLoader workers for a map Dataset or an IterableDataset), compile, bf16, checkpoint_every,
     on_nonfinite, log (["tensorboard", "csv", "mlflow", "wandb"]), log_images_every.
@@ -121,15 +121,14 @@ def _streamed(data: Any) -> bool:
 def _check_steps(steps_per_epoch: Any, train_data: Any) -> None:
     if steps_per_epoch is None:
         return
-    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
-        raise VaezooError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}")
+    whole_number("steps_per_epoch", steps_per_epoch)
     if not _streamed(train_data):
         raise VaezooError("steps_per_epoch is for streamed training data (an IterableDataset or a DataLoader); "
                           "an epoch of tensors or a map Dataset reads every example once")
 
 
 def _check_settings(settings: dict[str, Any]) -> None:
-    names = [f.name for f in fields(TrainConfig) if f.name not in BUILD_SETTINGS and f.name != "epochs"]
+    names = [f.name for f in fields(TrainSettings) if f.name != "epochs"]
     for key in settings:
         if key in BUILD_SETTINGS:
             raise VaezooError(f"fit takes the model and the data themselves; {key!r} is for `vaezoo train`")

@@ -20,6 +20,7 @@ import torch
 from vaezoo.analysis.pictures import grid_array
 from vaezoo.analysis.run_outputs import reconstruction_rows
 from vaezoo.atomic import atomic_write_text
+from vaezoo.checks import whole_number
 from vaezoo.errors import RunDirError, VaezooError
 from vaezoo.runs.directory import append_metrics, read_metrics
 from vaezoo.training.callbacks import Callback
@@ -136,8 +137,7 @@ class TensorBoardLogger(Callback):
 
     def __init__(self, run: Path, images_every: int) -> None:
         self.summary_writer = _require("torch.utils.tensorboard", "tensorboard").SummaryWriter
-        if images_every < 1:
-            raise VaezooError(f"images_every must be a positive number of epochs, got {images_every}")
+        whole_number("log_images_every", images_every)
         self.dir = Path(run) / TENSORBOARD_DIR
         self.images_every = images_every
         self.writer: Any = None

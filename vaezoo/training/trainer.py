@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,27 +30,23 @@ from vaezoo.data.binarize import dynamic_bits, fixed_bits
 from vaezoo.data.datasets import check_labels, load_dataset
 from vaezoo.data.held_out import binarization, held_out_set
 from vaezoo.data.splits import Splits, to_model_input
-from vaezoo.errors import DataError, NonFiniteError, RunDirError, VaezooError
+from vaezoo.errors import DataError, NonFiniteError, RunDirError, SettingError, VaezooError, literal
 from vaezoo.ops import noise_shard
-from vaezoo.registry.factory import create_model, recorded_provider, resolve
+from vaezoo.registry.factory import create_model, resolve
 from vaezoo.runs.checkpoint import (
     TrainingState,
     checkpoints,
     load_latest_checkpoint,
     save_checkpoint,
 )
-from vaezoo.runs.checkpoint_fit import check_fits
+from vaezoo.runs.checkpoint_match import check_fits
 from vaezoo.runs.directory import (
-    IN_MEMORY,
     WEIGHTS,
     claim_new_run_dir,
     claim_run_dir,
     model_record,
-    read_config,
     read_metrics,
-    recorded_dataset,
     rewrite_metrics,
-    run_data_dir,
     save_architecture,
     save_weights,
     write_config,
@@ -65,6 +60,7 @@ from vaezoo.training.config import TrainConfig
 from vaezoo.training.loggers import build_loggers
 from vaezoo.training.optim import OptimizerChoice, Schedule, build_optimizer
 from vaezoo.training.prior_refit import refit_prior
+from vaezoo.training.resume_plan import RESUMABLE_CHANGES, ResumePlan, plan_resume  # noqa: F401 - its old home
 
 
 @dataclass
@@ -158,7 +154,7 @@ class Trainer:
             save_checkpoint(self.run, self.state.step, self.snapshot())
 
     def check_fits(self, saved: TrainingState) -> None:
-        """Raise ValueError when the verified checkpoint `saved` does not fit this run (see checkpoint_fit)."""
+        """Raise ValueError when the verified checkpoint `saved` does not fit this run (see runs.checkpoint_match)."""
         check_fits(saved, model=self.model, optimizer=self.optimizer, progress_type=Progress,
                    steps_per_epoch=self.steps_per_epoch, scheduled=self.schedule.varies)
 
@@ -469,10 +465,6 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         return train_into(Path(config.out), config, data, model, world, progress, config.record())
 
 
-#: Settings that a resumed run may change: they decide where and how it runs, not what it computes.
-RESUMABLE_CHANGES = ("epochs", "device", "data_dir", "checkpoint_every", "workers")
-
-
 def _starting_point(trainer: Trainer, run: Path) -> str:
     """Restore the newest checkpoint that fits; with none yet and nothing trained, start from the beginning.
     Returns what was done, for the user."""
@@ -492,58 +484,32 @@ def _starting_point(trainer: Trainer, run: Path) -> str:
     return f"{run} has no checkpoint (its first was never written): training it again from the start"
 
 
-def resume(run_dir: str, progress: bool = True, epochs: int | None = None, **changes: Any) -> Path:
+def resume(run_dir: str | ResumePlan, progress: bool = True, epochs: int | None = None, **settings: Any) -> Path:
     """Continue the run in `run_dir` from its newest good checkpoint (optionally to more `epochs`).
 
-    `changes` may set the RESUMABLE_CHANGES (device, data_dir, checkpoint_every, workers); a run stopped before its
+    `settings` may change the RESUMABLE_CHANGES (device, data_dir, checkpoint_every, workers); any other setting
+    given must be the run's (see plan_resume, whose ResumePlan `run_dir` may also be). A run stopped before its
     first checkpoint starts again from the beginning. Under torchrun every rank calls this and restores the
     same checkpoint; the number of ranks may differ from the interrupted run's, since the global batch is what
     a checkpoint describes."""
-    run = Path(run_dir)
-    user_data_dir = changes.get("data_dir")
-    if isinstance(user_data_dir, str):  # resolved once, here, against the working directory
-        user_data_dir = changes["data_dir"] = os.path.abspath(user_data_dir)
-    changes = {key: value for key, value in changes.items() if value is not None}
-    unknown = set(changes) - set(RESUMABLE_CHANGES)
-    if unknown:
-        raise VaezooError(f"a resumed run keeps its settings; only {', '.join(RESUMABLE_CHANGES)} may change, "
-                          f"not {', '.join(sorted(unknown))}")
-    saved_config = read_config(run)
-    if saved_config["dataset"] == IN_MEMORY:
-        raise VaezooError(f"{run} was trained by vaezoo.fit on data in memory, which a run directory does not hold; "
-                          "it cannot be resumed by name: load it with vaezoo.load_model and fit it again")
-    config = TrainConfig.from_dict(saved_config["train"])
-    # the variant, every part and the dataset from the distributions that made the run, or what to install
-    for kind, recorded in saved_config.get("identity", {}).items():
-        try:
-            provider = recorded_provider(kind, recorded)
-        except VaezooError as exc:
-            raise RunDirError(f"cannot resume {run}: {exc}") from None
-        if kind == "variant":
-            config.variant = provider
-    config.dataset = recorded_dataset(saved_config)
-    if epochs is not None:
-        config.epochs = epochs
-    for key, value in changes.items():
-        setattr(config, key, value)
-    config.data_dir = run_data_dir(run, saved_config, user_data_dir)
-    config.validate()
+    plan = run_dir if isinstance(run_dir, ResumePlan) else plan_resume(run_dir, epochs, **settings)
+    run, config, saved_config, epochs = plan.run, plan.config, plan.saved, plan.epochs
     with _joined(config) as world, _locked(world, lambda: claim_run_dir(run)):
-        saved_config = read_config(run)  # again, now that it is ours
+        _on_main(world, plan.check_unchanged)  # config.json is the one read, now that the run is ours
         torch.manual_seed(config.seed)  # as train() does: a run restarted from nothing repeats too
         data, model = _load(config, world.device)
         trainer = Trainer(config, data, model, run, progress, world)
         what = _starting_point(trainer, run)
         done = trainer.state.epoch - 1
         if epochs is not None and epochs < done:
-            raise VaezooError(f"--epochs {epochs} is fewer than the {done} epochs {run} has already trained; give "
-                              f"--epochs {done} or more, or leave it out (the run is left as it was)")
+            raise SettingError(f"{{0}} {epochs} is fewer than the {done} epochs {literal(run)} has already trained; "
+                               f"give {{0}} {done} or more, or leave it out (the run is left as it was)", "epochs")
         if trainer.show:
             tqdm.write(f"vaezoo: {what}", file=sys.stderr)
         if world.main:
             rewrite_metrics(run, [m for m in read_metrics(run) if m["epoch"] <= done])  # drop epochs to be redone
-            if epochs is not None or changes:
-                record = {**config.record(), "data_dir": user_data_dir or saved_config["train"].get("data_dir"),
+            if epochs is not None or plan.changes:
+                record = {**config.record(), "data_dir": plan.data_dir or saved_config["train"].get("data_dir"),
                           **{key: saved_config["train"][key] for key in ("variant", "dataset")}}
                 write_config(run, {**saved_config, "train": record})
         outputs = functools.partial(_write_outputs, world, model, data, run)

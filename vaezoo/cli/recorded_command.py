@@ -1,5 +1,5 @@
 """The `vaezoo train` command that repeats a run, written from the settings its config.json records (for the
-model card that `vaezoo push` publishes)."""
+model card that `vaezoo push` publishes): the command line's own flags, so it lives beside them."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,8 @@ from dataclasses import fields
 from typing import Any
 
 from vaezoo.runs.directory import IN_MEMORY, read_config
-from vaezoo.training.config import TrainConfig, default_of, flag_name
+from vaezoo.cli.train_command import POSITIONAL, flag_name
+from vaezoo.training.config import TrainConfig, default_of
 
 #: settings that name places on the machine that trained the run: written as these placeholders
 PLACES = {"out": "RUN_DIR", "data_dir": "DATA_DIR"}
@@ -34,7 +35,7 @@ def train_command(settings: dict[str, Any]) -> str:
         if value is None or value == default_of(name) and name not in ("variant", "dataset", "out"):
             continue
         flag = flag_name(name)
-        if spec.metadata.get("positional"):
+        if name in POSITIONAL:
             words.append(_value(value))
         elif isinstance(value, bool):
             words.append(flag)

@@ -15,6 +15,7 @@ from vaezoo import metrics
 from vaezoo.analysis import explore
 from vaezoo.analysis import pictures as viz
 from vaezoo.atomic import atomic_write_text
+from vaezoo.checks import whole_number
 from vaezoo.data.held_out import HeldOut
 from vaezoo.data.splits import ImageSet, Splits, to_model_input
 from vaezoo.errors import VaezooError
@@ -92,8 +93,7 @@ def generate(model: VAE, n: int, seed: int = 0, batch_size: int = 500) -> torch.
 def check_sample_quality(data: Splits, samples: int) -> None:
     """VaezooError unless sample quality can be scored on `data` with `samples` images (checked before any
     work): at least 10 samples, and class labels for the feature network."""
-    if samples < 10:
-        raise VaezooError(f"--quality-samples must be at least 10, got {samples}")
+    whole_number("quality_samples", samples, least=10)
     check_labels(data.name, _feature_images(data.train))
 
 

@@ -1,4 +1,4 @@
-"""Whether a verified checkpoint fits the run that is about to restore it.
+"""Whether a verified checkpoint matches the run that is about to restore it.
 
 A checksum proves that a checkpoint is what was written, not that it was written by this run: a hostile or
 foreign checkpoint can carry a valid SHA-256. Everything is checked before anything is restored, and a
