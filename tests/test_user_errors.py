@@ -533,6 +533,8 @@ CASES = {
     "eval --nll-samples 10^9": Case(
         ["eval", "{run}", "--nll-samples", "1000000000"], "--nll-samples: the number of importance samples must be"),
     "eval --nll-samples 0": Case(["eval", "{run}", "--nll-samples", "0"], "must be a whole number in 1..1,000,000"),
+    # opcall
+    "bench --threads 0": Case(["bench", "--threads", "0"], "--threads must be a whole number at least 1, got 0"),
 }
 
 

@@ -92,15 +92,23 @@ def make_pass(impl: str, pass_name: str, size: str, device: str, dtype: torch.dt
     return lambda: torch.autograd.grad(outputs, inputs, (grad_z, grad_kl), retain_graph=True)
 
 
-def measure(fn: Callable[[], object], min_run_time: float) -> float:
-    """Median seconds per call, after a warm-up (which also compiles), synchronizing CUDA."""
+def cpu_clock() -> Callable[[], float]:
+    """The clock of CPU timings: with one torch thread the process's CPU time, so that time spent waiting while
+    other work holds a shared machine's cores does not count; with several, wall time."""
+    return time.process_time if torch.get_num_threads() == 1 else time.perf_counter
+
+
+def measure(fn: Callable[[], object], min_run_time: float, device: str = "cpu") -> float:
+    """Median seconds per call, after a warm-up (which also compiles); on a GPU, wall time with the device
+    synchronized, on the CPU cpu_clock()."""
     for _ in range(3):
         fn()
     from torch.utils import (
         benchmark,  # imported here: it imports cpp_extension, which warns on CPU-only machines
     )
 
-    return benchmark.Timer("fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
+    clock = {} if torch.device(device).type == "cuda" else {"timer": cpu_clock()}
+    return benchmark.Timer("fn()", globals={"fn": fn}, **clock).blocked_autorange(min_run_time=min_run_time).median
 
 
 def per_call_pass(contender: str, pass_name: str, shape: tuple[int, ...], device: str, dtype: torch.dtype):
@@ -150,16 +158,15 @@ def run_per_call(
     devices: list[str], dtype: torch.dtype, seconds: float, report: Callable[[dict], None] = lambda row: None
 ) -> list[dict]:
     """The per-call table: for each device, size and pass, the median per-call time of each contender and the
-    median over blocks of the paired ratios fused / add and reference / fused. On the CPU the clock is this
-    process's CPU time (time.process_time), so that time spent waiting while other work holds the cores does
-    not count; on a GPU it is wall time, with the device synchronized at the end of each block."""
+    median over blocks of the paired ratios fused / add and reference / fused. On the CPU the clock is
+    cpu_clock(); on a GPU wall time, with the device synchronized at the end of each block."""
     rows = []
     for device in devices:
         built = backends().get(torch.device(device).type, [])
         contenders = [c for c in PER_CALL_CONTENDERS if c != "fused" or "fused" in built]
         on_gpu = torch.device(device).type == "cuda"
         sync = functools.partial(torch.cuda.synchronize, device) if on_gpu else (lambda: None)
-        clock = time.perf_counter if on_gpu else time.process_time
+        clock = time.perf_counter if on_gpu else cpu_clock()
         for size, shape in PER_CALL_SIZES.items():
             for pass_name in PER_CALL_PASSES:
                 calls = {c: per_call_pass(c, pass_name, shape, device, dtype) for c in contenders}
@@ -196,7 +203,7 @@ def copy_bandwidth(device: str, min_run_time: float) -> float:
     """GB/s of a device-to-device copy of 256 MiB (bytes read plus bytes written)."""
     src = torch.empty(64 * 2**20, device=device)
     dst = torch.empty_like(src)
-    seconds = measure(lambda: dst.copy_(src), min_run_time)
+    seconds = measure(lambda: dst.copy_(src), min_run_time, device)
     return 2 * src.numel() * src.element_size() / seconds / 1e9
 
 
@@ -229,7 +236,7 @@ def run_benchmarks(
                 best = {impl: math.inf for impl in impls}
                 for _ in range(rounds):
                     for impl, fn in calls.items():
-                        best[impl] = min(best[impl], measure(fn, min_run_time))
+                        best[impl] = min(best[impl], measure(fn, min_run_time, device))
                 row = {"device": device, "size": size, "pass": pass_name, "dtype": str(dtype).removeprefix("torch.")}
                 row.update({f"{impl}_ms": best[impl] * 1e3 for impl in impls})
                 if "fused" in best:
@@ -247,6 +254,7 @@ def run_benchmarks(
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
+            "cpu_clock": "process CPU time" if cpu_clock() is time.process_time else "wall time",
             "gpus": {d: torch.cuda.get_device_name(d) for d in devices if d != "cpu"},
         },
         "copy_gbps": copies,
@@ -292,6 +300,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", action="append", help="a device to run on (repeatable; default: cpu and every CUDA device)"
     )
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="torch CPU threads (default: torch's); with 1, CPU times are the process's CPU time, not wall time",
+    )
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64", "float16", "bfloat16"])
     parser.add_argument("--min-run-time", type=float, default=None, help="seconds per measurement (default 0.5)")
     parser.add_argument(
@@ -312,6 +324,10 @@ def run(args: argparse.Namespace) -> int:
             raise VaezooError(f"--device must be cpu or cuda[:N], got {device!r}")
         if kind.type == "cuda" and (kind.index or 0) >= torch.cuda.device_count():
             raise VaezooError(f"--device {device}: PyTorch sees {torch.cuda.device_count()} CUDA GPU(s) here")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise VaezooError(f"--threads must be a whole number at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     sizes = args.size or list(QUICK_SIZES if args.quick else SIZES)
     min_run_time = args.min_run_time or (0.2 if args.quick else 0.5)
     rounds = args.rounds or (1 if args.quick else 3)
