@@ -21,7 +21,9 @@ import sys
 from setuptools import setup
 
 DEFAULT_CUDA_ARCHS = "8.0;8.6;9.0;10.0;12.0+PTX"
-CPU_SOURCES = ["csrc/ops.cpp", "csrc/autograd.cpp", "csrc/cpu/reparameterize_cpu.cpp"]
+CPU_SOURCES = [
+    "csrc/ops.cpp", "csrc/python_entry.cpp", "csrc/checks.cpp", "csrc/autograd.cpp", "csrc/cpu/reparameterize_cpu.cpp"
+]
 CUDA_SOURCES = ["csrc/cuda/reparameterize_cuda.cu"]
 
 

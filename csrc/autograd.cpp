@@ -3,12 +3,15 @@
 // through the dispatcher (so CPU, CUDA and the fake kernels registered from Python all serve it, and
 // torch.compile and torch.library.opcheck see the same two ops). It lives in C++ rather than in
 // torch.library.register_autograd because the Python autograd layer cost 10-20 us per direction, which was
-// most of the time of a call at small sizes (128x32).
+// most of the time of a call at small sizes (128x32). A call with nothing to differentiate makes no autograd
+// node, and a backward without create_graph calls the backward kernel below autograd, past the Python autograd
+// of reparameterize_bwd (vaezoo/ops/second_order.py, needed only for gradients of gradients).
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
+#include <initializer_list>
 #include <optional>
 #include <tuple>
 #include <vector>
@@ -79,9 +82,21 @@ class Reparameterize : public torch::autograd::Function<Reparameterize> {
     const Tensor grad_z =
         grads[0].defined() ? grads[0] : at::zeros(ctx->saved_data["z_sizes"].toIntVector(), mu.options());
     const OptTensor grad_kl = defined_or_none(grads[1]), grad_log_q = defined_or_none(grads[2]);
-    auto [grad_mu, grad_logvar, grad_pm, grad_plv] =
-        call_backward(grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, saved[5],
-                      ctx->saved_data["row_start"].toInt(), ctx->saved_data["row_total"].toOptional<int64_t>());
+    const auto backward_kernel = [&] {
+      return call_backward(grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, saved[5],
+                           ctx->saved_data["row_start"].toInt(), ctx->saved_data["row_total"].toOptional<int64_t>());
+    };
+    Quad grads_in;
+    if (at::GradMode::is_enabled()) {
+      // create_graph=True: through reparameterize_bwd's own autograd (vaezoo/ops/second_order.py), which
+      // records the call so that gradients of these gradients are exact
+      grads_in = backward_kernel();
+    } else {
+      // a plain backward needs no graph of this call: straight to the kernel, past that Python autograd layer
+      at::AutoDispatchBelowADInplaceOrView below_autograd;
+      grads_in = backward_kernel();
+    }
+    auto& [grad_mu, grad_logvar, grad_pm, grad_plv] = grads_in;
     Tensor grad_eps;
     // needs_input_grad counts the tensor arguments that were given: mu, logvar, [prior_mu, prior_logvar,] eps
     const size_t eps_edge = prior_mu.has_value() ? 4 : 2;
@@ -98,9 +113,25 @@ class Reparameterize : public torch::autograd::Function<Reparameterize> {
   }
 };
 
+// Whether autograd must record a call with these inputs (a gradient, or a forward-mode tangent, to track).
+bool needs_autograd(std::initializer_list<const Tensor*> inputs) {
+  if (!at::GradMode::is_enabled()) return false;
+  for (const Tensor* t : inputs) {
+    if (t->defined() && (t->requires_grad() || t->_fw_grad(/*level=*/0).defined())) return true;
+  }
+  return false;
+}
+
 Quad forward_autograd(const Tensor& mu, const Tensor& logvar, const OptTensor& prior_mu,
                       const OptTensor& prior_logvar, const OptTensor& eps, std::optional<int64_t> samples,
                       int64_t row_start, std::optional<int64_t> row_total) {
+  static const Tensor none;
+  if (!needs_autograd({&mu, &logvar, prior_mu ? &*prior_mu : &none, prior_logvar ? &*prior_logvar : &none,
+                       eps ? &*eps : &none})) {
+    // nothing to differentiate: no autograd node (its bookkeeping is a large part of a small call)
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    return call_forward(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total);
+  }
   const variable_list out =
       Reparameterize::apply(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total);
   return {out[0], out[1], out[2], out[3]};

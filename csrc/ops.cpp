@@ -1,11 +1,15 @@
-// Schemas of the vaezoo operators, and the Python module vaezoo._C whose import registers them.
+// Schemas of the vaezoo operators, and the Python module vaezoo._C whose import registers them (its functions
+// are in python_entry.cpp).
 #include <Python.h>
 #include <torch/library.h>
+
+#include "python_entry.h"
 
 extern "C" {
 // Importing vaezoo._C loads this library, which runs the TORCH_LIBRARY registrations below.
 PyMODINIT_FUNC PyInit__C(void) {
-  static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "vaezoo's compiled operators", -1, nullptr};
+  static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "vaezoo's compiled operators", -1,
+                                       vaezoo::python_methods()};
   return PyModule_Create(&module);
 }
 }

@@ -2,7 +2,8 @@
 # The checks that need a CUDA GPU, in one run: build vaezoo._C with its CUDA kernels against the python3 of the
 # machine (in place, nothing installed), run the CUDA tests, train every variant for an epoch on the GPU and
 # evaluate it, make the disentanglement table on dsprites and the vae-conv / vae-gan-conv comparison on
-# Fashion-MNIST, then benchmark the operator if time is left.
+# Fashion-MNIST, then benchmark the operator if time is left. The operator's per-call rows (1x1, 8x4, 128x32
+# against torch.add and the eager reference) run early, right after the CUDA tests: they take seconds.
 # Logs and results go to $OUT (default ./gpu-check), packed into $OUT/results.tar.gz.
 # Usage: DATA=folder-with-fashion-mnist bash scripts/gpu_check.sh
 set -uo pipefail
@@ -37,6 +38,10 @@ echo "== CUDA tests"
   tee "$OUT/logs/cuda-tests.log" | tail -6
 tests=${PIPESTATUS[0]}
 
+echo "== the operator's per-call cost: fused against torch.add (one kernel launch) and the eager reference"
+timeout 180 "$PYTHON" -m vaezoo bench --device cuda:0 --part per-call ${PER_CALL_ARGS:---rounds 1 --min-run-time 0.5} \
+  --json "$OUT/results/per-call-gpu.json" 2>&1 | tee "$OUT/logs/per-call.log" | tail -8
+
 echo "== every variant: one epoch of digits on the GPU, then eval there (8 at a time)"
 "$PYTHON" -m vaezoo list --json | "$PYTHON" -c 'import json, sys; print("\n".join(r["name"] for r in json.load(sys.stdin)))' |
   xargs -P 8 -I{} sh -c '"$0" -m vaezoo train {} --dataset digits --epochs 1 --device cuda --quiet --out /tmp/gpu-variants/{} >/dev/null 2>"$1/logs/variant-{}.err" &&
@@ -58,8 +63,8 @@ tail -n 3 "$OUT"/logs/dis-*.log "$OUT/logs/vae-vs-gan.log"
 left=$((BUDGET - SECONDS))
 if [ "$left" -gt 90 ]; then
   echo "== benchmark ($left s left)"
-  timeout $((left - 20)) "$PYTHON" -m vaezoo bench --device cuda:0 --json "$OUT/results/h200.json" ${BENCH_ARGS:---rounds 2 --min-run-time 0.1} 2>&1 |
-    tee "$OUT/logs/bench.log" | tail -14
+  timeout $((left - 20)) "$PYTHON" -m vaezoo bench --device cuda:0 --part sizes --json "$OUT/results/h200.json" \
+    ${BENCH_ARGS:---rounds 2 --min-run-time 0.1} 2>&1 | tee "$OUT/logs/bench.log" | tail -24
 else
   echo "== benchmark skipped: $left s left"
 fi

@@ -171,17 +171,39 @@ def test_load_model_of_an_older_run_names_the_missing_plugin(capsys, tmp_path):
 def test_bench_writes_a_table_and_json(capsys, tmp_path):
     path = tmp_path / "bench.json"
     code, out, _ = run_cli(
-        capsys, "bench", "--device", "cpu", "--size", "128x32", "--min-run-time", "0.01", "--rounds", "1",
-        "--json", str(path),
+        capsys, "bench", "--device", "cpu", "--part", "sizes", "--size", "128x32", "--min-run-time", "0.01",
+        "--rounds", "1", "--json", str(path),
     )
     assert code == 0
     result = json.loads(path.read_text())
+    assert result["per_call"] == []
     rows = result["rows"]
     assert [r["pass"] for r in rows] == ["forward", "backward", "forward+backward"]
     assert all(r["size"] == "128x32" and r["reference_ms"] > 0 and r["compiled_ms"] > 0 for r in rows)
     if "fused" in vaezoo.ops.backends()["cpu"]:
         assert all(r["reference_over_fused"] == pytest.approx(r["reference_ms"] / r["fused_ms"]) for r in rows)
     assert out.count("128x32") == 3
+
+
+def test_bench_per_call_rows(capsys, tmp_path):
+    """opcall: the per-call table times the operator against torch.add and the eager reference at small sizes,
+    forward and forward + backward, with paired ratios; a channels_last spatial size runs in the size table."""
+    path = tmp_path / "bench.json"
+    code, out, _ = run_cli(
+        capsys, "bench", "--device", "cpu", "--size", "8x4x32x32-cl", "--min-run-time", "0.005", "--rounds", "1",
+        "--json", str(path),
+    )
+    assert code == 0
+    result = json.loads(path.read_text())
+    rows = result["per_call"]
+    assert [(r["size"], r["pass"]) for r in rows] == [
+        (size, p) for size in ("1x1", "8x4", "128x32") for p in ("forward", "forward+backward")
+    ]
+    assert all(r["add_us"] > 0 and r["reference_us"] > 0 for r in rows)
+    if "fused" in vaezoo.ops.backends()["cpu"]:
+        assert all(r["fused_us"] > 0 and r["fused_over_add"] > 0 and r["reference_over_fused"] > 0 for r in rows)
+    assert [r["size"] for r in result["rows"]] == ["8x4x32x32-cl"] * 3
+    assert "fused/add" in out and out.count("8x4x32x32-cl") == 3
 
 
 @pytest.mark.parametrize(

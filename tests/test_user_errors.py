@@ -615,6 +615,8 @@ CASES = {
                                          "--dims must be in 0..19, got [0, 99]"),
     "--resume --epochs 0": Case([*RESUME, "--epochs", "0"], "--epochs must be a whole number of at least 1, got 0",
                                 copy_run),
+    # opcall
+    "bench --threads 0": Case(["bench", "--threads", "0"], "--threads must be a whole number at least 1, got 0"),
 }
 
 

@@ -76,6 +76,14 @@ struct Scratch {
   alignas(64) acc_t c[kChunk];
 };
 
+// This thread's scratch, made once: a task reuses it instead of allocating tens of KB per call (tasks on one
+// thread run one after another, and a kernel never runs inside another).
+template <typename acc_t>
+Scratch<acc_t>& thread_scratch() {
+  thread_local const std::unique_ptr<Scratch<acc_t>> scratch(new Scratch<acc_t>);  // default-initialized
+  return *scratch;
+}
+
 // eps of elements [start, start + n) of z (n <= kChunk) in the accumulation type: given, or drawn.
 template <typename scalar_t, typename acc_t>
 __attribute__((always_inline)) inline const acc_t* chunk_eps(const Inputs<scalar_t>& in, int64_t start, int64_t n,
@@ -109,7 +117,7 @@ VZ_CPU_CLONES void forward_block(const Problem& p, const Inputs<scalar_t>& in, s
   acc_t* kl_sum = sums.data();
   acc_t* lv_sum = kl_sum + rows;
   acc_t* sq_sum = lv_sum + rows;  // [K, rows]
-  std::unique_ptr<Scratch<acc_t>> scratch(new Scratch<acc_t>);  // default-initialized: not zeroed
+  Scratch<acc_t>* scratch = &thread_scratch<acc_t>();
   const scalar_t* __restrict__ mu = in.mu;
   const scalar_t* __restrict__ logvar = in.logvar;
   for (int64_t i0 = b0 * p.D; i0 < b1 * p.D;) {
@@ -192,7 +200,7 @@ VZ_CPU_CLONES void backward_block(const Problem& p, const Inputs<scalar_t>& in, 
     for (int64_t k = 0; k < p.K; ++k) g += static_cast<acc_t>(grad_log_q[k * p.B + b0 + r]);
     lq_term[r] = acc_t(-0.5) * g;
   }
-  std::unique_ptr<Scratch<acc_t>> scratch(new Scratch<acc_t>);  // default-initialized: not zeroed
+  Scratch<acc_t>* scratch = &thread_scratch<acc_t>();
   const scalar_t* __restrict__ mu = in.mu;
   const scalar_t* __restrict__ logvar = in.logvar;
   for (int64_t i0 = b0 * p.D; i0 < b1 * p.D;) {

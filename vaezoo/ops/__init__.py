@@ -4,12 +4,14 @@ from __future__ import annotations
 import torch
 
 from vaezoo.ops.backend import BACKENDS, backends, use_fused
-from vaezoo.ops.fused import fused_reparameterize
+from vaezoo.ops.fused import eager_entry, fused_reparameterize
 from vaezoo.ops.reference import reference_reparameterize
 from vaezoo.ops.shard import current_shard, noise_shard, rows_split
 from vaezoo.ops.validation import check_arguments
 
 __all__ = ["BACKENDS", "backends", "noise_shard", "reparameterize", "reference_reparameterize", "rows_split"]
+
+_is_compiling = torch.compiler.is_compiling
 
 
 def reparameterize(
@@ -31,12 +33,13 @@ def reparameterize(
     fused kernels where built, unless $VAEZOO_BACKEND says otherwise), "fused" or "reference". Inside a
     `noise_shard(start, total)` block a drawn eps is that of rows [start, start + B) of a `total`-row draw.
     """
-    check_arguments(mu, logvar, prior_mu, prior_logvar, eps, samples)
+    if not _is_compiling():  # eager: the common call is one C++ call (checks included), None where it is not
+        out = eager_entry(mu, logvar, prior_mu, prior_logvar, eps, samples, log_q, backend, current_shard())
+        if out is not None:
+            return out
+    # the general path: the one torch.compile traces, the reference backend's, and every refusal's
     row_start, row_total = current_shard() or (0, None)
-    if row_total is not None and row_start + mu.shape[0] > row_total:
-        raise ValueError(
-            f"mu has {mu.shape[0]} rows, more than the rows {row_start}..{row_total} left in the noise_shard block"
-        )
+    check_arguments(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total)
     run = fused_reparameterize if use_fused(backend, mu.device.type) else reference_reparameterize
     z, kl, lq = run(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total)
     return (z, kl, lq) if log_q else (z, kl)

@@ -1,12 +1,16 @@
-"""The fused path: vaezoo::reparameterize_fwd/_bwd from vaezoo._C, with their fake (meta) kernels.
+"""The fused path: vaezoo::reparameterize_fwd/_bwd from vaezoo._C, with their fake (meta) kernels, and the eager
+entry vaezoo._C.reparameterize (argument checks and the operator call in one C++ function).
 
 Autograd of reparameterize_fwd is registered in C++ (csrc/autograd.cpp, for the Autograd dispatch key), not with
 torch.library.register_autograd: the Python autograd layer cost 10-20 us per direction, most of a call's time at
 small sizes. Its backward calls reparameterize_bwd through the dispatcher and regenerates eps from the saved
-generator state. The backward kernel's own autograd (for create_graph=True) is in vaezoo.ops.second_order. The fake kernels stay in Python (torch.library.register_fake), where torch.compile and opcheck
-look for them.
+generator state. The backward kernel's own autograd (for create_graph=True) is in vaezoo.ops.second_order; a
+plain backward goes past it, straight to the kernel. The fake kernels stay in Python (torch.library.register_fake),
+where torch.compile and opcheck look for them.
 """
 from __future__ import annotations
+
+import importlib
 
 import torch
 
@@ -30,11 +34,20 @@ def _fake_backward(
     return grad_mu, grad_logvar, mu.new_empty(prior_mu.shape), mu.new_empty(prior_logvar.shape)
 
 
+def _no_eager_entry(*args) -> None:
+    """Stands in for vaezoo._C.reparameterize where the extension is not built: every call takes the general path."""
+    return None
+
+
+eager_entry = _no_eager_entry
 if LOAD_ERROR is None:
     torch.library.register_fake("vaezoo::reparameterize_fwd")(_fake_forward)
     torch.library.register_fake("vaezoo::reparameterize_bwd")(_fake_backward)
     second_order.register()  # gradients of gradients (create_graph=True) through the backward kernel
     _forward_op = torch.ops.vaezoo.reparameterize_fwd.default
+    # (mu, logvar, prior_mu, prior_logvar, eps, samples, log_q, backend, shard) -> (z, kl[, log_q]), or None
+    # for a call it does not serve (csrc/python_entry.cpp)
+    eager_entry = importlib.import_module("vaezoo._C").reparameterize
 
 
 def fused_reparameterize(

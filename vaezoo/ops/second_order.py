@@ -4,8 +4,8 @@ The operator's first-order autograd is in C++ (csrc/autograd.cpp) and calls repa
 dispatcher. Under `create_graph=True` (a gradient penalty) that call is recorded here: its own backward is the
 vector-Jacobian product of the reference path's first-order gradients, evaluated with the eps the forward drew
 (regenerated from the saved generator state by the backward kernel itself). Without this, the second-order term
-through the operator was silently dropped. Registered from Python so the extension needs no rebuild; without
-create_graph the kernel runs as before (the registration adds one Python call to each backward).
+through the operator was silently dropped. Only a backward with create_graph=True reaches this registration: a
+plain backward calls the kernel below autograd (csrc/autograd.cpp), at no Python cost.
 """
 from __future__ import annotations
 

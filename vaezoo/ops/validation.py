@@ -1,4 +1,7 @@
-"""Argument checks shared by every backend of the fused operator: clear errors that name the argument."""
+"""Argument checks of reparameterize where its C++ checks (csrc/checks.cpp) do not run: under torch.compile's
+tracing (which cannot enter C++), for the reference backend, and in builds without vaezoo._C. Both raise the same
+errors with the same messages, which name the argument and what was expected; tests/test_ops_api.py holds both
+to one table."""
 from __future__ import annotations
 
 import torch
@@ -28,6 +31,8 @@ def check_arguments(
     prior_logvar: torch.Tensor | None,
     eps: torch.Tensor | None,
     samples: int | None,
+    row_start: int = 0,
+    row_total: int | None = None,
 ) -> None:
     """Raise TypeError/ValueError naming the first argument that does not fit the operator's contract."""
     _check_tensor("mu", mu)
@@ -62,3 +67,7 @@ def check_arguments(
         expected = tuple(mu.shape) if samples is None else (samples, *mu.shape)
         if tuple(eps.shape) != expected:
             raise ValueError(f"eps has shape {tuple(eps.shape)}; expected {expected} (the shape of z)")
+    if row_total is not None and row_start + mu.shape[0] > row_total:
+        raise ValueError(
+            f"mu has {mu.shape[0]} rows, more than the rows {row_start}..{row_total} left in the noise_shard block"
+        )
