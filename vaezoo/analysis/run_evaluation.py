@@ -38,6 +38,7 @@ def evaluate_saved_run(
         whole_number("nll_examples", nll_examples)
     extras = {"disentanglement": disentanglement, "sample_quality": sample_quality}
     writes = disentanglement or sample_quality  # evaluation.json and report.html, into the run
+    run_dir = directory.locate_run(run_dir)  # hf://ORG/NAME: resolved once, to its folder in the Hub cache
     lock = directory.claim_run_dir(run_dir, busy="wait for it to finish, then evaluate it") if writes else nullcontext()
     with lock:
         data = directory.load_run_data(run_dir, data_dir)
