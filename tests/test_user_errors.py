@@ -548,9 +548,9 @@ def trained_run(tmp_path_factory) -> Path:
 #: Rows also run as `python -m vaezoo` in a subprocess, to prove end to end (the interpreter's own exit, the
 #: module entry, worker processes, plugins found through $PYTHONPATH) that the user sees one line and no
 #: traceback: a setting read from the environment, a plugin on $PYTHONPATH, an error raised in a DataLoader
-#: worker, a refusal of forged checkpoints, and a build-time refusal of parts. Every row runs in-process too.
+#: worker, and a build-time refusal of parts. Every row runs in-process too.
 END_TO_END = ["VAEZOO_BACKEND=fast", "plugin dataset that returns no Dataset", "a damaged file read by a worker",
-              "--resume hostile checkpoints", "vmf posterior with a Gaussian prior"]
+              "vmf posterior with a Gaussian prior"]
 
 
 def filled(case: Case, run: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
