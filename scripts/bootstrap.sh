@@ -8,7 +8,12 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 torch_spec=${VAEZOO_TORCH:-torch==2.14.1}   # the CUDA 13.0 build: runs on the CPU too, and lets nvcc build the CUDA kernels
 
+# took STEP: how long STEP took (0 s where its inputs had not changed), for CI's log
+mark=$SECONDS
+took() { echo "bootstrap: $1 $((SECONDS - mark)) s"; mark=$SECONDS; }
+
 [ -x .venv/bin/python ] || "$python" -m venv .venv
+took venv
 
 # stamp NAME FILES...: true when the hash of FILES (and the build settings) equals the one saved for NAME, so
 # a step whose inputs have not changed since it last succeeded is skipped; `stamp_save NAME FILES...` records it.
@@ -21,6 +26,7 @@ if ! stamp torch pyproject.toml; then
     .venv/bin/python -m pip install --quiet "$torch_spec" setuptools wheel ninja 2> >(grep -v "^WARNING: Location" >&2)
     stamp_save torch pyproject.toml
 fi
+took torch
 
 missing=()
 [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
@@ -29,6 +35,7 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } \
         || echo "bootstrap: could not install ${missing[*]}: fashion-mnist or the report browser test may be unavailable" >&2
 fi
+took "Debian packages"
 
 if [ -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]; then
     export CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
@@ -39,8 +46,10 @@ if ! stamp vaezoo csrc setup.py pyproject.toml || ! .venv/bin/python -c "import 
     .venv/bin/python -m pip install --quiet --no-build-isolation -e ".[test]" 2> >(grep -v "^WARNING: Location" >&2)
     stamp_save vaezoo csrc setup.py pyproject.toml
 fi
+took "vaezoo and its extension"
 if ! stamp flows plugins/vaezoo-flows; then
     .venv/bin/python -m pip install --quiet --no-build-isolation --no-deps ./plugins/vaezoo-flows 2> >(grep -v "^WARNING: Location" >&2)
     stamp_save flows plugins/vaezoo-flows
 fi
+took vaezoo-flows
 .venv/bin/python -c "import vaezoo.ops as ops; print('vaezoo ready; fused-op backends:', ops.backends())"

@@ -1,6 +1,7 @@
 """Shared fixtures: a fresh plugin registry per test and small data."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -10,9 +11,14 @@ from plugin_sites import FakeSite
 
 from vaezoo.registry.discovery import reset_registry
 
-# The tests run tiny tensors on a shared 2-core machine, where intra-op threads only add overhead (10x here);
-# tests of thread invariance set their own thread counts.
+# The tests run tiny tensors on a shared 2-core machine, where intra-op threads only add overhead (10x here) and
+# stall when another job runs beside them: one thread, so a busy machine slows the suite in proportion. The
+# environment carries it to every process a test starts (the command line, torchrun and its workers, pip), and
+# the inter-op pool gets one thread too. A test that needs more threads sets them itself and puts them back
+# (tests/test_ops_random.py: thread invariance).
+os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 torch.set_num_threads(1)
+torch.set_num_interop_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -145,8 +145,20 @@ def test_a_zoo_run_never_reads_model_pt_whatever_its_config_says(zoo_run, tmp_pa
     assert not marker.exists()
 
 
-def test_a_pickled_run_is_unpickled_only_when_the_user_says_so(zoo_run, tmp_path):
-    """A hand-built run saved as a pickle: refused by every command without the opt-in, run with it."""
+def in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """What cli(*args) returns, from vaezoo.cli.main.main called in this process (no interpreter start-up): an
+    exception escaping main fails the test as a traceback would."""
+    from vaezoo.cli.main import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out, err)
+
+
+def test_a_pickled_run_is_unpickled_only_when_the_user_says_so(zoo_run, tmp_path, capsys):
+    """A hand-built run saved as a pickle: refused by every command without the opt-in, run with it (the picture
+    commands in this process, eval and arithmetic in their own)."""
     run, marker = copy(zoo_run, tmp_path / "run"), tmp_path / "MARKER"
     record = json.loads((run / "config.json").read_text())
     del record["identity"]
@@ -155,7 +167,7 @@ def test_a_pickled_run_is_unpickled_only_when_the_user_says_so(zoo_run, tmp_path
     with pytest.raises(RunDirError, match=r"trust_pickle=True\) or add --trust-pickle"):
         load_model(run)
     for command in ("sample", "reconstruct", "interpolate", "traverse"):
-        assert "add --trust-pickle" in one_error(cli(command, run, "--out", tmp_path / "p.png"))
+        assert "add --trust-pickle" in one_error(in_process(capsys, command, run, "--out", tmp_path / "p.png"))
     assert "add --trust-pickle" in one_error(cli("eval", run, "--nll-samples", "2"))
     assert "add --trust-pickle" in one_error(cli("arithmetic", run, "--a", "0", "--b", "1", "--c", "2",
                                                  "--out", tmp_path / "p.png"))

@@ -1,10 +1,11 @@
-"""Every user error is one clear line: the CLI, run in a subprocess, exits 2 with `vaezoo: error: ...` naming
-the problem, and never prints a traceback.
+"""Every user error is one clear line: the CLI exits 2 with `vaezoo: error: ...` naming the problem, and never
+prints a traceback. Every case runs in-process (vaezoo.cli.main.main with the arguments); the few named in
+END_TO_END run again as `python -m vaezoo` in a subprocess.
 
 To add a case, add a row to CASES: the arguments after `vaezoo` (with {run}: a trained run directory shared by
 every case, to read only; {tmp}: a fresh folder of this case's own), a fragment the error line must hold,
 and optionally a `setup(tmp, run)` that makes the files the case needs and an `env` to add ({run} and {tmp}
-are filled in there too).
+are filled in there too; a PYTHONPATH there also goes on sys.path for the in-process run).
 """
 from __future__ import annotations
 
@@ -674,19 +675,83 @@ def trained_run(tmp_path_factory) -> Path:
     return train(config, progress=False)
 
 
+#: Rows also run as `python -m vaezoo` in a subprocess, to prove end to end (the interpreter's own exit, the
+#: module entry, worker processes, plugins found through $PYTHONPATH) that the user sees one line and no
+#: traceback: a setting read from the environment, a plugin on $PYTHONPATH, an error raised in a DataLoader
+#: worker, and a build-time refusal of parts. Every row runs in-process too.
+END_TO_END = ["VAEZOO_BACKEND=fast", "plugin dataset that returns no Dataset", "a damaged file read by a worker",
+              "vmf posterior with a Gaussian prior"]
+
+
+def filled(case: Case, run: Path, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    """The case's arguments and environment with {run} and {tmp} filled in."""
+    return ([a.format(run=run, tmp=tmp) for a in case.argv],
+            {key: value.format(run=run, tmp=tmp) for key, value in case.env.items()})
+
+
+def run_in_process(argv: list[str], env: dict[str, str], tmp: Path, monkeypatch: pytest.MonkeyPatch,
+                   capfd: pytest.CaptureFixture) -> tuple[int, str]:
+    """`vaezoo ARGV` as the command line runs it, in this process: (exit code, stderr). An exception that
+    escapes main (which the user would see as a traceback) fails the test with that exception. State the
+    command may change is put back: the environment, the working folder, sys.path and the plugin modules
+    imported from it, torch's random state, default dtype and thread counts."""
+    from vaezoo.cli.main import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for entry in reversed(env.get("PYTHONPATH", "").split(os.pathsep)):  # what the interpreter would put on sys.path
+        if entry and entry not in sys.path:
+            monkeypatch.syspath_prepend(entry)
+    monkeypatch.chdir(tmp)
+    rng, dtype, threads = torch.get_rng_state(), torch.get_default_dtype(), torch.get_num_threads()
+    try:
+        try:
+            code = main(argv)
+        except SystemExit as exit:  # argparse's own refusals
+            code = exit.code
+    finally:
+        torch.set_rng_state(rng)
+        torch.set_default_dtype(dtype)
+        torch.set_num_threads(threads)
+        for name, module in list(sys.modules.items()):  # plugin modules installed under tmp: the next case imports its own
+            if str(getattr(module, "__file__", None) or "").startswith(str(tmp)):
+                del sys.modules[name]
+    return code, capfd.readouterr().err
+
+
+def run_in_subprocess(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """`python -m vaezoo ARGV` in a fresh interpreter (one torch thread): (exit code, stderr)."""
+    result = subprocess.run([sys.executable, "-m", "vaezoo", *argv], capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", **env}, timeout=300)
+    return result.returncode, result.stderr
+
+
+def assert_one_clear_line(code: int, stderr: str, message: str) -> None:
+    assert "Traceback" not in stderr, stderr
+    assert code == 2, (code, stderr)
+    lines = [line for line in stderr.splitlines() if line.startswith("vaezoo: error: ")]
+    assert len(lines) == 1, stderr
+    assert message in lines[0], lines[0]
+
+
 @pytest.mark.parametrize("case", [pytest.param(case, id=name) for name, case in CASES.items()])
-def test_a_user_error_is_one_clear_line(case: Case, trained_run: Path, tmp_path: Path):
+def test_a_user_error_is_one_clear_line(case: Case, trained_run: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture):
     if case.setup is not None:
         case.setup(tmp_path, trained_run)
-    argv = [a.format(run=trained_run, tmp=tmp_path) for a in case.argv]
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           **{key: value.format(run=trained_run, tmp=tmp_path) for key, value in case.env.items()}}
+    argv, env = filled(case, trained_run, tmp_path)
     before = sorted(p.name for p in trained_run.iterdir())
-    result = subprocess.run([sys.executable, "-m", "vaezoo", *argv], capture_output=True, text=True, env=env,
-                            timeout=300)
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = [line for line in result.stderr.splitlines() if line.startswith("vaezoo: error: ")]
-    assert len(lines) == 1, result.stderr
-    assert case.message in lines[0], lines[0]
+    capfd.readouterr()  # what the set-up printed is not the command's
+    assert_one_clear_line(*run_in_process(argv, env, tmp_path, monkeypatch, capfd), case.message)
     assert sorted(p.name for p in trained_run.iterdir()) == before  # the shared run is never touched
+
+
+@pytest.mark.parametrize("name", END_TO_END)
+def test_a_user_error_is_one_clear_line_end_to_end(name: str, trained_run: Path, tmp_path: Path):
+    case = CASES[name]
+    if case.setup is not None:
+        case.setup(tmp_path, trained_run)
+    argv, env = filled(case, trained_run, tmp_path)
+    before = sorted(p.name for p in trained_run.iterdir())
+    assert_one_clear_line(*run_in_subprocess(argv, env), case.message)
+    assert sorted(p.name for p in trained_run.iterdir()) == before
