@@ -17,7 +17,7 @@ from vaezoo.analysis import pictures as viz
 from vaezoo.atomic import atomic_write_text
 from vaezoo.data.held_out import HeldOut
 from vaezoo.data.splits import ImageSet, Splits, to_model_input
-from vaezoo.errors import VaezooError
+from vaezoo.errors import DataError, VaezooError
 from vaezoo.metrics.classifier import FeatureExtractor, LabelledImages, check_labels, feature_extractor
 from vaezoo.runs.directory import read_metrics
 from vaezoo.metrics.inputs import codes_and_factors, entropies
@@ -105,6 +105,31 @@ def _feature_images(split: ImageSet) -> LabelledImages:
 def feature_network(data: Splits, progress: bool = False) -> FeatureExtractor:
     """The sample-quality feature network of `data`: cached, or trained on batches of its training split."""
     return feature_extractor(data.name, _feature_images(data.train), _feature_images(data.test), progress=progress)
+
+
+def hand_feature_network(model: VAE, data: Splits, progress: bool = False) -> None:
+    """Give the model's objective the dataset's feature network when it runs on one (the ldm objective's
+    perceptual distance without LPIPS): cached, or trained now for the steps the objective asks. Without a
+    held-out split its test accuracy is measured on the training images, and the record says so. The global
+    random state is left as it was, cached or not, so that training draws the same either way."""
+    steps = model.objective.feature_network_steps()
+    if steps is None:
+        return
+    train = _feature_images(data.train)
+    classes = len(torch.unique(train.labels)) if len(train) else 0
+    if classes < 2:
+        raise DataError(f"the objective's perceptual distance runs on a feature network vaezoo trains on the "
+                        f"dataset's class labels (LPIPS cannot run here), but the training data ({data.name}) has "
+                        f"{classes} class{'es' if classes != 1 else ''}: give labelled data (fit(model, (x, y))), "
+                        "or set objective.perceptual=none")
+    held = len(data.test) > 0
+    with torch.random.fork_rng(devices=[]):  # a cached network is built before its weights load: that draws
+        extractor = feature_extractor(data.name, train, _feature_images(data.test if held else data.train),
+                                      steps=steps, progress=progress)
+    record = extractor.describe()
+    if not held:
+        record["test_accuracy"] = f"{extractor.test_accuracy:.4f} on the training images (no held-out set)"
+    model.objective.use_feature_network(extractor.net, record)
 
 
 def sample_quality_scores(model: VAE, data: Splits, held_out: HeldOut, samples: int = 5000, seed: int = 0,
