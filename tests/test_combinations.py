@@ -48,6 +48,9 @@ SMALL = {
     ("decoder", "mlp"): {"hidden_dims": [16]},
     ("decoder", "conv"): {"channels": [4], "hidden": 16},
     ("decoder", "resnet"): {"channels": [4], "blocks": 1, "hidden": 16},
+    # three stages downsample 8x8 by 4: one latent channel on a 2x2 grid is LATENT numbers
+    ("encoder", "ldm"): {"block_out_channels": [4, 4, 4], "latent_channels": 1, "norm_num_groups": 2},
+    ("decoder", "ldm"): {"block_out_channels": [4, 4, 4], "latent_channels": 1, "norm_num_groups": 2},
     ("posterior", "gumbel-softmax"): {"categories": 2},
     ("posterior", "joint"): {"continuous": 2, "categories": 2},
     ("posterior", "iaf"): {"hidden_dims": [8], "context": 2},
@@ -118,6 +121,21 @@ def offers(posterior: str, prior: str, need: str) -> bool:
     return posterior == "gaussian"  # per-dimension densities and moments: only the diagonal Gaussian has them
 
 
+#: The posteriors that read tensors of latent_dim numbers each: the ldm encoder gives each as one latent map.
+LDM_SERVES = {"gaussian", "ladder", "gumbel-softmax", "vq"}
+
+
+def part_refusal(encoder: str, decoder: str, posterior: str, classes: int) -> str | None:
+    """What a refusal of product A's networks must say: the ldm parts take no labels, and give only posteriors
+    whose parameters are all latent maps (independently of the code)."""
+    for kind, part in (("encoder", encoder), ("decoder", decoder)):
+        if classes and part == "ldm":
+            return f"{kind} 'vaezoo:ldm' takes no labels"
+    if encoder == "ldm" and posterior not in LDM_SERVES:
+        return f"encoder 'vaezoo:ldm' cannot give posterior 'vaezoo:{posterior}' its parameters"
+    return None
+
+
 def expected_refusal(posterior: str, prior: str, objective: str) -> str | None:
     """The parts a refusal must name, written from what each built-in part offers (independently of the code)."""
     if prior not in POSTERIOR_PRIORS[posterior]:
@@ -154,6 +172,8 @@ def overrides_for(encoder, decoder, posterior, prior, likelihood, objective) -> 
             result[f"{kind}.{key}"] = value
     for key, value in options.items():
         result[f"objective.{key}"] = value
+    if encoder == "ldm" and prior == "codebook":  # one code vector per position of the ldm's latent map
+        result["prior.code_dim"] = SMALL[("encoder", "ldm")]["latent_channels"]
     return result
 
 
@@ -168,7 +188,7 @@ def finite(value) -> bool:
 def test_combination_is_refused_or_works_end_to_end(encoder, decoder, posterior, prior, likelihood, objective, classes):
     torch.manual_seed(0)
     overrides = overrides_for(encoder, decoder, posterior, prior, likelihood, objective)
-    refusal = expected_refusal(posterior, prior, objective)
+    refusal = part_refusal(encoder, decoder, posterior, classes) or expected_refusal(posterior, prior, objective)
     if refusal is not None:
         with pytest.raises(CombinationError) as info:
             vaezoo.create_model("vae-mlp", input_shape=SHAPE, latent_dim=LATENT, num_classes=classes, **overrides)
@@ -227,8 +247,9 @@ def test_the_combinations_cover_every_builtin_part_and_every_kind_of_refusal():
     assert {name for name, _ in OBJECTIVES.values()} == set(builtin("objective"))
     assert len(set(PRODUCT_A)) == len(ENCODERS) * len(DECODERS) * len(POSTERIORS) * len(LIKELIHOODS) * 2
     assert all(expected_refusal(c[2], c[3], c[5]) is None for c in PRODUCT_A)
-    assert {c[2:4] + c[5:] for c in PRODUCT_B} == set(
-        itertools.product(POSTERIORS, PRIORS, list(OBJECTIVES), [0, CLASSES]))
+    part_refusals = {r for c in PRODUCT_A if (r := part_refusal(c[0], c[1], c[2], c[6]))}
+    for words in ("takes no labels", "cannot give posterior"):
+        assert any(words in r for r in part_refusals), words
     refusals = [r for c in PRODUCT_B if (r := expected_refusal(c[2], c[3], c[5]))]
     assert {c[4] for c in PRODUCT_B if expected_refusal(c[2], c[3], c[5])} == set(LIKELIHOODS)
     for need in set(OBJECTIVE_NEEDS.values()) | {"cannot be used with prior", "reads the encoder's output"}:

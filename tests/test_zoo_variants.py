@@ -20,13 +20,14 @@ ZOO = [
     "wae-mmd-conv", "iwae-mlp", "vamp-vae-mlp", "mog-vae-mlp", "hvae-mlp", "cvae-mlp", "cvae-conv",
     "gaussian-vae-conv", "factor-vae-conv", "aae-conv", "vae-gan-conv", "svae-mlp", "gumbel-vae-mlp",
     "joint-vae-conv", "vq-vae-conv", "vq-vae-mlp", "iaf-vae-mlp", "dip-vae-conv", "dip-vae-ii-conv", "miwae-mlp",
-    "piwae-mlp", "ciwae-mlp",
+    "piwae-mlp", "ciwae-mlp", "autoencoder-kl",
 ]
 #: Variants that must name their paper in `vaezoo list`.
 WITH_PAPER = [
     "vae-mlp", "beta-vae-mlp", "beta-tcvae-conv", "info-vae-mlp", "iwae-mlp", "vamp-vae-mlp", "hvae-mlp", "cvae-mlp",
     "factor-vae-conv", "aae-conv", "vae-gan-conv", "svae-mlp", "gumbel-vae-mlp", "joint-vae-conv", "vq-vae-conv",
     "vq-vae-mlp", "iaf-vae-mlp", "dip-vae-conv", "dip-vae-ii-conv", "miwae-mlp", "piwae-mlp", "ciwae-mlp",
+    "autoencoder-kl",
 ]
 
 #: Small networks per encoder/decoder kind, so a short run is quick.
@@ -34,6 +35,7 @@ TINY = {
     "mlp": {"hidden_dims": [64]},
     "conv": {"channels": [8, 16], "hidden": 64},
     "resnet": {"channels": [8, 16], "blocks": 1, "hidden": 64},
+    "ldm": {"block_out_channels": [8, 16], "norm_num_groups": 4},
 }
 
 
@@ -41,7 +43,7 @@ def tiny(name: str) -> dict[str, dict[str, object]]:
     recipe = vaezoo.get_model_spec(name).recipe
     overrides: dict[str, dict[str, object]] = {
         "encoder": dict(TINY[recipe.encoder]),
-        "decoder": {**TINY[recipe.decoder], **({"channels": [16, 8]} if recipe.decoder != "mlp" else {})},
+        "decoder": {**TINY[recipe.decoder], **({"channels": [16, 8]} if recipe.decoder in ("conv", "resnet") else {})},
     }
     if recipe.prior == "vamp":
         overrides["prior"] = {"components": 20}

@@ -14,6 +14,7 @@ from typing import Sequence
 from vaezoo.analysis import operator_bench as bench
 from vaezoo.cli.catalog_commands import cmd_list, cmd_plugins, cmd_show
 from vaezoo.cli.eval_command import cmd_eval
+from vaezoo.cli.export_command import add_export_arguments, cmd_export
 from vaezoo.cli.picture_commands import (
     cmd_arithmetic,
     cmd_interpolate,
@@ -136,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=9, help="images per dimension (default 9)")
     p.add_argument("--index", type=int, default=0, help="held-out input whose code is the starting point")
     p.add_argument("--dims", type=int, nargs="+", help="latent dimensions to sweep (default: all)")
+
+    p = sub.add_parser("export", help="write a run's model in another library's format (diffusers' AutoencoderKL)")
+    add_export_arguments(p, TRUST_PICKLE_HELP, IMPORT_HELP)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="time the fused reparameterize+KL operator against the reference path")
     bench.add_arguments(p)

@@ -48,6 +48,13 @@ def check_combination(labels: dict[str, str], parts: dict[str, Any], num_classes
             f"{labels['prior']} reads the encoder's output as {prior.encodes_with} posterior parameters, but "
             f"{labels['posterior']} is of the {posterior.family} family"
         )
+    grid, code_dim = getattr(parts["encoder"], "latent_grid", None), getattr(prior, "code_dim", None)
+    if grid is not None and code_dim is not None and code_dim != grid[0]:
+        raise CombinationError(
+            f"{labels['prior']} groups the code in vectors of code_dim={code_dim} numbers, but {labels['encoder']} "
+            f"lays its latents out as one vector of latent_channels={grid[0]} per position: set code_dim={grid[0]} "
+            "so that each position is quantized as one vector"
+        )
     for feature in sorted(parts["objective"].needs()):
         if feature not in FEATURES:
             raise CombinationError(

@@ -27,6 +27,7 @@ BUILTIN_MODULES = (
     "vaezoo.components.encoders",
     "vaezoo.components.posteriors",
     "vaezoo.components.decoders",
+    "vaezoo.components.ldm",
     "vaezoo.components.priors",
     "vaezoo.components.likelihoods",
     "vaezoo.components.objectives",

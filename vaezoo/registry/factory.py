@@ -137,14 +137,15 @@ def _build(
     variant = get_registry().get("variant", name)
     recipe: VariantSpec = variant.obj
     shape = _input_shape(input_shape if input_shape is not None else recipe.input_shape)
-    dim = recipe.latent_dim if latent_dim is None else latent_dim
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+    if latent_dim is not None and (isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1):
         raise BadOverrideError(f"latent_dim must be a positive int, got {latent_dim!r}")
     classes = recipe.num_classes if num_classes is None else num_classes
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 0:
         raise BadOverrideError(f"num_classes must be a non-negative int, got {num_classes!r}")
     entries, options = resolve(name, overrides, pinned)
     labels = {kind: f"{kind} {entries[kind].qualified_name!r}" for kind in KINDS}
+    dim = _latent_dim(name, entries, options, labels, shape, recipe.latent_dim if latent_dim is None else latent_dim,
+                      latent_dim is not None)
     if classes:
         for kind in ("encoder", "decoder"):
             if "num_classes" not in declared(entries[kind].obj):
@@ -170,6 +171,10 @@ def _build(
             available["output_shape"] = parts[kind].param_shape()
         elif kind == "posterior":
             available["output_dims"] = parts[kind].param_dims()
+            serves = getattr(entries["encoder"].obj, "posterior_mismatch", None)
+            reason = serves(parts[kind].param_dims(), dim) if serves is not None else None
+            if reason is not None:
+                raise CombinationError(f"{labels['encoder']} cannot give {labels['posterior']} its parameters: {reason}")
         elif kind == "encoder":
             available["encoder"] = parts[kind]
     encoder_dims = "output_dims" in declared(entries["encoder"].obj)
@@ -190,6 +195,28 @@ def _build(
         parts["encoder"], parts["decoder"], parts["prior"], parts["likelihood"], parts["objective"],
         posterior=parts["posterior"], input_shape=shape, latent_dim=dim, num_classes=classes, config=config,
     )
+
+
+def _latent_dim(name: str, entries: dict[str, Entry], options: dict[str, dict[str, Any]], labels: dict[str, str],
+                shape: tuple[int, ...], dim: int, asked: bool) -> int:
+    """The latent_dim to build with: the one asked for (or the recipe's), unless the encoder or the decoder
+    fixes it from the input shape (`latent_dim_for`: spatial latents of C x h x w numbers); a latent_dim asked
+    for that disagrees with it is refused."""
+    for kind in ("encoder", "decoder"):
+        derive = getattr(entries[kind].obj, "latent_dim_for", None)
+        if derive is None:
+            continue
+        try:
+            fixed = derive(shape, options[kind])
+        except (ValueError, TypeError) as exc:
+            raise BadOverrideError(f"variant {name!r}: {labels[kind]} with options {options[kind]}: {exc}") from exc
+        if asked and fixed != dim:
+            raise BadOverrideError(
+                f"variant {name!r}: {labels[kind]} sets latent_dim from the input shape {list(shape)} and its "
+                f"options to {fixed}, not {dim}; leave latent_dim out and change its latent_channels instead"
+            )
+        return fixed
+    return dim
 
 
 def _input_shape(value: Any) -> tuple[int, ...]:

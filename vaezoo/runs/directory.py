@@ -23,6 +23,7 @@ from vaezoo.atomic import atomic_write, atomic_write_text
 from vaezoo.core import VAE
 from vaezoo.errors import DataError, RunDirError, UnknownNameError, VaezooError
 from vaezoo.runs import architecture
+from vaezoo.runs.diffusers_format import is_diffusers_dir, load_diffusers
 from vaezoo.runs.lock import LOCK_FILE, RunLock, lock_run_dir
 from vaezoo.runs.sealed import seal, unseal
 from vaezoo.runtime.finite import NON_FINITE, first_nonfinite, mark_nonfinite, require_finite
@@ -359,8 +360,11 @@ def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cp
     a pickle is unpickled only with `trust_pickle=True`: unpickling runs whatever code the file holds. The
     weights are checked against their checksum and for NaN or infinity before the model is built. A hand-built
     model recorded without pickle names the modules of its classes; one that is not imported yet is imported
-    only when it is vaezoo's or torch's, or named in `imports` (importing a module runs its code).
+    only when it is vaezoo's or torch's, or named in `imports` (importing a module runs its code). A diffusers
+    AutoencoderKL directory loads as the `autoencoder-kl` variant (vaezoo.runs.diffusers_format).
     """
+    if is_diffusers_dir(run_dir):
+        return load_diffusers(run_dir, device)
     config = read_config(run_dir)
     state = read_weights(Path(run_dir), config)
     try:
