@@ -54,6 +54,11 @@ def test_patch_discriminator_gives_a_logit_per_patch_and_refuses_small_images():
     assert PatchDiscriminator((1, 24, 24), 4, 3)(torch.rand(1, 1, 24, 24)).shape == (1, 1, 1, 1)
     with pytest.raises(ValueError, match="at least 24 pixels a side, got 23x23: lower discriminator_layers"):
         PatchDiscriminator((1, 23, 23), 4, 3)
+    # unless given, as many layers as fit (up to 3): every image of 6 pixels a side or more has logits
+    for side, layers in ((6, 1), (11, 1), (12, 2), (23, 2), (24, 3), (64, 3)):
+        d = PatchDiscriminator((1, side, side), 4)
+        assert sum(isinstance(m, torch.nn.GroupNorm) for m in d.modules()) == layers, side
+        assert d(torch.rand(1, 1, side, side)).numel() >= 1
 
 
 def test_loss_is_l1_plus_perceptual_plus_kl_before_the_discriminator_starts():

@@ -544,7 +544,8 @@ CASES = {
          "--set", "objective.discriminator_layers=1", "--out", "{tmp}/o"],
         "perceptual='lpips' cannot run here: the 'lpips' package is not installed"),
     "ldm objective's patch discriminator deeper than the images allow": Case(
-        [*TRAIN, "--dataset", "digits", "--set", "objective=ldm", "--out", "{tmp}/o"],
+        [*TRAIN, "--dataset", "digits", "--set", "objective=ldm", "--set", "objective.discriminator_layers=3",
+         "--out", "{tmp}/o"],
         "a patch discriminator of 3 layers needs images of at least 24 pixels a side, got 8x8"),
 }
 

@@ -41,7 +41,8 @@ class LatentDiffusionLoss(Objective):
     d(x, x^), + kl_weight x KL, and from step `discriminator_start` on, + adversarial_weight x lambda x the hinge
     generator loss, lambda the adaptive weight (1 with adaptive=False); the loss is the batch mean. x^ is the
     likelihood's mean of the decoded z. The patch discriminator is the objective's adversary, trained with the
-    hinge loss `steps` times after each VAE step from `discriminator_start` on.
+    hinge loss `steps` times after each VAE step from `discriminator_start` on; its `discriminator_layers` are 3,
+    or fewer for images under 24 pixels a side, unless given.
 
     The perceptual distance d runs on LPIPS or on vaezoo's feature network of the dataset (see
     `perceptual`; its `perceptual_steps` are that network's training steps); `describe` says which, for the
@@ -51,7 +52,7 @@ class LatentDiffusionLoss(Objective):
         self, input_shape: Sequence[int], reconstruction: str = "l1", perceptual: str = "auto",
         perceptual_weight: float = 1.0, perceptual_steps: int = 1000, kl_weight: float = 1e-6,
         adversarial_weight: float = 0.5, adaptive: bool = True, discriminator_start: int = 0,
-        discriminator_channels: int = 64, discriminator_layers: int = 3, steps: int = 1,
+        discriminator_channels: int = 64, discriminator_layers: int | None = None, steps: int = 1,
     ) -> None:
         super().__init__()
         if reconstruction not in ("l1", "l2"):
@@ -70,8 +71,9 @@ class LatentDiffusionLoss(Objective):
         self.perceptual_steps = positive_int("perceptual_steps", perceptual_steps)
         self.discriminator_start, self.steps = discriminator_start, positive_int("steps", steps)
         self.perceptual = PerceptualDistance(input_shape, perceptual if perceptual_weight > 0 else "none")
+        layers = None if discriminator_layers is None else positive_int("discriminator_layers", discriminator_layers)
         self.discriminator = PatchDiscriminator(input_shape, positive_int("discriminator_channels", discriminator_channels),
-                                                positive_int("discriminator_layers", discriminator_layers))
+                                                layers)
         # the last adaptive weight, for forward passes without autograd; not saved: training recomputes it
         self.register_buffer("last_weight", torch.ones(()), persistent=False)
 

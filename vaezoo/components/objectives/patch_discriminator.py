@@ -19,15 +19,26 @@ def _norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(groups, channels)
 
 
+def fitting_layers(height: int, width: int, most: int = 3) -> int:
+    """The layers of a patch discriminator for images of height x width: `most` (pix2pix's 3), or fewer for images
+    under 3 * 2**most pixels a side (at least 1)."""
+    layers = most
+    while layers > 1 and min(height, width) < 3 * 2**layers:
+        layers -= 1
+    return layers
+
+
 class PatchDiscriminator(nn.Module):
     """A 4x4 stride-2 convolution of `channels` features, `layers` - 1 more stride-2 stages doubling them (up to
     8x), one stride-1 stage, and a 4x4 convolution to one logit per patch: [B, C, H, W] -> [B, 1, h, w]. Each
-    logit sees a receptive field of 70x70 pixels at layers = 3, as in pix2pix."""
+    logit sees a receptive field of 70x70 pixels at layers = 3, as in pix2pix; layers=None takes 3, or as many
+    as the image size allows (see fitting_layers)."""
 
-    def __init__(self, input_shape: Sequence[int], channels: int = 64, layers: int = 3) -> None:
+    def __init__(self, input_shape: Sequence[int], channels: int = 64, layers: int | None = None) -> None:
         super().__init__()
         c, h, w = image_shape("patch discriminator", input_shape)
-        channels, layers = positive_int("channels", channels), positive_int("layers", layers)
+        channels = positive_int("channels", channels)
+        layers = fitting_layers(h, w) if layers is None else positive_int("layers", layers)
         if min(h, w) < 3 * 2**layers:  # halved `layers` times, then two 4x4 stride-1 convolutions take 1 each
             raise ValueError(f"a patch discriminator of {layers} layers needs images of at least {3 * 2**layers} "
                              f"pixels a side, got {h}x{w}: lower discriminator_layers")
