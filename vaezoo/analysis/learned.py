@@ -187,10 +187,11 @@ def check_extras(data: Splits, *, disentanglement: bool, sample_quality: bool, q
 
 def evaluate_run(
     run_dir: str | Path, model: VAE, data: Splits, held_out: HeldOut, *, disentanglement: bool,
-    sample_quality: bool, quality_samples: int = 5000, progress: bool = False,
+    sample_quality: bool, quality_samples: int = 5000, progress: bool = False, reconstruction: bool = False,
 ) -> dict[str, Any]:
     """The extra evaluation asked for, on the run's held-out set, also written to RUN_DIR/evaluation.json (with
-    the labelled traversal picture) and shown in report.html."""
+    the labelled traversal picture, and the full-size reconstructions) and shown in report.html."""
+    from vaezoo.analysis.reconstruction import FULL_SIZE, reconstruction_scores, save_full_size
     from vaezoo.analysis.report import write_report
 
     run = Path(run_dir)
@@ -200,6 +201,9 @@ def evaluate_run(
         save_factor_traversal(model, held_out, result["disentanglement"]["dimension_factors"], run / TRAVERSAL)
     if sample_quality:
         result["sample_quality"] = sample_quality_scores(model, data, held_out, quality_samples, progress=progress)
+    if reconstruction:
+        result["reconstruction"] = reconstruction_scores(model, held_out, data, progress=progress)
+        save_full_size(model, held_out, run / FULL_SIZE)
     epoch = max((m["epoch"] for m in read_metrics(run)), default=None)
     for section in result.values():  # which weights were measured: report.html says so beside the figures
         section["epoch"] = epoch

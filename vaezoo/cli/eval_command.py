@@ -13,6 +13,7 @@ from vaezoo.runtime.finite import mark_nonfinite
 def cmd_eval(args: argparse.Namespace) -> int:
     from vaezoo.analysis import evaluate
     from vaezoo.analysis.learned import check_extras, evaluate_run
+    from vaezoo.analysis.reconstruction import check_reconstruction, images_reason, reconstruction_scores
     from vaezoo.analysis.run_held_out import run_held_out
     from vaezoo.runs.directory import claim_run_dir, load_model, load_run_data
 
@@ -23,7 +24,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise VaezooError(f"--nll-samples: {exc}") from exc
     if args.nll_examples is not None and args.nll_examples < 1:
         raise VaezooError(f"--nll-examples must be a positive integer, got {args.nll_examples}")
-    writes = args.disentanglement or args.sample_quality  # evaluation.json and report.html, into the run
+    writes = args.disentanglement or args.sample_quality or args.reconstruction  # evaluation.json and report.html
     # held for the whole evaluation: the weights measured are the ones recorded, and no training writes between
     lock = claim_run_dir(args.run_dir, busy="wait for it to finish, then evaluate it") if writes else nullcontext()
     with lock:
@@ -32,12 +33,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
         check_extras(data, **extras, quality_samples=args.quality_samples)  # before any work
         model = load_model(args.run_dir, device=args.device, trust_pickle=args.trust_pickle,
                            imports=args.imports)
+        if args.reconstruction:
+            check_reconstruction(model)
         held_out = run_held_out(args.run_dir, model, data)
         result = evaluate.summary(model, held_out, args.nll_samples, progress=not args.json,
                                   nll_examples=args.nll_examples)
+        if images_reason(model) is None and not args.reconstruction:  # without rFID, and nothing written
+            result["reconstruction"] = reconstruction_scores(model, held_out, progress=not args.json)
         if writes:
             result.update(evaluate_run(args.run_dir, model, data, held_out, **extras,
-                                       quality_samples=args.quality_samples, progress=not args.json))
+                                       reconstruction=args.reconstruction, quality_samples=args.quality_samples,
+                                       progress=not args.json))
     if args.json:
         print_json(result)
         return _finite(args.run_dir, result)
@@ -72,7 +78,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"{number(q['features']['test_accuracy'], '.3f')})")
         print(f"sharpness of the samples {number(q['sample_sharpness'], '.4f')}, "
               f"of held-out images {number(q['held_out_sharpness'], '.4f')}")
+    if "reconstruction" in result:
+        _print_reconstruction(result["reconstruction"])
     return _finite(args.run_dir, result)
+
+
+def _print_reconstruction(r: dict) -> None:
+    """The reconstruction section of an evaluation, as text."""
+    print(f"reconstructions        PSNR {number(r['psnr'], '.2f')} dB  SSIM {number(r['ssim'], '.4f')}  MS-SSIM "
+          f"{number(r['ms_ssim'], '.4f')} ({r['ms_ssim_scales']} scale{'s' if r['ms_ssim_scales'] != 1 else ''}, {r['ssim_window']}-pixel window)")
+    if "rfid" in r:
+        print(f"rFID                   {number(r['rfid'], '.3f')} (vaezoo features; classifier test accuracy "
+              f"{number(r['features']['test_accuracy'], '.3f')})")
+    if "kl_per_channel" in r:
+        print("KL per latent channel  " + " ".join(number(v, ".2f") for v in r["kl_per_channel"]))
+    for metric, reason in r["unavailable"].items():
+        if metric != "rfid" or "rfid" not in r:
+            print(f"{metric.replace('_', ' '):<23}not available: {reason}")
 
 
 def _finite(run_dir: str, result: dict) -> int:
