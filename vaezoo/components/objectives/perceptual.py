@@ -33,7 +33,9 @@ def lpips_missing(backbone: str = "alex") -> str | None:
         if importlib.util.find_spec(package) is None:
             return f"the {package!r} package is not installed"
     spec = importlib.util.find_spec("lpips")
-    linear = Path(spec.origin).parent / "weights" / "v0.1" / f"{backbone}.pth"  # type: ignore[union-attr, arg-type]
+    if spec is None or spec.origin is None:
+        return "the 'lpips' package has no files here"
+    linear = Path(spec.origin).parent / "weights" / "v0.1" / f"{backbone}.pth"
     if not linear.is_file():
         return f"LPIPS's linear weights {linear} are missing"
     backbone_file = Path(torch.hub.get_dir()) / "checkpoints" / LPIPS_BACKBONES[backbone]
