@@ -125,3 +125,27 @@ def test_a_loaded_diffusers_model_fine_tunes_into_a_run_and_goes_back_with_its_s
     theirs = from_pretrained(tmp_path / "back")
     assert theirs.config.scaling_factor == 0.13025 and theirs.config.shift_factor == 0.0609
     assert_same_networks(vaezoo.load_model(tmp_path / "run"), theirs, shape)
+
+
+def test_half_precision_weights_and_the_old_attention_names_load(tmp_path):
+    """SD-family VAEs are often shared in float16, and checkpoints written before diffusers renamed the
+    attention weights call them query/key/value/proj_attn, sometimes as 1x1 convolutions."""
+    from safetensors.torch import load_file, save_file
+
+    settings, shape = CONFIGS["sd-like"]
+    theirs = autoencoder_kl(settings).half()
+    theirs.save_pretrained(tmp_path / "vae")
+    weights = tmp_path / "vae" / "diffusion_pytorch_model.safetensors"
+    new_names = {".to_q.": ".query.", ".to_k.": ".key.", ".to_v.": ".value.", ".to_out.0.": ".proj_attn."}
+    old = {}
+    for key, tensor in load_file(weights).items():
+        for new, former in new_names.items():
+            if new in key:
+                key = key.replace(new, former)
+                tensor = tensor[:, :, None, None] if tensor.dim() == 2 else tensor
+        old[key] = tensor
+    assert any(".query." in k for k in old)
+    save_file(old, weights)
+    ours = vaezoo.load_model(tmp_path / "vae")
+    assert all(p.dtype == torch.float32 for p in ours.parameters())
+    assert_same_networks(ours, theirs.float(), shape)

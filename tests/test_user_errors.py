@@ -302,6 +302,35 @@ def hand_built_record_naming(cls: str) -> Callable[[Path, Path], None]:
         path.write_bytes(seal({}, json.dumps(tree)))
     return setup
 
+# branch ldmparts (issue 22): a diffusers AutoencoderKL directory, written by vaezoo's exporter, then spoiled
+def diffusers_dir(config_edit: Callable[[dict], None] | None = None,
+                  weights_edit: Callable[[dict], dict] | None = None) -> Callable[[Path, Path], None]:
+    def setup(tmp: Path, run: Path) -> None:
+        from vaezoo import create_model
+        from vaezoo.runs.diffusers_format import write_diffusers
+
+        model = create_model("autoencoder-kl", input_shape=(3, 8, 8), block_out_channels=[8, 8], norm_num_groups=4)
+        folder = write_diffusers(model, tmp / "vae")
+        if config_edit is not None:
+            config = json.loads((folder / "config.json").read_text())
+            config_edit(config)
+            (folder / "config.json").write_text(json.dumps(config))
+        if weights_edit is not None:
+            weights = folder / "diffusion_pytorch_model.safetensors"
+            weights.write_bytes(save(weights_edit(load(weights.read_bytes()))))
+    return setup
+
+
+def pickled_diffusers_dir(tmp: Path, run: Path) -> None:
+    diffusers_dir()(tmp, run)
+    (tmp / "vae" / "diffusion_pytorch_model.safetensors").rename(tmp / "vae" / "diffusion_pytorch_model.bin")
+
+
+EXPORT = ["export", "{tmp}/vae", "--format", "diffusers", "--out", "{tmp}/out"]
+LDM = ["train", "autoencoder-kl", "--quiet", "--epochs", "1", "--dataset", "digits", "--out", "{tmp}/o",
+       "--set", "norm_num_groups=4"]
+
+
 CASES = {
     # devices, counts and output paths of the commands on a run
     "eval --nll-examples 0": Case(["eval", "{run}", "--nll-examples", "0"], "--nll-examples must be a positive integer, got 0"),
@@ -547,6 +576,51 @@ CASES = {
         [*TRAIN, "--dataset", "digits", "--set", "objective=ldm", "--set", "objective.discriminator_layers=3",
          "--out", "{tmp}/o"],
         "a patch discriminator of 3 layers needs images of at least 24 pixels a side, got 8x8"),
+    # branch ldmparts (issue 22): latent-diffusion parts and diffusers directories
+    "ldm parts on images the downsampling does not divide": Case(
+        [*LDM, "--set", "block_out_channels=[4,4,4,4,4]"], "height 8 -> 16"),
+    "ldm parts with a latent_dim of their own": Case(
+        [*LDM, "--latent-dim", "16", "--set", "block_out_channels=[4,4]"], "sets latent_dim from the input shape"),
+    "ldm encoder for a posterior it cannot serve": Case(
+        [*LDM, "--set", "block_out_channels=[4,4]", "--set", "posterior=vmf", "--set", "prior=uniform-sphere"],
+        "encoder 'vaezoo:ldm' cannot give posterior 'vaezoo:vmf' its parameters"),
+    "ldm latents quantized across positions": Case(
+        [*LDM, "--set", "block_out_channels=[4,4]", "--set", "posterior=vq", "--set", "prior=codebook",
+         "--set", "prior.code_dim=2"], "groups the code in vectors of code_dim=2 numbers"),
+    "diffusers dir: a weight missing": Case(
+        EXPORT, "has no weight 'decoder.conv_in.bias'",
+        diffusers_dir(weights_edit=lambda t: {k: v for k, v in t.items() if k != "decoder.conv_in.bias"})),
+    "diffusers dir: an extra weight": Case(
+        EXPORT, "holds the weight 'encoder.extra.weight'",
+        diffusers_dir(weights_edit=lambda t: {**t, "encoder.extra.weight": torch.zeros(2)})),
+    "diffusers dir: a weight of the wrong shape": Case(
+        EXPORT, "weight 'quant_conv.weight' is shaped [8, 8, 3, 3]",
+        diffusers_dir(weights_edit=lambda t: {**t, "quant_conv.weight": torch.zeros(8, 8, 3, 3)})),
+    "diffusers dir: an unsupported block type": Case(
+        EXPORT, "down_block_types[1] is 'AttnDownEncoderBlock2D'",
+        diffusers_dir(lambda c: c["down_block_types"].__setitem__(1, "AttnDownEncoderBlock2D"))),
+    "diffusers dir: a config key vaezoo cannot map": Case(
+        EXPORT, "key 'norm_type' is not an AutoencoderKL setting", diffusers_dir(lambda c: c.update(norm_type="spatial"))),
+    "diffusers dir: per-channel latent statistics": Case(
+        EXPORT, "latents_mean is set", diffusers_dir(lambda c: c.update(latents_mean=[0.0] * 4))),
+    "diffusers dir: another class": Case(
+        EXPORT, "_class_name is 'VQModel'", diffusers_dir(lambda c: c.update(_class_name="VQModel"))),
+    "diffusers dir with pickled weights only": Case(
+        EXPORT, "vaezoo never reads pickled weights", pickled_diffusers_dir),
+    "export of a model diffusers cannot hold": Case(
+        ["export", "{run}", "--format", "diffusers", "--out", "{tmp}/out"],
+        "an AutoencoderKL holds the ldm encoder; this model's encoder is MLPEncoder"),
+    "export of an activation diffusers does not build": Case(
+        EXPORT, "act_fn is 'elu', which diffusers' AutoencoderKL does not build",
+        diffusers_dir(lambda c: c.update(act_fn="elu"))),
+    "reconstruct --tile of a model without ldm parts": Case(
+        ["reconstruct", "{run}", "--tile", "4", "--out", "{tmp}/r.png"],
+        "tiled reconstruction needs the ldm encoder and decoder; this model has MLPEncoder and MLPDecoder"),
+    "reconstruct --overlap without --tile": Case(
+        ["reconstruct", "{run}", "--overlap", "4", "--out", "{tmp}/r.png"], "--overlap is the overlap of the tiles"),
+    "export into a folder that holds files": Case(
+        ["export", "{tmp}/vae", "--format", "diffusers", "--out", "{tmp}/vae"], "is not an empty folder",
+        diffusers_dir()),
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from vaezoo.cli.output import print_json
 from vaezoo.registry.discovery import get_registry
-from vaezoo.registry.factory import component_options, get_model_spec
+from vaezoo.registry.factory import component_options, default_latent_dim, get_model_spec
 from vaezoo.registry.spec import KINDS
 
 
@@ -51,7 +51,7 @@ def describe_variant(name: str) -> dict[str, Any]:
         "plugin": spec.plugin,
         "description": spec.description,
         "tags": list(spec.tags),
-        "latent_dim": spec.recipe.latent_dim,
+        "latent_dim": default_latent_dim(name),
         "input_shape": list(spec.recipe.input_shape),
         "parts": parts,
     }

@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", type=int, help="class to generate (conditional variants)")
     p = picture_command("reconstruct", "held-out inputs beside their reconstructions", cmd_reconstruct)
     p.add_argument("--n", type=int, default=32, help="how many inputs (default 32)")
+    p.add_argument("--tile", type=int, metavar="SIZE",
+                   help="encode and decode in overlapping SIZE x SIZE tiles, blended (ldm parts; less memory)")
+    p.add_argument("--overlap", type=int, metavar="PIXELS", help="the tiles' overlap (default a quarter tile)")
     p = picture_command("interpolate", "walk the latent space between held-out inputs", cmd_interpolate)
     p.add_argument("--steps", type=int, default=10, help="images per walk (default 10)")
     p.add_argument("--pair", type=int, nargs=2, metavar=("I", "J"), help="held-out indices to walk between")

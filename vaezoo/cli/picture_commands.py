@@ -10,6 +10,7 @@ import torch
 
 from vaezoo.analysis import explore
 from vaezoo.analysis import pictures as viz
+from vaezoo.components.ldm.tiling import tiled_reconstruct
 from vaezoo.errors import VaezooError
 from vaezoo.runtime.devices import check_device
 
@@ -92,9 +93,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     _at_least("--n", args.n, 1)
+    if args.overlap is not None and args.tile is None:
+        raise VaezooError("--overlap is the overlap of the tiles of --tile SIZE; give --tile too")
     model, held_out = _picture_run(args)
     x, y = held_out.first(args.n, args.device, stored=True)
-    recon = model.reconstruct(x, y)
+    recon = model.reconstruct(x, y) if args.tile is None else tiled_reconstruct(model, x, args.tile, args.overlap)
     rows = torch.stack([x, recon.to(x.dtype)], dim=1).reshape(-1, *x.shape[1:])
     viz.save_grid(rows, args.out, nrow=2 * min(8, len(x)) if len(x) > 1 else 2)
     return _written(args.out)

@@ -219,6 +219,15 @@ def _latent_dim(name: str, entries: dict[str, Entry], options: dict[str, dict[st
     return dim
 
 
+def default_latent_dim(name: str) -> int:
+    """The latent_dim create_model(name) builds with for the variant's default input shape: the recipe's, or the
+    one its spatial encoder or decoder sets (see _latent_dim)."""
+    recipe = get_model_spec(name).recipe
+    entries, options = resolve(name, {})
+    labels = {kind: f"{kind} {entries[kind].qualified_name!r}" for kind in KINDS}
+    return _latent_dim(name, entries, options, labels, tuple(recipe.input_shape), recipe.latent_dim, False)
+
+
 def _input_shape(value: Any) -> tuple[int, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise BadOverrideError(f"input_shape must be a sequence of positive sizes like (1, 28, 28), got {value!r}")

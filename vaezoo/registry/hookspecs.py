@@ -11,7 +11,11 @@ whose signature does not name its context (CONTEXT below) is refused when it is 
 - encoder:    ``factory(input_shape=..., latent_dim=..., **options) -> nn.Module``; ``forward(x)`` returns the
   posterior's parameters, one ``[B, d]`` tensor per ``d`` in ``posterior.param_dims()`` (for the Gaussian
   posterior ``(mu, logvar)``, each ``[B, latent_dim]``). An encoder that names ``output_dims`` is told those
-  sizes; one that does not can only serve posteriors that read ``(mu, logvar)``.
+  sizes; one that does not can only serve posteriors that read ``(mu, logvar)``. An encoder (or decoder)
+  factory with spatial latents may define ``latent_dim_for(input_shape, options) -> int`` (create_model then
+  builds with that latent_dim) and ``posterior_mismatch(param_dims, latent_dim) -> str | None`` (a posterior
+  it cannot serve is refused at build); an encoder module with ``latent_grid = (C, h, w)`` lays codes out
+  position by position, and a prior with a ``code_dim`` other than C is refused with it.
 - posterior:  ``factory(latent_dim=..., **options) -> vaezoo.Posterior``: draws z from the encoder's output,
   with log q(z|x) and the KL against the prior.
 - decoder:    ``factory(latent_dim=..., output_shape=..., **options) -> nn.Module``; ``forward(z)`` returns the

@@ -47,6 +47,8 @@ SHARED = {
     "latent_channels": "latent_channels", "norm_num_groups": "norm_num_groups", "act_fn": "act_fn",
     "mid_block_add_attention": "mid_attention",
 }
+#: The activations diffusers' AutoencoderKL builds by name (and vaezoo has).
+ACTIVATIONS = ("silu", "swish", "gelu", "relu")
 #: The attention weights' names in checkpoints written before diffusers renamed them.
 OLD_ATTENTION = {".query.": ".to_q.", ".key.": ".to_k.", ".value.": ".to_v.", ".proj_attn.": ".to_out.0."}
 
@@ -162,6 +164,8 @@ def load_diffusers(path: str | os.PathLike[str], device: str | torch.device = "c
         if mapped is None or mapped not in expected:
             raise _refuse(where, f"{WEIGHTS} holds the weight {key!r}, for which the architecture in config.json "
                                  "has no place")
+        if tensor.dim() == 4 and tuple(tensor.shape[2:]) == (1, 1) and expected[mapped].dim() == 2:
+            tensor = tensor[:, :, 0, 0]  # attention projections stored as 1x1 convolutions by older checkpoints
         if tuple(tensor.shape) != tuple(expected[mapped].shape):
             raise _refuse(where, f"{WEIGHTS}'s weight {key!r} is shaped {list(tensor.shape)}; the architecture in "
                                  f"config.json needs {list(expected[mapped].shape)}")
@@ -197,6 +201,9 @@ def diffusers_config(model: VAE) -> dict[str, Any]:
         if enc[option] != dec[option]:
             raise VaezooError(f"an {CLASS_NAME} has one {key} for its encoder and decoder; this model's encoder has "
                               f"{option}={enc[option]!r} and its decoder {dec[option]!r}")
+    if enc["act_fn"] not in ACTIVATIONS:
+        raise VaezooError(f"this model's act_fn is {enc['act_fn']!r}, which diffusers' {CLASS_NAME} does not build; "
+                          f"it builds {', '.join(ACTIVATIONS)}")
     channels, height, width = model.input_shape
     return {
         "_class_name": CLASS_NAME,
