@@ -74,13 +74,14 @@ SMALL = {
     ("objective", "factor"): {"hidden_dims": [8]},
     ("objective", "aae"): {"hidden_dims": [8]},
     ("objective", "vae-gan"): {"channels": [4], "hidden": 8},
+    ("objective", "ldm"): {"discriminator_channels": 4, "discriminator_layers": 1, "perceptual": "none"},
 }
 #: Objectives with the options that change what they need of the posterior: name -> (registered name, options).
 OBJECTIVES = {
     "elbo": ("elbo", {}), "elbo-free-bits": ("elbo", {"free_bits": 0.1}), "tc": ("tc", {}), "mmd": ("mmd", {}),
     "iwae": ("iwae", {}), "dip": ("dip", {}), "dip-ii": ("dip", {"kind": "ii"}), "miwae": ("miwae", {}),
     "piwae": ("piwae", {}), "ciwae": ("ciwae", {}), "factor": ("factor", {}), "aae": ("aae", {}),
-    "vae-gan": ("vae-gan", {}),
+    "vae-gan": ("vae-gan", {}), "ldm": ("ldm", {}),
 }
 #: For product A: a prior each posterior accepts.
 ACCEPTED_PRIOR = {
@@ -332,6 +333,9 @@ OPTION_VALUES = {
     "aae": {"adversarial_weight": 0.5, "kl_weight": 0.1, "hidden_dims": [6], "steps": 2},
     "vae-gan": {"gan_weight": 0.5, "feature_weight": 2.0, "channels": [3], "hidden": 6, "steps": 2,
                 "temperature": 0.3},
+    "ldm": {"reconstruction": "l2", "perceptual": "domain", "perceptual_weight": 0.5, "perceptual_steps": 5,
+            "kl_weight": 0.01, "adversarial_weight": 0.8, "adaptive": False, "discriminator_start": 1,
+            "discriminator_channels": 3, "discriminator_layers": 1, "steps": 2},
 }
 #: What the trainer wraps around each step: two steps of 4 (each in its noise shard), a clipped gradient, a
 #: warmed-up cosine learning rate (and bfloat16 autocast with every option changed).

@@ -49,7 +49,8 @@ def test_report_shows_only_the_pictures_there_are(tmp_path):
     (run / "interpolation.png").unlink()
     (run / "traversal_factors.png").unlink()
     write_report(run)
-    assert_report_shows(run, ["curves.png", "samples.png", "reconstructions.png", "traversal.png"], read_metrics(run))
+    assert_report_shows(run, ["curves.png", "samples.png", "reconstructions.png", "traversal.png",
+                              "reconstructions_full.png"], read_metrics(run))
 
 
 @needs_chromium

@@ -564,6 +564,20 @@ CASES = {
     "eval --nll-samples 10^9": Case(
         ["eval", "{run}", "--nll-samples", "1000000000"], "--nll-samples: the number of importance samples must be"),
     "eval --nll-samples 0": Case(["eval", "{run}", "--nll-samples", "0"], "must be a whole number in 1..1,000,000"),
+    # branch ldmloss: the latent-diffusion objective (issue 22)
+    "ldm objective's domain features on unlabelled data": Case(
+        ["train", "vae-conv", "--quiet", "--epochs", "1", "--set", "objective=ldm", "--set",
+         "objective.discriminator_layers=1", "--dataset", "arrays", "--data-dir", "{tmp}/x.npy", "--out", "{tmp}/o"],
+        "give labelled data (fit(model, (x, y))), or set objective.perceptual=none",
+        lambda tmp, run: np.save(tmp / "x.npy", np.random.default_rng(0).random((16, 8, 8)).astype(np.float32))),
+    "ldm objective asked for LPIPS, which is not installed": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "objective=ldm", "--set", "objective.perceptual=lpips",
+         "--set", "objective.discriminator_layers=1", "--out", "{tmp}/o"],
+        "perceptual='lpips' cannot run here: the 'lpips' package is not installed"),
+    "ldm objective's patch discriminator deeper than the images allow": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "objective=ldm", "--set", "objective.discriminator_layers=3",
+         "--out", "{tmp}/o"],
+        "a patch discriminator of 3 layers needs images of at least 24 pixels a side, got 8x8"),
     # branch ldmparts (issue 22): latent-diffusion parts and diffusers directories
     "ldm parts on images the downsampling does not divide": Case(
         [*LDM, "--set", "block_out_channels=[4,4,4,4,4]"], "height 8 -> 16"),

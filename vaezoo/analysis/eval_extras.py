@@ -18,7 +18,7 @@ from vaezoo.atomic import atomic_write_text
 from vaezoo.checks import whole_number
 from vaezoo.data.held_out import HeldOut
 from vaezoo.data.splits import ImageSet, Splits, to_model_input
-from vaezoo.errors import VaezooError
+from vaezoo.errors import DataError, VaezooError
 from vaezoo.metrics.classifier import FeatureExtractor, LabelledImages, check_labels, feature_extractor
 from vaezoo.runs.directory import read_metrics
 from vaezoo.metrics.inputs import codes_and_factors, entropies
@@ -107,6 +107,31 @@ def feature_network(data: Splits, progress: bool = False) -> FeatureExtractor:
     return feature_extractor(data.name, _feature_images(data.train), _feature_images(data.test), progress=progress)
 
 
+def hand_feature_network(model: VAE, data: Splits, progress: bool = False) -> None:
+    """Give the model's objective the dataset's feature network when it runs on one (the ldm objective's
+    perceptual distance without LPIPS): cached, or trained now for the steps the objective asks. Without a
+    held-out split its test accuracy is measured on the training images, and the record says so. The global
+    random state is left as it was, cached or not, so that training draws the same either way."""
+    steps = model.objective.feature_network_steps()
+    if steps is None:
+        return
+    train = _feature_images(data.train)
+    classes = len(torch.unique(train.labels)) if len(train) else 0
+    if classes < 2:
+        raise DataError(f"the objective's perceptual distance runs on a feature network vaezoo trains on the "
+                        f"dataset's class labels (LPIPS cannot run here), but the training data ({data.name}) has "
+                        f"{classes} class{'es' if classes != 1 else ''}: give labelled data (fit(model, (x, y))), "
+                        "or set objective.perceptual=none")
+    held = len(data.test) > 0
+    with torch.random.fork_rng(devices=[]):  # a cached network is built before its weights load: that draws
+        extractor = feature_extractor(data.name, train, _feature_images(data.test if held else data.train),
+                                      steps=steps, progress=progress)
+    record = extractor.describe()
+    if not held:
+        record["test_accuracy"] = f"{extractor.test_accuracy:.4f} on the training images (no held-out set)"
+    model.objective.use_feature_network(extractor.net, record)
+
+
 def sample_quality_scores(model: VAE, data: Splits, held_out: HeldOut, samples: int = 5000, seed: int = 0,
                           progress: bool = False, batch_size: int | None = None) -> dict[str, Any]:
     """FID, KID and precision/recall of `samples` generated images against as many of the run's held-out
@@ -162,10 +187,11 @@ def check_extras(data: Splits, *, disentanglement: bool, sample_quality: bool, q
 
 def evaluate_run(
     run_dir: str | Path, model: VAE, data: Splits, held_out: HeldOut, *, disentanglement: bool,
-    sample_quality: bool, quality_samples: int = 5000, progress: bool = False,
+    sample_quality: bool, quality_samples: int = 5000, progress: bool = False, reconstruction: bool = False,
 ) -> dict[str, Any]:
     """The extra evaluation asked for, on the run's held-out set, also written to RUN_DIR/evaluation.json (with
-    the labelled traversal picture) and shown in report.html."""
+    the labelled traversal picture, and the full-size reconstructions) and shown in report.html."""
+    from vaezoo.analysis.reconstruction import FULL_SIZE, reconstruction_scores, save_full_size
     from vaezoo.analysis.report import write_report
 
     run = Path(run_dir)
@@ -175,6 +201,9 @@ def evaluate_run(
         save_factor_traversal(model, held_out, result["disentanglement"]["dimension_factors"], run / TRAVERSAL)
     if sample_quality:
         result["sample_quality"] = sample_quality_scores(model, data, held_out, quality_samples, progress=progress)
+    if reconstruction:
+        result["reconstruction"] = reconstruction_scores(model, held_out, data, progress=progress)
+        save_full_size(model, held_out, run / FULL_SIZE)
     epoch = max((m["epoch"] for m in read_metrics(run)), default=None)
     for section in result.values():  # which weights were measured: report.html says so beside the figures
         section["epoch"] = epoch

@@ -37,14 +37,15 @@ def grid_array(images: torch.Tensor, nrow: int | None = None, pad: int = 2, min_
     return array[0] if c == 1 else array.transpose(1, 2, 0)
 
 
-def save_grid(images: torch.Tensor, path: str | os.PathLike[str], nrow: int | None = None) -> None:
-    """Write a grid of images to a PNG file atomically; refused when they hold NaN or infinity (a picture of
-    those would be noise that looks like a result)."""
+def save_grid(images: torch.Tensor, path: str | os.PathLike[str], nrow: int | None = None, min_cell: int = 32) -> None:
+    """Write a grid of images to a PNG file atomically (images under `min_cell` pixels enlarged; min_cell=1: at
+    full size); refused when they hold NaN or infinity (a picture of those would be noise that looks like a
+    result)."""
     if not torch.isfinite(images).all():
         raise NonFiniteError(f"refusing to write {path}: the images hold NaN or infinity (the model's outputs "
                              "overflow: a diverged or changed run)")
     buffer = io.BytesIO()
-    Image.fromarray(grid_array(images, nrow)).save(buffer, format="PNG")
+    Image.fromarray(grid_array(images, nrow, min_cell=min_cell)).save(buffer, format="PNG")
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
 
 

@@ -20,7 +20,10 @@ PICTURES = (
     ("traversal.png", "Latent traversals (one row per latent dimension)"),
     ("traversal_factors.png", "Latent traversals labelled by the factor each dimension captures best "
      "(normalized mutual information in brackets)"),
+    ("reconstructions_full.png", "Held-out images (top) and their reconstructions, at full size (vaezoo eval "
+     "--reconstruction)"),
 )
+FULL_SIZE = ("reconstructions_full.png",)  # shown one image pixel per screen pixel
 EVALUATION = "evaluation.json"
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }
@@ -29,11 +32,25 @@ td, th { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
 th { background: #f3f3f3; } td.key { text-align: left; font-family: monospace; }
 figure { margin: 1rem 0 2rem; } img { max-width: 100%; border: 1px solid #ddd; }
 img.grid { image-rendering: pixelated; width: min(100%, 32rem); }
+img.full { max-width: none; width: auto; }
 """
 
 
 def _embedded(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _picture_class(name: str) -> str:
+    """How a picture is shown: curves as a plot, full-size pictures unscaled, grids enlarged pixel by pixel."""
+    return "plot" if name == "curves.png" else "full" if name in FULL_SIZE else "grid"
+
+
+def _objective_note(config: dict) -> str:
+    """What the run's objective chose beyond its options (which network its perceptual distance ran on)."""
+    said = config.get("objective")
+    if not isinstance(said, dict) or not said.get("perceptual"):
+        return ""
+    return f"<p>Perceptual distance in training: {html.escape(str(said['perceptual']))}.</p>"
 
 
 def _config_rows(config: dict) -> str:
@@ -99,7 +116,10 @@ def _evaluation_section(run: Path, trained: int | None) -> str:
             for k, v in _flat(name, section) if k != f"{name}.epoch"
         )
         note = ("<p>Sample quality is measured on features of a classifier vaezoo trains on this dataset: figures "
-                "compare models within vaezoo, not with Inception-based FID.</p>" if name == "sample_quality" else "")
+                "compare models within vaezoo, not with Inception-based FID.</p>" if name == "sample_quality" else
+                "<p>PSNR, SSIM and MS-SSIM average the held-out images' own values; rFID compares the reconstructions "
+                "with the same held-out images on features of a classifier vaezoo trains on this dataset (comparable "
+                "within vaezoo only).</p>" if name == "reconstruction" else "")
         title = html.escape(name.replace("_", " ").capitalize())
         parts.append(f"<h3>{title}</h3>{_from_epoch(section, trained)}{note}<table>{rows}</table>")
     return "<h2>Evaluation (vaezoo eval)</h2>" + "".join(parts)
@@ -128,7 +148,7 @@ def write_report(run_dir: str | os.PathLike[str]) -> Path:
     metrics = read_metrics(run)
     title = f"vaezoo run: {config.get('variant', '?')} on {config.get('dataset', '?')}"
     figures = [
-        f'<figure><img class="{"plot" if name == "curves.png" else "grid"}" alt="{html.escape(caption)}" '
+        f'<figure><img class="{_picture_class(name)}" alt="{html.escape(caption)}" '
         f'src="{_embedded(run / name)}">'
         f"<figcaption>{html.escape(caption)} ({name})</figcaption></figure>"
         for name, caption in PICTURES
@@ -141,6 +161,7 @@ def write_report(run_dir: str | os.PathLike[str]) -> Path:
 <body>
 <h1>{html.escape(title)}</h1>
 {summary}
+{_objective_note(config)}
 {_evaluation_section(run, last.get('epoch') if isinstance(last.get('epoch'), int) else None)}
 <h2>Pictures</h2>
 {''.join(figures)}

@@ -13,7 +13,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         args.run_dir, nll_samples=args.nll_samples, nll_examples=args.nll_examples, device=args.device,
         data_dir=args.data_dir, trust_pickle=args.trust_pickle, imports=args.imports,
         disentanglement=args.disentanglement, sample_quality=args.sample_quality,
-        quality_samples=args.quality_samples, progress=not args.json,
+        reconstruction=args.reconstruction, quality_samples=args.quality_samples, progress=not args.json,
     )
     if args.json:
         print_json(result)
@@ -49,5 +49,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"{number(q['features']['test_accuracy'], '.3f')})")
         print(f"sharpness of the samples {number(q['sample_sharpness'], '.4f')}, "
               f"of held-out images {number(q['held_out_sharpness'], '.4f')}")
+    if "reconstruction" in result:
+        _print_reconstruction(result["reconstruction"])
     check_finite(args.run_dir, result)
     return 0
+
+
+def _print_reconstruction(r: dict) -> None:
+    """The reconstruction section of an evaluation, as text."""
+    print(f"reconstructions        PSNR {number(r['psnr'], '.2f')} dB  SSIM {number(r['ssim'], '.4f')}  MS-SSIM "
+          f"{number(r['ms_ssim'], '.4f')} ({r['ms_ssim_scales']} scale{'s' if r['ms_ssim_scales'] != 1 else ''}, {r['ssim_window']}-pixel window)")
+    if "rfid" in r:
+        print(f"rFID                   {number(r['rfid'], '.3f')} (vaezoo features; classifier test accuracy "
+              f"{number(r['features']['test_accuracy'], '.3f')})")
+    if "kl_per_channel" in r:
+        print("KL per latent channel  " + " ".join(number(v, ".2f") for v in r["kl_per_channel"]))
+    for metric, reason in r["unavailable"].items():
+        if metric != "rfid" or "rfid" not in r:
+            print(f"{metric.replace('_', ' '):<23}not available: {reason}")

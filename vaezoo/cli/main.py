@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-quality", action="store_true",
                    help="FID, KID, precision/recall on features of a classifier vaezoo trains and caches per dataset")
     p.add_argument("--quality-samples", type=int, default=5000, help="generated and held-out images compared (default 5000)")
+    p.add_argument("--reconstruction", action="store_true",
+                   help="also rFID of the reconstructions (PSNR, SSIM, MS-SSIM and the KL per latent channel are "
+                   "always shown for image models), written to evaluation.json and report.html with full-size "
+                   "reconstructions")
     p.set_defaults(func=cmd_eval)
 
     def picture_command(name: str, help_text: str, func) -> argparse.ArgumentParser:

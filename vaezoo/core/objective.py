@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -35,6 +35,21 @@ class Objective(nn.Module, abc.ABC):
     def adversary_loss(self, vae: VAE, x: torch.Tensor, y: torch.Tensor | None, out: VAEOutput) -> torch.Tensor:
         """The adversary's loss on the batch of the VAE step whose output is `out` (treat `out` as fixed)."""
         raise NotImplementedError(f"{type(self).__name__} has no adversary")
+
+    def feature_network_steps(self) -> int | None:
+        """None, unless the objective runs on the feature network that vaezoo trains on the dataset's labels (as
+        for FID): then the steps to train it for, and the training loop hands it to `use_feature_network`
+        before the first step."""
+        return None
+
+    def use_feature_network(self, net: nn.Module, record: dict[str, Any]) -> None:
+        """Take the dataset's trained feature network and what it is (see `feature_network_steps`)."""
+        raise NotImplementedError(f"{type(self).__name__} uses no feature network")
+
+    def describe(self) -> dict[str, Any]:
+        """What a run's config.json records of choices the objective made beyond its options (such as which
+        network a perceptual distance runs on); nothing by default."""
+        return {}
 
     @abc.abstractmethod
     def forward(self, vae: VAE, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:

@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from vaezoo.analysis import evaluate
+from vaezoo.analysis.eval_extras import hand_feature_network
 from vaezoo.analysis.objective_terms import held_out_objective
 from vaezoo.analysis.run_outputs import write_run_outputs
 from vaezoo.core import VAE
@@ -126,6 +127,7 @@ class Trainer:
             raise VaezooError("binarize='static' fixes one draw per image, which needs images by index: give a map "
                               "Dataset or tensors, or binarize='dynamic'")
         self.held_out = held_out_set(data, model, config.binarize)
+        hand_feature_network(model, data, progress=self.show)  # before restore: a checkpoint's copy wins
         self.forward = torch.compile(model) if config.compile else model
         self.state = Progress()
         self.should_stop = False
@@ -446,7 +448,9 @@ def train_into(run: Path, config: TrainConfig, data: Splits, model: VAE, world: 
             recorded = model_record(model)
             if "architecture" in recorded:
                 recorded["architecture"] = save_architecture(run, model)
-            write_config(run, {**recorded, "dataset": config.dataset, "train": record})
+            described = model.objective.describe()  # e.g. which network a perceptual loss runs on
+            write_config(run, {**recorded, "dataset": config.dataset, "train": record,
+                               **({"objective": described} if described else {})})
         trainer.fit(outputs=functools.partial(_write_outputs, world, model, data, run))
     return run
 

@@ -6,6 +6,7 @@ from vaezoo.components.objectives.dip import DIPVAE
 from vaezoo.components.objectives.elbo import ELBO
 from vaezoo.components.objectives.factor import FactorVAE
 from vaezoo.components.objectives.iwae import IWAE
+from vaezoo.components.objectives.ldm import LatentDiffusionLoss
 from vaezoo.components.objectives.miwae import CIWAE, MIWAE, PIWAE
 from vaezoo.components.objectives.mmd import MMDObjective
 from vaezoo.components.objectives.tc import BetaTCVAE
@@ -14,7 +15,7 @@ from vaezoo.registry.hookspecs import Register, hookimpl
 
 __all__ = [
     "CIWAE", "DIPVAE", "ELBO", "IWAE", "MIWAE", "PIWAE", "VAEGAN", "AdversarialAutoencoder", "BetaTCVAE", "FactorVAE",
-    "MMDObjective",
+    "LatentDiffusionLoss", "MMDObjective",
 ]
 
 
@@ -31,3 +32,5 @@ def vaezoo_register_objectives(register: Register) -> None:
     register("miwae", MIWAE, description="mean of M IWAE bounds of K draws (Rainforth et al., 2018)")
     register("piwae", PIWAE, description="IWAE(MK) for the decoder, MIWAE(M, K) for the encoder (Rainforth et al., 2018)")
     register("ciwae", CIWAE, description="beta ELBO + (1 - beta) IWAE of the same draws (Rainforth et al., 2018)")
+    register("ldm", LatentDiffusionLoss, description="L1 + perceptual + adaptive hinge patch-GAN + small KL: the "
+             "objective of latent diffusion's autoencoders and VQGAN (Esser et al., 2021; Rombach et al., 2022)")
