@@ -13,6 +13,7 @@ from vaezoo.runtime.finite import mark_nonfinite
 def cmd_eval(args: argparse.Namespace) -> int:
     from vaezoo.analysis import evaluate
     from vaezoo.analysis.learned import check_extras, evaluate_run
+    from vaezoo.analysis.samplers import load_sampler
     from vaezoo.analysis.run_held_out import run_held_out
     from vaezoo.runs.directory import claim_run_dir, load_model, load_run_data
 
@@ -32,12 +33,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         check_extras(data, **extras, quality_samples=args.quality_samples)  # before any work
         model = load_model(args.run_dir, device=args.device, trust_pickle=args.trust_pickle,
                            imports=args.imports)
+        sampler = load_sampler(args.run_dir, args.sampler, model) if args.sample_quality else None
         held_out = run_held_out(args.run_dir, model, data)
         result = evaluate.summary(model, held_out, args.nll_samples, progress=not args.json,
                                   nll_examples=args.nll_examples)
         if writes:
             result.update(evaluate_run(args.run_dir, model, data, held_out, **extras,
-                                       quality_samples=args.quality_samples, progress=not args.json))
+                                       quality_samples=args.quality_samples, progress=not args.json,
+                                       sampler=sampler, sampler_name=args.sampler))
     if args.json:
         print_json(result)
         return _finite(args.run_dir, result)
@@ -67,6 +70,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"FactorVAE score {number(d['factor_vae_score'], '.3f')}")
     if "sample_quality" in result:
         q = result["sample_quality"]
+        print(f"samples drawn by the {q['sampler']} sampler")
         print(f"FID {number(q['fid'], '.3f')}  KID {number(q['kid'], '.4f')}  precision {number(q['precision'], '.3f')}"
               f"  recall {number(q['recall'], '.3f')} (vaezoo features; classifier test accuracy "
               f"{number(q['features']['test_accuracy'], '.3f')})")

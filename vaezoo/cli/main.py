@@ -21,6 +21,7 @@ from vaezoo.cli.picture_commands import (
     cmd_sample,
     cmd_traverse,
 )
+from vaezoo.cli.sampler_commands import SAMPLER_HELP, add_fit_sampler_arguments, cmd_fit_sampler
 from vaezoo.cli.train_command import add_train_arguments, cmd_train
 from vaezoo.errors import VaezooError
 from vaezoo.registry.catalog import ALL_KINDS
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-quality", action="store_true",
                    help="FID, KID, precision/recall on features of a classifier vaezoo trains and caches per dataset")
     p.add_argument("--quality-samples", type=int, default=5000, help="generated and held-out images compared (default 5000)")
+    p.add_argument("--sampler", default="prior", help="--sample-quality of this sampler's draws: " + SAMPLER_HELP)
     p.set_defaults(func=cmd_eval)
 
     def picture_command(name: str, help_text: str, func) -> argparse.ArgumentParser:
@@ -120,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=64, help="how many (default 64)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale the draws about the prior's centre")
     p.add_argument("--label", type=int, help="class to generate (conditional variants)")
+    p.add_argument("--sampler", default="prior", help=SAMPLER_HELP)
     p = picture_command("reconstruct", "held-out inputs beside their reconstructions", cmd_reconstruct)
     p.add_argument("--n", type=int, default=32, help="how many inputs (default 32)")
     p = picture_command("interpolate", "walk the latent space between held-out inputs", cmd_interpolate)
@@ -136,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=9, help="images per dimension (default 9)")
     p.add_argument("--index", type=int, default=0, help="held-out input whose code is the starting point")
     p.add_argument("--dims", type=int, nargs="+", help="latent dimensions to sweep (default: all)")
+
+    p = sub.add_parser("fit-sampler", help="fit a sampler (gmm, two-stage, flow, pixelcnn) to a run's training codes")
+    add_fit_sampler_arguments(p, DATA_DIR_HELP)
+    p.set_defaults(func=cmd_fit_sampler)
 
     p = sub.add_parser("bench", help="time the fused reparameterize+KL operator against the reference path")
     bench.add_arguments(p)

@@ -70,6 +70,7 @@ def _written(path: str) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from vaezoo.analysis.samplers import draw_images, load_sampler
     from vaezoo.runs.directory import load_model
 
     _check_picture_args(args)
@@ -82,8 +83,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise VaezooError(f"--label needs a conditional variant; {model.config['variant']} is not conditional")
     if args.label is not None and not 0 <= args.label < model.num_classes:
         raise VaezooError(f"--label must be in 0..{model.num_classes - 1}, got {args.label}")
+    sampler = load_sampler(args.run_dir, args.sampler, model)
     try:
-        images = model.sample(args.n, args.label, temperature=args.temperature)
+        images = draw_images(model, sampler, args.n, args.label, temperature=args.temperature)
     except ValueError as exc:
         raise VaezooError(str(exc)) from exc
     viz.save_grid(images, args.out)
