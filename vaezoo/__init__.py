@@ -9,6 +9,7 @@ from vaezoo.core import (
     Objective,
     Posterior,
     Prior,
+    Sampler,
     VAEOutput,
 )
 from vaezoo.data.datasets import Dataset
@@ -39,6 +40,7 @@ __all__ = [
     "Prior",
     "Register",
     "Run",
+    "Sampler",
     "Splits",
     "TensorImages",
     "TrainConfig",
