@@ -238,3 +238,16 @@ def test_a_stored_sampler_is_refused_when_missing_changed_or_fitted_to_other_wei
 def test_fitting_the_prior_is_refused(runs):
     with pytest.raises(VaezooError, match="has nothing to fit"):
         fit_sampler(runs["vae"], "prior")
+
+
+def test_a_sampler_factory_is_checked_at_the_door_and_what_it_builds_at_build(runs):
+    from vaezoo.registry.catalog import Entry, PluginRecord, Registry, register_callback
+    from vaezoo.registry.samplers import _build
+
+    register = register_callback(Registry(), "sampler", "p", PluginRecord("p", "p", "1", "active"))
+    with pytest.raises(TypeError, match="does not name latent_dim; vaezoo calls sampler factories as"):
+        register("nameless", lambda components=2: None)
+    model = vaezoo.load_model(runs["vae"])
+    odd = Entry("sampler", "odd", lambda latent_dim: torch.nn.Linear(1, 1), "p")
+    with pytest.raises(CombinationError, match="sampler 'p:odd': its factory returned a torch.nn.modules.linear.Linear"):
+        _build(odd, model, {})
