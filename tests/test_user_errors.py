@@ -570,6 +570,8 @@ CASES = {
         "was fitted to other weights than", with_gmm(train_further)),
     "eval --sample-quality --sampler flow never fitted": Case(
         ["eval", "{run}", "--sample-quality", "--sampler", "flow"], "has no fitted 'flow' sampler"),
+    "eval --sampler without --sample-quality": Case(["eval", "{run}", "--sampler", "gmm"],
+                                                    "--sampler gmm chooses whose draws --sample-quality scores"),
     "sample --sampler gmn": Case(["sample", "{run}", "--sampler", "gmn", "--out", "{tmp}/s.png"],
                                  "unknown sampler 'gmn'. Did you mean 'gmm'"),
     "fit-sampler pixelcnn of a Gaussian posterior": Case(

@@ -22,6 +22,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         evaluate.check_nll_samples(args.nll_samples)
     except ValueError as exc:
         raise VaezooError(f"--nll-samples: {exc}") from exc
+    if args.sampler != "prior" and not args.sample_quality:
+        raise VaezooError(f"--sampler {args.sampler} chooses whose draws --sample-quality scores; add --sample-quality")
     if args.nll_examples is not None and args.nll_examples < 1:
         raise VaezooError(f"--nll-examples must be a positive integer, got {args.nll_examples}")
     writes = args.disentanglement or args.sample_quality  # evaluation.json and report.html, into the run
