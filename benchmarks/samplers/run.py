@@ -54,13 +54,14 @@ def write_table(results: dict[str, dict], path: Path) -> None:
         prior = next((r for r in rows if r["sampler"] == "prior"), None)
         for r in sorted(rows, key=lambda r: SAMPLERS.index(r["sampler"]) if r["sampler"] in SAMPLERS else 99):
             if "refused" in r:
-                lines.append(f"| {variant} | {r['epochs']} | {r['sampler']} | refused: {r['refused']} | | | | | | |")
                 continue
             beats = "-" if r["sampler"] == "prior" or prior is None else ("yes" if r["fid"] < prior["fid"] else "no")
             fit = r.get("fit") or {}
             lines.append(
                 f"| {variant} | {r['epochs']} | {r['sampler']} | {fit.get('codes', '-')} | {fit.get('epochs', '-')} | "
                 f"{fit.get('seconds', '-')} | {r['fid']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} | {beats} |")
+    refused = sorted({f"{r['sampler']} for {r['variant']}: {r['refused']}" for r in results.values() if "refused" in r})
+    lines += [""] + [f"Refused: {line}." for line in refused]
     lines += ["", "Commands:"] + [f"- `{c}`" for c in sorted({r["command"] for r in results.values()})]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -84,6 +85,7 @@ def main() -> None:
             except CombinationError as exc:
                 row["refused"] = str(exc).partition(": ")[2]
                 record["results"][f"{variant}/{name}"] = row
+                store.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
                 continue
             except RunDirError:  # not fitted yet
                 start = time.perf_counter()
