@@ -81,12 +81,12 @@ OBJECTIVES = {
     "elbo": ("elbo", {}), "elbo-free-bits": ("elbo", {"free_bits": 0.1}), "tc": ("tc", {}), "mmd": ("mmd", {}),
     "iwae": ("iwae", {}), "dip": ("dip", {}), "dip-ii": ("dip", {"kind": "ii"}), "miwae": ("miwae", {}),
     "piwae": ("piwae", {}), "ciwae": ("ciwae", {}), "factor": ("factor", {}), "aae": ("aae", {}),
-    "vae-gan": ("vae-gan", {}), "ldm": ("ldm", {}),
+    "vae-gan": ("vae-gan", {}), "ldm": ("ldm", {}), "rae": ("rae", {}), "rae-gp": ("rae", {"regularizer": "gp"}),
 }
 #: For product A: a prior each posterior accepts.
 ACCEPTED_PRIOR = {
     "gaussian": "standard-normal", "ladder": "ladder", "vmf": "uniform-sphere", "gumbel-softmax": "categorical",
-    "joint": "joint", "vq": "codebook", "iaf": "standard-normal",
+    "joint": "joint", "vq": "codebook", "iaf": "standard-normal", "deterministic": "standard-normal",
 }
 
 
@@ -102,7 +102,7 @@ ENCODERS, DECODERS, POSTERIORS, PRIORS, LIKELIHOODS = (
 EUCLIDEAN_PRIORS = {"standard-normal", "learned-diagonal", "mog", "vamp", "ladder"}
 POSTERIOR_PRIORS = {
     "gaussian": EUCLIDEAN_PRIORS, "iaf": EUCLIDEAN_PRIORS, "ladder": {"ladder"}, "vmf": {"uniform-sphere"},
-    "gumbel-softmax": {"categorical"}, "joint": {"joint"}, "vq": {"codebook"},
+    "gumbel-softmax": {"categorical"}, "joint": {"joint"}, "vq": {"codebook"}, "deterministic": EUCLIDEAN_PRIORS,
 }
 #: The feature (in the words of the refusal) each objective needs.
 OBJECTIVE_NEEDS = {
@@ -114,11 +114,13 @@ OBJECTIVE_NEEDS = {
 
 def offers(posterior: str, prior: str, need: str) -> bool:
     """Whether the posterior with this prior gives what an objective needs, from what each family is."""
-    if need == "several draws of z":  # a relaxed categorical draw has no categorical density to weight it with
-        return posterior not in {"gumbel-softmax", "joint"}
+    if need == "several draws of z":  # a relaxed categorical draw has no categorical density to weight it with,
+        return posterior not in {"gumbel-softmax", "joint", "deterministic"}  # a point mass none at all
     if need == "the KL split into one term per latent dimension":  # a factorized Gaussian against a factorized prior
         return posterior == "gaussian" and prior in {"standard-normal", "learned-diagonal"}
-    return posterior == "gaussian"  # per-dimension densities and moments: only the diagonal Gaussian has them
+    if need == "the mean and the per-dimension variance":  # a point mass has them too: its code, variance 0
+        return posterior in {"gaussian", "deterministic"}
+    return posterior == "gaussian"  # per-dimension densities: only the diagonal Gaussian has them
 
 
 def expected_refusal(posterior: str, prior: str, objective: str) -> str | None:
@@ -336,6 +338,7 @@ OPTION_VALUES = {
     "ldm": {"reconstruction": "l2", "perceptual": "domain", "perceptual_weight": 0.5, "perceptual_steps": 5,
             "kl_weight": 0.01, "adversarial_weight": 0.8, "adaptive": False, "discriminator_start": 1,
             "discriminator_channels": 3, "discriminator_layers": 1, "steps": 2},
+    "rae": {"latent_weight": 0.5, "decoder_weight": 0.1, "regularizer": "gp"},
 }
 #: What the trainer wraps around each step: two steps of 4 (each in its noise shard), a clipped gradient, a
 #: warmed-up cosine learning rate (and bfloat16 autocast with every option changed).
@@ -446,3 +449,72 @@ def test_each_posterior_trains_through_the_trainer_with_several_draws_where_offe
     run = vaezoo.fit(model, torch.rand(8, *SHAPE).bernoulli(), epochs=1, **TRAINER)
     assert math.isfinite(run.metrics[0]["train_loss"])
     assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+
+
+# -- samplers (samplers branch, issue 24): every built-in sampler x every posterior x {plain, conditional} ---------
+#
+# A sampler meets the model only through its posterior's codes (and, for the prior and pixelcnn samplers, its
+# prior), so this product covers its interactions: it is refused at build with a line naming both parts, or it
+# fits the codes of a few inputs, draws codes the decoder takes, and reloads from its state dict.
+
+SAMPLERS = builtin("sampler")
+SMALL_SAMPLERS = {"gmm": {"components": 2}, "flow": {"layers": 1, "hidden_dims": [8]},
+                  "two-stage": {"hidden_dims": [8]}, "pixelcnn": {"channels": 8, "blocks": 1}}
+#: Posteriors whose codes are unconstrained real vectors: what a density on R^d can be fitted to.
+REAL_CODES = {"gaussian", "deterministic", "iaf", "ladder"}
+
+
+def expected_sampler_refusal(sampler: str, posterior: str, classes: int) -> str | None:
+    """Written from what each part is: the prior needs nothing; pixelcnn models VQ code indices; the others are
+    densities on R^d; a fitted sampler draws no labels."""
+    works = sampler == "prior" or (posterior == "vq" if sampler == "pixelcnn" else posterior in REAL_CODES)
+    if not works or (classes and sampler != "prior"):
+        return f"sampler 'vaezoo:{sampler}' cannot be fitted to the codes of posterior 'vaezoo:{posterior}'"
+    return None
+
+
+SAMPLER_PRODUCT = list(itertools.product(SAMPLERS, POSTERIORS, [0, CLASSES]))
+
+
+@pytest.mark.parametrize("sampler, posterior, classes", SAMPLER_PRODUCT,
+                         ids=["-".join(map(str, c)) for c in SAMPLER_PRODUCT])
+def test_each_sampler_fits_each_posterior_or_is_refused(sampler, posterior, classes):
+    from vaezoo.analysis.samplers import draw_images
+    from vaezoo.registry.samplers import build_sampler, rebuild_sampler
+
+    torch.manual_seed(0)
+    model = vaezoo.create_model("vae-mlp", input_shape=SHAPE, latent_dim=LATENT, num_classes=classes,
+                                **overrides_for("mlp", "mlp", posterior, ACCEPTED_PRIOR[posterior], "bernoulli", "elbo"))
+    model.eval()
+    options = SMALL_SAMPLERS.get(sampler, {})
+    refusal = expected_sampler_refusal(sampler, posterior, classes)
+    if refusal is not None:
+        with pytest.raises(CombinationError) as info:
+            build_sampler(sampler, model, **options)
+        assert refusal in str(info.value) and "\n" not in str(info.value), str(info.value)
+        return
+    built, identity = build_sampler(sampler, model, **options)
+    y = torch.arange(3) % CLASSES if classes else None
+    if built.needs_fit:
+        x = torch.rand(8, *SHAPE).bernoulli()
+        with torch.no_grad():
+            params = model.encode(x)
+            codes = (model.posterior.mean(params, model.prior) if built.codes == "means"
+                     else model.posterior.draw(params, model.prior).z)
+        built.fit(codes, 2)
+        y = None
+    images = draw_images(model, built, 3, None if y is None else 1)
+    assert images.shape == (3, *SHAPE) and torch.isfinite(images).all()
+    copy = rebuild_sampler(identity, model, options)
+    copy.load_state_dict(built.state_dict())
+    torch.manual_seed(1)
+    expected = built.sample(3)
+    torch.manual_seed(1)
+    assert torch.equal(copy.sample(3), expected)
+
+
+def test_the_sampler_product_covers_every_builtin_sampler_and_both_outcomes():
+    assert set(SAMPLERS) == {"prior", "gmm", "two-stage", "flow", "pixelcnn"}
+    assert REAL_CODES < set(POSTERIORS)
+    outcomes = {(s, expected_sampler_refusal(s, q, c) is None) for s, q, c in SAMPLER_PRODUCT}
+    assert outcomes == {(s, ok) for s in SAMPLERS for ok in (True, False)} - {("prior", False)}

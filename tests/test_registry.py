@@ -24,7 +24,7 @@ def test_builtins_are_registered_through_the_hooks():
     record = get_registry().plugins["vaezoo"]
     assert record.status == "active" and record.builtin
     assert set(record.contributed) == {"encoder", "posterior", "decoder", "prior", "likelihood", "objective", "variant",
-                                       "dataset"}
+                                       "dataset", "sampler"}
     assert get_registry().get("variant", "vae-mlp").plugin == "vaezoo"
 
 

@@ -331,6 +331,29 @@ def pickled_diffusers_dir(tmp: Path, run: Path) -> None:
 EXPORT = ["export", "{tmp}/vae", "--format", "diffusers", "--out", "{tmp}/out"]
 LDM = ["train", "autoencoder-kl", "--quiet", "--epochs", "1", "--dataset", "digits", "--out", "{tmp}/o",
        "--set", "norm_num_groups=4"]
+def with_gmm(change: Callable[[Path], None] | None = None) -> Callable[[Path, Path], None]:
+    """A copy of the run with a gmm sampler fitted to it (samplers branch), then `change(copy)`."""
+    def setup(tmp: Path, run: Path) -> None:
+        from vaezoo.analysis.samplers import fit_sampler
+
+        copy = copy_run(tmp, run)
+        fit_sampler(copy, "gmm", epochs=2, options={"components": 2})
+        if change is not None:
+            change(copy)
+    return setup
+
+
+def flip_a_sampler_bit(run: Path) -> None:
+    path = run / "samplers" / "gmm.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def train_further(run: Path) -> None:
+    """New weights (sealed as vaezoo writes them) under the sampler fitted to the old ones."""
+    path = run / "model.safetensors"
+    path.write_bytes(seal({k: v * 1.01 for k, v in load(path.read_bytes()).items()}))
 
 
 CASES = {
@@ -632,6 +655,35 @@ CASES = {
                                 copy_run),
     # opcall
     "bench --threads 0": Case(["bench", "--threads", "0"], "--threads must be a whole number at least 1, got 0"),
+    # samplers branch (issue 24): samplers fitted to a run, stored in it, refused when they do not belong to it
+    "sample --sampler gmm never fitted": Case(
+        ["sample", "{run}", "--sampler", "gmm", "--out", "{tmp}/s.png"],
+        "has no fitted 'gmm' sampler; fit one first: vaezoo fit-sampler"),
+    "sample --sampler gmm changed on disk": Case(
+        ["sample", "{tmp}/run", "--sampler", "gmm", "--out", "{tmp}/s.png"],
+        "gmm.safetensors is corrupt or was changed (checksum mismatch", with_gmm(flip_a_sampler_bit)),
+    "sample --sampler gmm fitted to other weights": Case(
+        ["sample", "{tmp}/run", "--sampler", "gmm", "--out", "{tmp}/s.png"],
+        "was fitted to other weights than", with_gmm(train_further)),
+    "eval --sample-quality --sampler flow never fitted": Case(
+        ["eval", "{run}", "--sample-quality", "--sampler", "flow"], "has no fitted 'flow' sampler"),
+    "eval --sampler without --sample-quality": Case(["eval", "{run}", "--sampler", "gmm"],
+                                                    "--sampler gmm chooses whose draws --sample-quality scores"),
+    "sample --sampler gmn": Case(["sample", "{run}", "--sampler", "gmn", "--out", "{tmp}/s.png"],
+                                 "unknown sampler 'gmn'. Did you mean 'gmm'"),
+    "fit-sampler pixelcnn of a Gaussian posterior": Case(
+        ["fit-sampler", "{run}", "--sampler", "pixelcnn"],
+        "sampler 'vaezoo:pixelcnn' cannot be fitted to the codes of posterior 'vaezoo:gaussian'"),
+    "fit-sampler prior": Case(["fit-sampler", "{run}", "--sampler", "prior"], "it has nothing to fit"),
+    "fit-sampler --epochs 0": Case(["fit-sampler", "{run}", "--sampler", "gmm", "--epochs", "0"],
+                                   "--epochs must be a positive integer, got 0"),
+    "fit-sampler --set an option it lacks": Case(["fit-sampler", "{run}", "--sampler", "gmm", "--set", "colours=2"],
+                                                 "sampler 'vaezoo:gmm' has no option 'colours'; it accepts components"),
+    "fit-sampler --set components=0": Case(["fit-sampler", "{run}", "--sampler", "gmm", "--set", "components=0"],
+                                           "components must be a positive int, got 0"),
+    "fit-sampler with more components than codes": Case(
+        ["fit-sampler", "{run}", "--sampler", "gmm", "--set", "components=2000"],
+        "1500 codes cannot fit 2000 mixture components"),
 }
 
 

@@ -12,6 +12,7 @@ from vaezoo.core import (
     Objective,
     Posterior,
     Prior,
+    Sampler,
     VAEOutput,
 )
 from vaezoo.data.datasets import Dataset
@@ -44,6 +45,7 @@ __all__ = [
     "Prior",
     "Register",
     "Run",
+    "Sampler",
     "Splits",
     "TensorImages",
     "TrainConfig",

@@ -14,8 +14,10 @@ from tqdm import tqdm
 from vaezoo import metrics
 from vaezoo.analysis import explore
 from vaezoo.analysis import pictures as viz
+from vaezoo.analysis.samplers import draw_images
 from vaezoo.atomic import atomic_write_text
 from vaezoo.checks import whole_number
+from vaezoo.core import Sampler
 from vaezoo.data.held_out import HeldOut
 from vaezoo.data.splits import ImageSet, Splits, to_model_input
 from vaezoo.errors import DataError, VaezooError
@@ -133,11 +135,13 @@ def hand_feature_network(model: VAE, data: Splits, progress: bool = False) -> No
 
 
 def sample_quality_scores(model: VAE, data: Splits, held_out: HeldOut, samples: int = 5000, seed: int = 0,
-                          progress: bool = False, batch_size: int | None = None) -> dict[str, Any]:
+                          progress: bool = False, batch_size: int | None = None, sampler: Sampler | None = None,
+                          sampler_name: str = "prior") -> dict[str, Any]:
     """FID, KID and precision/recall of `samples` generated images against as many of the run's held-out
     images, on the features of the dataset's vaezoo classifier (domain features: comparable within vaezoo
     only), and the sharpness of both sets of images. Only the held-out images scored are read, in batches, as
-    stored (unbinarized: the feature network is trained on stored images and a sample is a decoded mean)."""
+    stored (unbinarized: the feature network is trained on stored images and a sample is a decoded mean). The
+    images are decoded draws of `sampler` (named `sampler_name` in the result), or of the model's prior."""
     check_sample_quality(data, samples)
     batch_size = batch_size or held_out.batch_rows(500)
     extractor = feature_network(data, progress=progress)
@@ -151,7 +155,7 @@ def sample_quality_scores(model: VAE, data: Splits, held_out: HeldOut, samples: 
         torch.manual_seed(seed)
         for start in starts:
             images, _ = held_out.read(np.arange(start, min(start + batch_size, count), dtype=np.int64), stored=True)
-            generated = model.sample(len(images)).float().cpu()
+            generated = draw_images(model, sampler, len(images)).float().cpu()
             real.append(extractor.net.features(images))
             fake.append(extractor.net.features(generated))
             sharp_real += metrics.sharpness(images.numpy()) * len(images)
@@ -159,7 +163,7 @@ def sample_quality_scores(model: VAE, data: Splits, held_out: HeldOut, samples: 
     real_features, fake_features = torch.cat(real).double().numpy(), torch.cat(fake).double().numpy()
     precision, recall = metrics.precision_recall(real_features, fake_features)
     return {
-        "samples": count, "fid": metrics.fid(real_features, fake_features),
+        "samples": count, "sampler": sampler_name, "fid": metrics.fid(real_features, fake_features),
         "kid": metrics.kid(real_features, fake_features, seed=seed),
         "precision": precision, "recall": recall, "sample_sharpness": sharp_fake / count,
         "held_out_sharpness": sharp_real / count, "features": extractor.describe(),
@@ -188,6 +192,7 @@ def check_extras(data: Splits, *, disentanglement: bool, sample_quality: bool, q
 def evaluate_run(
     run_dir: str | Path, model: VAE, data: Splits, held_out: HeldOut, *, disentanglement: bool,
     sample_quality: bool, quality_samples: int = 5000, progress: bool = False, reconstruction: bool = False,
+    sampler: Sampler | None = None, sampler_name: str = "prior",
 ) -> dict[str, Any]:
     """The extra evaluation asked for, on the run's held-out set, also written to RUN_DIR/evaluation.json (with
     the labelled traversal picture, and the full-size reconstructions) and shown in report.html."""
@@ -200,7 +205,8 @@ def evaluate_run(
         result["disentanglement"] = disentanglement_scores(model, data, held_out, progress=progress)
         save_factor_traversal(model, held_out, result["disentanglement"]["dimension_factors"], run / TRAVERSAL)
     if sample_quality:
-        result["sample_quality"] = sample_quality_scores(model, data, held_out, quality_samples, progress=progress)
+        result["sample_quality"] = sample_quality_scores(model, data, held_out, quality_samples, progress=progress,
+                                                         sampler=sampler, sampler_name=sampler_name)
     if reconstruction:
         result["reconstruction"] = reconstruction_scores(model, held_out, data, progress=progress)
         save_full_size(model, held_out, run / FULL_SIZE)

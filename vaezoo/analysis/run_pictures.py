@@ -17,9 +17,10 @@ import torch
 
 from vaezoo.analysis import explore
 from vaezoo.analysis.pictures import save_grid
+from vaezoo.analysis.samplers import draw_images
 from vaezoo.checks import whole_number
 from vaezoo.components.ldm.tiling import tiled_reconstruct
-from vaezoo.core import VAE
+from vaezoo.core import VAE, Sampler
 from vaezoo.data.held_out import HeldOut
 from vaezoo.errors import SettingError, VaezooError, literal
 
@@ -69,9 +70,10 @@ def _shown(held_out: HeldOut, rows: Sequence[int], device: torch.device) -> tupl
     return held_out.read(np.asarray(rows, dtype=np.int64), device, stored=True)
 
 
-def samples(model: VAE, n: int = 64, label: int | None = None, temperature: float = 1.0) -> Grid:
-    """`n` decoded draws of the prior (of class `label`, for a conditional model), scaled by `temperature` about
-    the prior's centre."""
+def samples(model: VAE, n: int = 64, label: int | None = None, temperature: float = 1.0, *,
+            sampler: Sampler | None = None) -> Grid:
+    """`n` decoded draws of the prior (of class `label`, for a conditional model), or of a `sampler` fitted to
+    the run's codes (analysis.samplers.load_sampler), scaled by `temperature` about the centre."""
     whole_number("n", n)
     if label is not None and not model.conditional:
         raise SettingError(f"{{0}} needs a conditional variant; {model.config.get('variant')} is not conditional",
@@ -79,7 +81,7 @@ def samples(model: VAE, n: int = 64, label: int | None = None, temperature: floa
     if label is not None and not 0 <= label < model.num_classes:
         raise SettingError(f"{{0}} must be in 0..{model.num_classes - 1}, got {label}", "label")
     try:
-        return Grid(model.sample(n, label, temperature=temperature))
+        return Grid(draw_images(model, sampler, n, label, temperature=temperature))
     except ValueError as exc:
         raise VaezooError(str(exc)) from exc
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 import argparse
 
 from vaezoo.cli.output import number, print_json
+from vaezoo.errors import VaezooError
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from vaezoo.analysis.run_evaluation import check_finite, evaluate_saved_run
 
+    if args.sampler != "prior" and not args.sample_quality:
+        raise VaezooError(f"--sampler {args.sampler} chooses whose draws --sample-quality scores; add --sample-quality")
     result = evaluate_saved_run(
         args.run_dir, nll_samples=args.nll_samples, nll_examples=args.nll_examples, device=args.device,
         data_dir=args.data_dir, trust_pickle=args.trust_pickle, imports=args.imports,
         disentanglement=args.disentanglement, sample_quality=args.sample_quality,
-        reconstruction=args.reconstruction, quality_samples=args.quality_samples, progress=not args.json,
+        reconstruction=args.reconstruction, sampler=args.sampler, quality_samples=args.quality_samples, progress=not args.json,
     )
     if args.json:
         print_json(result)
@@ -44,6 +47,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"FactorVAE score {number(d['factor_vae_score'], '.3f')}")
     if "sample_quality" in result:
         q = result["sample_quality"]
+        print(f"samples drawn by the {q['sampler']} sampler")
+        print(f"samples drawn by the {q['sampler']} sampler")
         print(f"FID {number(q['fid'], '.3f')}  KID {number(q['kid'], '.4f')}  precision {number(q['precision'], '.3f')}"
               f"  recall {number(q['recall'], '.3f')} (vaezoo features; classifier test accuracy "
               f"{number(q['features']['test_accuracy'], '.3f')})")

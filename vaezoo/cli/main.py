@@ -22,6 +22,7 @@ from vaezoo.cli.picture_commands import (
     cmd_sample,
     cmd_traverse,
 )
+from vaezoo.cli.sampler_commands import SAMPLER_HELP, add_fit_sampler_arguments, cmd_fit_sampler
 from vaezoo.cli.train_command import add_train_arguments, cmd_train
 from vaezoo.errors import SettingError, VaezooError
 from vaezoo.registry.catalog import ALL_KINDS
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also rFID of the reconstructions (PSNR, SSIM, MS-SSIM and the KL per latent channel are "
                    "always shown for image models), written to evaluation.json and report.html with full-size "
                    "reconstructions")
+    p.add_argument("--sampler", default="prior", help="--sample-quality of this sampler's draws: " + SAMPLER_HELP)
     p.set_defaults(func=cmd_eval)
 
     def picture_command(name: str, help_text: str, func) -> argparse.ArgumentParser:
@@ -138,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=64, help="how many (default 64)")
     p.add_argument("--temperature", type=float, default=1.0, help="scale the draws about the prior's centre")
     p.add_argument("--label", type=int, help="class to generate (conditional variants)")
+    p.add_argument("--sampler", default="prior", help=SAMPLER_HELP)
     p = picture_command("reconstruct", "held-out inputs beside their reconstructions", cmd_reconstruct)
     p.add_argument("--n", type=int, default=32, help="how many inputs (default 32)")
     p.add_argument("--tile", type=int, metavar="SIZE",
@@ -168,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write a run's model in another library's format (diffusers' AutoencoderKL)")
     add_export_arguments(p, TRUST_PICKLE_HELP, IMPORT_HELP)
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("fit-sampler", help="fit a sampler (gmm, two-stage, flow, pixelcnn) to a run's training codes")
+    add_fit_sampler_arguments(p, DATA_DIR_HELP)
+    p.set_defaults(func=cmd_fit_sampler)
 
     p = sub.add_parser("bench", help="time the fused reparameterize+KL operator against the reference path")
     bench.add_arguments(p)

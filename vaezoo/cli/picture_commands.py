@@ -23,8 +23,11 @@ def _write(grid: run_pictures.Grid, path: str) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from vaezoo.analysis.samplers import load_sampler
+
     model, _ = _open(args, held_out=False)
-    return _write(run_pictures.samples(model, args.n, args.label, args.temperature), args.out)
+    sampler = load_sampler(args.run_dir, args.sampler, model)
+    return _write(run_pictures.samples(model, args.n, args.label, args.temperature, sampler=sampler), args.out)
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:

@@ -190,6 +190,33 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
         "CIWAE: 0.5 ELBO + 0.5 IWAE(16) of the same draws (Rainforth et al., 2018)",
         ("density",),
     ),
+    # samplers branch (issue 24): deterministic autoencoders, sampled through a sampler fitted to their codes
+    "ae-mlp": (
+        VariantSpec(**MLP, posterior="deterministic", latent_dim=20),
+        "Plain autoencoder: deterministic codes, trained on reconstruction alone; sample it through a fitted "
+        "sampler (vaezoo fit-sampler RUN --sampler gmm)",
+        ("autoencoder",),
+    ),
+    "ae-conv": (
+        VariantSpec(**CONV, posterior="deterministic", latent_dim=16),
+        "Plain convolutional autoencoder: deterministic codes, trained on reconstruction alone; sample it through "
+        "a fitted sampler (vaezoo fit-sampler RUN --sampler gmm)",
+        ("autoencoder",),
+    ),
+    "rae-conv": (
+        VariantSpec(**CONV, posterior="deterministic", objective="rae", latent_dim=16,
+                    options={"objective": {"latent_weight": 1.0, "decoder_weight": 1e-3, "regularizer": "l2"}}),
+        "RAE-L2: deterministic conv autoencoder, |z|^2 / 2 and 1e-3 x the decoder's squared weights; sampled "
+        "through a fitted gmm (Ghosh et al., 2020)",
+        ("autoencoder",),
+    ),
+    "rae-gp-conv": (
+        VariantSpec(**CONV, posterior="deterministic", objective="rae", latent_dim=16,
+                    options={"objective": {"latent_weight": 1.0, "decoder_weight": 1e-3, "regularizer": "gp"}}),
+        "RAE-GP: deterministic conv autoencoder, |z|^2 / 2 and 1e-3 x the decoder's squared Jacobian norm; "
+        "sampled through a fitted gmm (Ghosh et al., 2020)",
+        ("autoencoder",),
+    ),
 }
 
 #: The small CPU defaults of the latent-diffusion autoencoders' networks (the papers' run 128-512 channels with

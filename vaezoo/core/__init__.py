@@ -6,5 +6,6 @@ from vaezoo.core.objective import Objective
 from vaezoo.core.output import VAEOutput
 from vaezoo.core.posterior import FEATURES, Posterior
 from vaezoo.core.prior import Prior
+from vaezoo.core.sampler import CODES, Sampler
 
-__all__ = ["FEATURES", "VAE", "Latent", "Likelihood", "Objective", "Posterior", "Prior", "VAEOutput"]
+__all__ = ["CODES", "FEATURES", "VAE", "Latent", "Likelihood", "Objective", "Posterior", "Prior", "Sampler", "VAEOutput"]

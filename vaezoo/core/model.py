@@ -110,12 +110,7 @@ class VAE(nn.Module):
             raise ValueError(f"temperature must be positive, got {temperature}")
         if self.conditional:
             y = torch.arange(n) % self.num_classes if y is None else torch.as_tensor(y).expand(n)
-        z = self.prior.sample(n).to(self._anchor())
-        if temperature != 1.0:
-            gaussian = self.prior.gaussian()
-            centre = gaussian[0].to(z) if gaussian is not None else self.prior.sample(4096).to(z).mean(0)
-            z = centre + temperature * (z - centre)
-        return self.decode(z, y)
+        return self.decode(self.prior.tempered_sample(n, temperature).to(self._anchor()), y)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -39,6 +39,16 @@ class Prior(nn.Module, abc.ABC):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z), summed over the last (latent) dimension; any leading dims."""
 
+    def tempered_sample(self, n: int, temperature: float = 1.0) -> torch.Tensor:
+        """n draws pulled towards the prior's centre (temperature < 1) or pushed out (> 1): its mean where it is
+        Gaussian, else the mean of many draws."""
+        z = self.sample(n)
+        if temperature != 1.0:
+            gaussian = self.gaussian()
+            centre = gaussian[0].to(z) if gaussian is not None else self.sample(4096).to(z).mean(0)
+            z = centre + temperature * (z - centre)
+        return z
+
     def gaussian(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(mu, logvar) of a diagonal Gaussian prior for the analytic KL, or None when there is no closed form."""
         return None

@@ -13,7 +13,7 @@ from vaezoo.errors import AmbiguousNameError, UnknownNameError
 from vaezoo.registry.hookspecs import CONTEXT
 from vaezoo.registry.spec import KINDS, VariantSpec
 
-ALL_KINDS = (*KINDS, "variant", "dataset")
+ALL_KINDS = (*KINDS, "variant", "dataset", "sampler")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 

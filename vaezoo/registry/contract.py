@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vaezoo.core import FEATURES, Likelihood, Objective, Posterior, Prior
+from vaezoo.core import FEATURES, Likelihood, Objective, Posterior, Prior, Sampler
 from vaezoo.errors import CombinationError
 
 #: The base class each kind's factory must return.
@@ -22,6 +22,7 @@ BASES: dict[str, type] = {
     "prior": Prior,
     "likelihood": Likelihood,
     "objective": Objective,
+    "sampler": Sampler,
 }
 
 

@@ -32,6 +32,7 @@ BUILTIN_MODULES = (
     "vaezoo.components.likelihoods",
     "vaezoo.components.objectives",
     "vaezoo.components.variants",
+    "vaezoo.components.samplers",
     "vaezoo.data.builtin",
 )
 HOOKS = {
@@ -43,6 +44,7 @@ HOOKS = {
     "objective": "vaezoo_register_objectives",
     "variant": "vaezoo_register_variants",
     "dataset": "vaezoo_register_datasets",
+    "sampler": "vaezoo_register_samplers",
 }
 
 

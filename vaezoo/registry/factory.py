@@ -40,9 +40,10 @@ def list_models(pattern: str = "*", tags: Sequence[str] | None = None) -> list[s
 
 
 def list_components(kind: str, pattern: str = "*") -> list[str]:
-    """Component names of `kind` (encoder, posterior, decoder, prior, likelihood, objective) matching `pattern`."""
-    if kind not in KINDS:
-        raise BadOverrideError(f"unknown component kind {kind!r}; expected one of: {', '.join(KINDS)}")
+    """Component names of `kind` (encoder, posterior, decoder, prior, likelihood, objective, sampler) matching
+    `pattern`."""
+    if kind not in (*KINDS, "sampler"):
+        raise BadOverrideError(f"unknown component kind {kind!r}; expected one of: {', '.join((*KINDS, 'sampler'))}")
     return get_registry().names(kind, pattern)
 
 

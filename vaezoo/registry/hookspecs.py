@@ -37,6 +37,11 @@ encoder and decoder with the keyword ``num_classes=K`` as well; they must name i
 then take the one-hot label as a second argument: ``encoder(x, y)``, ``decoder(z, y)``. Its objective is
 called as ``forward(vae, x, y)`` with integer labels.
 
+Samplers are registered like components: ``factory(latent_dim=..., **options) -> vaezoo.Sampler``; one that
+names ``prior`` gets the trained model's prior (shared, not copied: the ``prior`` sampler draws from it, ``pixelcnn``
+looks its codes up in the VQ codebook; keep it out of your submodules). A sampler is fitted after training to a
+run's training codes and stored in the run directory (``vaezoo fit-sampler``).
+
 Variants are registered as ``register(name, recipe, description=None, tags=())``, where `recipe` is a
 ``vaezoo.VariantSpec`` or a dict with its fields.
 
@@ -66,6 +71,7 @@ CONTEXT = {
     "likelihood": ("input_shape",),
     "objective": (),
     "dataset": (),
+    "sampler": ("latent_dim",),
 }
 #: Context passed by keyword only to factories whose signature names it (so it is never a user option).
 OPTIONAL_CONTEXT = {
@@ -76,6 +82,7 @@ OPTIONAL_CONTEXT = {
     "likelihood": (),
     "objective": ("input_shape", "latent_dim"),
     "dataset": ("data_dir", "limit"),
+    "sampler": ("prior",),
 }
 
 
@@ -117,3 +124,8 @@ def vaezoo_register_variants(register: Register) -> None:
 @hookspec
 def vaezoo_register_datasets(register: Register) -> None:
     """Register datasets: loaders that return a vaezoo.Dataset, trained on with --dataset NAME."""
+
+
+@hookspec
+def vaezoo_register_samplers(register: Register) -> None:
+    """Register samplers: distributions over a trained model's codes, fitted after training (gmm, flow, ...)."""

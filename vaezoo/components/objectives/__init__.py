@@ -9,13 +9,14 @@ from vaezoo.components.objectives.iwae import IWAE
 from vaezoo.components.objectives.ldm import LatentDiffusionLoss
 from vaezoo.components.objectives.miwae import CIWAE, MIWAE, PIWAE
 from vaezoo.components.objectives.mmd import MMDObjective
+from vaezoo.components.objectives.rae import RAE
 from vaezoo.components.objectives.tc import BetaTCVAE
 from vaezoo.components.objectives.vaegan import VAEGAN
 from vaezoo.registry.hookspecs import Register, hookimpl
 
 __all__ = [
     "CIWAE", "DIPVAE", "ELBO", "IWAE", "MIWAE", "PIWAE", "VAEGAN", "AdversarialAutoencoder", "BetaTCVAE", "FactorVAE",
-    "LatentDiffusionLoss", "MMDObjective",
+    "LatentDiffusionLoss", "MMDObjective", "RAE",
 ]
 
 
@@ -31,6 +32,8 @@ def vaezoo_register_objectives(register: Register) -> None:
     register("dip", DIPVAE, description="DIP-VAE I or II: ELBO plus a covariance penalty on q(z) (Kumar et al., 2018)")
     register("miwae", MIWAE, description="mean of M IWAE bounds of K draws (Rainforth et al., 2018)")
     register("piwae", PIWAE, description="IWAE(MK) for the decoder, MIWAE(M, K) for the encoder (Rainforth et al., 2018)")
+    register("rae", RAE, description="regularized autoencoder: |z|^2 and an L2 or gradient penalty on the decoder "
+             "(Ghosh et al., 2020)")
     register("ciwae", CIWAE, description="beta ELBO + (1 - beta) IWAE of the same draws (Rainforth et al., 2018)")
     register("ldm", LatentDiffusionLoss, description="L1 + perceptual + adaptive hinge patch-GAN + small KL: the "
              "objective of latent diffusion's autoencoders and VQGAN (Esser et al., 2021; Rombach et al., 2022)")

@@ -1,6 +1,7 @@
 """Built-in posteriors q(z|x), registered through the posteriors hook."""
 from __future__ import annotations
 
+from vaezoo.components.posteriors.deterministic import DeterministicPosterior
 from vaezoo.components.posteriors.gaussian import GaussianPosterior
 from vaezoo.components.posteriors.gumbel import GumbelSoftmaxPosterior
 from vaezoo.components.posteriors.iaf import IAFPosterior
@@ -11,7 +12,7 @@ from vaezoo.components.posteriors.vq import VQPosterior
 from vaezoo.registry.hookspecs import Register, hookimpl
 
 __all__ = [
-    "GaussianPosterior", "GumbelSoftmaxPosterior", "IAFPosterior", "JointPosterior", "LadderPosterior",
+    "DeterministicPosterior", "GaussianPosterior", "GumbelSoftmaxPosterior", "IAFPosterior", "JointPosterior", "LadderPosterior",
     "VQPosterior", "VonMisesFisherPosterior",
 ]
 
@@ -26,3 +27,5 @@ def vaezoo_register_posteriors(register: Register) -> None:
     register("joint", JointPosterior, description="Gaussian plus Gumbel-softmax categorical latents (JointVAE; Dupont, 2018)")
     register("vq", VQPosterior, description="vector quantization, straight-through (VQ-VAE; van den Oord et al., 2017)")
     register("iaf", IAFPosterior, description="inverse autoregressive flow on a Gaussian (Kingma et al., 2016)")
+    register("deterministic", DeterministicPosterior,
+             description="a point mass z = e(x): a plain or regularized autoencoder, sampled through a fitted sampler")
