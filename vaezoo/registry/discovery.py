@@ -42,6 +42,7 @@ HOOKS = {
     "objective": "vaezoo_register_objectives",
     "variant": "vaezoo_register_variants",
     "dataset": "vaezoo_register_datasets",
+    "weights": "vaezoo_register_weights",
 }
 
 

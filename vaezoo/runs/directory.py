@@ -24,6 +24,7 @@ from vaezoo.core import VAE
 from vaezoo.errors import DataError, RunDirError, UnknownNameError, VaezooError
 from vaezoo.runs import architecture
 from vaezoo.runs.lock import LOCK_FILE, RunLock, lock_run_dir
+from vaezoo.runs.pretrained import refuse_writes, resolve_run
 from vaezoo.runs.sealed import seal, unseal
 from vaezoo.runtime.finite import NON_FINITE, first_nonfinite, mark_nonfinite, require_finite
 
@@ -77,7 +78,8 @@ def _refuse_contents(run: Path) -> None:
 
 def claim_run_dir(path: str | os.PathLike[str], busy: str | None = None) -> RunLock:
     """Lock the existing run directory `path` to continue the run in it (or, with `busy` saying what to do
-    while another process holds it, to write an evaluation into it)."""
+    while another process holds it, to write an evaluation into it); shipped weights are refused (read-only)."""
+    refuse_writes(path, "this writes into the run directory")
     run = Path(path)
     _existing_dir(run)
     if not run.is_dir():
@@ -152,8 +154,9 @@ def _check_fields(path: Path, record: dict[str, Any], fields: dict[str, tuple[An
 
 
 def read_config(run: str | os.PathLike[str]) -> dict[str, Any]:
-    """config.json of the run directory `run`, checked field by field; RunDirError names what is wrong."""
-    run = Path(run)
+    """config.json of the run directory `run` (or of pretrained:VARIANT/DATASET), checked field by field;
+    RunDirError names what is wrong."""
+    run = resolve_run(run)
     path = run / CONFIG
     if not run.is_dir():
         what = "does not exist" if not run.exists() else "is a file"
@@ -212,7 +215,7 @@ def rewrite_metrics(run: Path, metrics: list[dict[str, Any]]) -> None:
 
 def read_metrics(run: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The records of metrics.jsonl, a value written as "non-finite" read back as NaN."""
-    path = Path(run) / METRICS
+    path = resolve_run(run) / METRICS
     if not path.exists():
         return []
     try:
@@ -360,7 +363,9 @@ def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cp
     weights are checked against their checksum and for NaN or infinity before the model is built. A hand-built
     model recorded without pickle names the modules of its classes; one that is not imported yet is imported
     only when it is vaezoo's or torch's, or named in `imports` (importing a module runs its code).
+    `run_dir` may also name shipped weights, pretrained:VARIANT/DATASET (vaezoo.runs.pretrained).
     """
+    run_dir = resolve_run(run_dir)
     config = read_config(run_dir)
     state = read_weights(Path(run_dir), config)
     try:
@@ -442,6 +447,7 @@ def load_run_data(run_dir: str | os.PathLike[str], data_dir: str | None = None):
     conditional run's labels are checked against its classes."""
     from vaezoo.data.datasets import check_labels, load_dataset
 
+    run_dir = resolve_run(run_dir)
     config = read_config(run_dir)
     if config["dataset"] == IN_MEMORY:
         raise RunDirError(f"{run_dir} was trained by vaezoo.fit on data in memory, which a run directory does not "
