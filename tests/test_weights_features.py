@@ -84,3 +84,18 @@ def test_other_data_trains_its_own_and_says_so(monkeypatch):
     described = feature_network(data).describe()
     assert described["source"] == "trained on this machine" and described["training_steps"] == 20
     assert len(described["weights_sha256"]) == 64 and described["weights_sha256"] != SHIPPED["digits"]
+
+
+def test_the_quality_table_names_the_feature_network_of_its_fids():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "quality" / "run.py"
+    spec = importlib.util.spec_from_file_location("benchmark_quality_run_weights", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shipped = {"fid": 3.0, "feature_network_sha256": SHIPPED["fashion-mnist"], "feature_network": "shipped with vaezoo"}
+    older = {"fid": 4.0, "classifier_test_accuracy": 0.86}
+    assert module.feature_network_line([shipped, {"fid": None}]) == (
+        "FID, KID and precision/recall on the network 92f006ed3a582e21 (shipped with vaezoo).")
+    assert "a network trained on the measuring machine before vaezoo shipped one (held-out accuracy 0.8600)" in (
+        module.feature_network_line([shipped, older]))

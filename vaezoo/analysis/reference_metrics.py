@@ -14,15 +14,17 @@ from vaezoo.analysis.learned import sample_quality_scores
 from vaezoo.analysis.run_held_out import run_held_out
 from vaezoo.runs.directory import load_model, load_run_data
 
-#: The protocol shipped weights record their reference figures with.
-PROTOCOL: dict[str, int] = {"examples": 500, "seed": 0, "nll_samples": 50}
+#: The protocol shipped weights record their reference figures with: ELBO and FID on `examples` held-out
+#: images, the IW-NLL with `nll_samples` importance samples on the first `nll_examples` of them.
+PROTOCOL: dict[str, int] = {"examples": 500, "nll_examples": 100, "nll_samples": 20, "seed": 0}
 
 
 def reference_metrics(run: str | os.PathLike[str], protocol: dict[str, int] | None = None,
                       data_dir: str | None = None) -> dict[str, Any]:
-    """`elbo`, `nll` (where the posterior gives samples with their density) and `fid` (where the dataset has
-    class labels for the feature network: `examples` prior samples against as many held-out images) of the
-    run at `run` (a directory or pretrained:VARIANT/DATASET) on its first `examples` held-out images."""
+    """`elbo` on the first `examples` held-out images of the run at `run` (a directory or
+    pretrained:VARIANT/DATASET), `nll` on the first `nll_examples` (where the posterior gives samples with their
+    density) and `fid` of `examples` prior samples against those held-out images (where the dataset has class
+    labels for the feature network)."""
     protocol = {**PROTOCOL, **(protocol or {})}
     examples, seed = protocol["examples"], protocol["seed"]
     model = load_model(run)
@@ -30,7 +32,8 @@ def reference_metrics(run: str | os.PathLike[str], protocol: dict[str, int] | No
     held_out = run_held_out(run, model, data).head(examples)
     result: dict[str, Any] = {"elbo": evaluate.elbo(model, held_out, seed=seed)["elbo"]}
     if model.posterior.why_not("samples", model.prior) is None:
-        result["nll"] = evaluate.importance_weighted_nll(model, held_out, protocol["nll_samples"], seed=seed)
+        result["nll"] = evaluate.importance_weighted_nll(model, held_out.head(protocol["nll_examples"]),
+                                                         protocol["nll_samples"], seed=seed)
     if data.train.labels is not None:
         result["fid"] = sample_quality_scores(model, data, held_out, examples, seed=seed)["fid"]
     return result

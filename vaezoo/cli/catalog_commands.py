@@ -106,7 +106,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         origin = "built-in" if r["builtin"] else f"{r['distribution']} {r['version']}"
         print(f"{r['name']}  ({origin})  {r['status']}")
         for kind, names in r["contributed"].items():
-            print(f"    {kind + 's':<12} {', '.join(names)}")
+            print(f"    {kind if kind.endswith('s') else kind + 's':<12} {', '.join(names)}")
         if r["status"] == "active" and not r["contributed"]:
             print("    registered nothing: are its hook functions decorated with @vaezoo.hookimpl?")
         if r["error"]:
