@@ -15,8 +15,9 @@ from vaezoo.analysis.run_held_out import run_held_out
 from vaezoo.runs.directory import load_model, load_run_data
 
 #: The protocol shipped weights record their reference figures with: ELBO and FID on `examples` held-out
-#: images, the IW-NLL with `nll_samples` importance samples on the first `nll_examples` of them.
-PROTOCOL: dict[str, int] = {"examples": 500, "nll_examples": 100, "nll_samples": 20, "seed": 0}
+#: images, the IW-NLL with `nll_samples` importance samples on the first `nll_examples` of them; `quality` 0
+#: leaves FID out (for data without a shipped feature network, which would be trained first).
+PROTOCOL: dict[str, int] = {"examples": 500, "nll_examples": 100, "nll_samples": 20, "seed": 0, "quality": 1}
 
 
 def reference_metrics(run: str | os.PathLike[str], protocol: dict[str, int] | None = None,
@@ -24,7 +25,7 @@ def reference_metrics(run: str | os.PathLike[str], protocol: dict[str, int] | No
     """`elbo` on the first `examples` held-out images of the run at `run` (a directory or
     pretrained:VARIANT/DATASET), `nll` on the first `nll_examples` (where the posterior gives samples with their
     density) and `fid` of `examples` prior samples against those held-out images (where the dataset has class
-    labels for the feature network)."""
+    labels for the feature network, unless the protocol's `quality` is 0)."""
     protocol = {**PROTOCOL, **(protocol or {})}
     examples, seed = protocol["examples"], protocol["seed"]
     model = load_model(run)
@@ -34,6 +35,6 @@ def reference_metrics(run: str | os.PathLike[str], protocol: dict[str, int] | No
     if model.posterior.why_not("samples", model.prior) is None:
         result["nll"] = evaluate.importance_weighted_nll(model, held_out.head(protocol["nll_examples"]),
                                                          protocol["nll_samples"], seed=seed)
-    if data.train.labels is not None:
+    if protocol["quality"] and data.train.labels is not None:
         result["fid"] = sample_quality_scores(model, data, held_out, examples, seed=seed)["fid"]
     return result
