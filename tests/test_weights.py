@@ -153,3 +153,12 @@ def test_names_and_folders_are_checked_at_the_door(site, tiny_run, name, files, 
         registry = get_registry()
     assert any(message in str(w.message) for w in caught), [str(w.message) for w in caught]
     assert registry.plugins["odd-weights"].status == "failed"
+
+
+def test_a_record_missing_its_hash_names_what_is_missing(tmp_path):
+    from vaezoo.registry.weights import PretrainedWeights
+
+    with pytest.raises(ValueError, match=r"^weights record: missing \['sha256'\]; accepted"):
+        PretrainedWeights.coerce({"files": tmp_path, "command": "vaezoo train"})
+    with pytest.raises(TypeError, match="a PretrainedWeights or a dict, got str"):
+        PretrainedWeights.coerce("vae-mlp")

@@ -85,6 +85,6 @@ class PretrainedWeights:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown, missing = set(weights) - names, {"files", "sha256", "command"} - set(weights)
         if unknown or missing:
-            raise ValueError(f"weights record: unknown fields {sorted(unknown)}, missing {sorted(missing)}; "
-                             f"accepted: {sorted(names)}")
+            wrong = [f"unknown fields {sorted(unknown)}"] * bool(unknown) + [f"missing {sorted(missing)}"] * bool(missing)
+            raise ValueError(f"weights record: {', '.join(wrong)}; accepted: {sorted(names)}")
         return cls(**weights)
