@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from safetensors.torch import load
 
 import vaezoo
 from vaezoo.analysis.reference_metrics import PROTOCOL, reference_metrics
@@ -45,7 +46,10 @@ def test_the_story_is_shipped_small_and_whole(shipped):
     for name, record in MANIFEST.items():
         folder = SOURCE / "vaezoo_weights" / "runs" / record["directory"]
         total += sum(p.stat().st_size for p in folder.iterdir())
-        assert hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest() == record["sha256"]
+        data = (folder / "model.safetensors").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == record["sha256"]
+        stored = {str(t.dtype) for t in load(data).values() if t.is_floating_point()}
+        assert stored == {f"torch.{record['protocol']['storage']}"}, name
         assert record["command"].startswith("OMP_NUM_THREADS=1 vaezoo train " + name.split("/")[0])
         measured = {"elbo", "nll", "fid"} if record["protocol"]["quality"] else {"elbo", "nll", "mig"}
         assert measured <= set(record["metrics"]) and measured - {"mig"} <= set(record["reference"])
