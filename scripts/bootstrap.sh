@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything vaezoo needs on a fresh machine: a virtual environment in .venv, PyTorch, the
 # Fashion-MNIST files and headless Chromium (Debian packages, when run as root), vaezoo itself with its
-# C++/CUDA extension, and the plugin in plugins/vaezoo-flows.
+# C++/CUDA extension, and the plugins in plugins/vaezoo-flows and plugins/vaezoo-weights (pretrained weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,5 +51,9 @@ if ! stamp flows plugins/vaezoo-flows; then
     .venv/bin/python -m pip install --quiet --no-build-isolation --no-deps ./plugins/vaezoo-flows 2> >(grep -v "^WARNING: Location" >&2)
     stamp_save flows plugins/vaezoo-flows
 fi
-took vaezoo-flows
+if ! stamp weights plugins/vaezoo-weights; then
+    .venv/bin/python -m pip install --quiet --no-build-isolation --no-deps ./plugins/vaezoo-weights 2> >(grep -v "^WARNING: Location" >&2)
+    stamp_save weights plugins/vaezoo-weights
+fi
+took "the plugins vaezoo-flows and vaezoo-weights"
 .venv/bin/python -c "import vaezoo.ops as ops; print('vaezoo ready; fused-op backends:', ops.backends())"

@@ -122,3 +122,31 @@ def write_image_files(folder: Path, n: int = 120) -> Path:
         image[0, :, (i // 6) % 6] = 128
         np.save(folder / f"{i:04d}.npy", image)
     return folder
+
+
+#: A plugin module that ships the run copied next to it (in shipped_run/) as weights named {name}, registered
+#: with the SHA-256 {sha256}.
+WEIGHTS = """
+    from pathlib import Path
+    from vaezoo import hookimpl
+
+    @hookimpl
+    def vaezoo_register_weights(register):
+        register("{name}", {{"files": Path(__file__).resolve().parent / "shipped_run", "sha256": "{sha256}",
+                            "command": "vaezoo train {name}", "metrics": {{"elbo": -1.5}}}},
+                 description="a tiny run shipped by a test")
+"""
+
+
+def install_weights(site: FakeSite, run: Path, name: str, sha256: str | None = None) -> Path:
+    """Install into `site` a distribution `vaezoo-tiny-weights` that ships the files of `run` as weights `name`
+    (registered with `sha256`, by default the true one); the shipped folder's path."""
+    import hashlib
+
+    shipped = site.root / "shipped_run"
+    shipped.mkdir()
+    for file in ("config.json", "model.safetensors", "metrics.jsonl"):
+        shutil.copyfile(run / file, shipped / file)
+    sha256 = sha256 or hashlib.sha256((shipped / "model.safetensors").read_bytes()).hexdigest()
+    site.install("vaezoo-tiny-weights", WEIGHTS.format(name=name, sha256=sha256), plugin="tiny-weights")
+    return shipped

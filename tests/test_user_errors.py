@@ -30,6 +30,7 @@ from PIL import Image
 import torch
 from hub_cache import lay_out, run_files
 from plugin_sites import BOARDS, FILES, FakeSite, write_image_files
+from plugin_sites import BOARDS, FILES, FakeSite, install_weights, write_image_files
 from safetensors.torch import load, save
 
 from vaezoo.runs import checkpoint as ckpt
@@ -210,6 +211,20 @@ def files_plugin_with_a_damaged_file(tmp: Path, run: Path) -> None:
     site.root.mkdir()
     site.install("vaezoo-files", FILES, plugin="files")
     (write_image_files(tmp / "images") / "0090.npy").write_bytes(b"\x93NUMPY garbage")
+
+
+def shipped_weights(damage: bool = False) -> Callable[[Path, Path], None]:
+    """The shared run shipped as weights vae-mlp/digits by a distribution installed into {tmp}/site (ON_SITE);
+    with `damage`, its model.safetensors changed after it was registered."""
+    def setup(tmp: Path, run: Path) -> None:
+        site = FakeSite(tmp / "site")
+        site.root.mkdir()
+        shipped = install_weights(site, run, "vae-mlp/digits")
+        if damage:
+            data = bytearray((shipped / "model.safetensors").read_bytes())
+            data[-1] ^= 1
+            (shipped / "model.safetensors").write_bytes(bytes(data))
+    return setup
 
 
 ON_SITE = {"PYTHONPATH": os.pathsep.join(filter(None, ["{tmp}/site", os.environ.get("PYTHONPATH")]))}
@@ -684,6 +699,21 @@ CASES = {
     "fit-sampler with more components than codes": Case(
         ["fit-sampler", "{run}", "--sampler", "gmm", "--set", "components=2000"],
         "1500 codes cannot fit 2000 mixture components"),
+    # branch weights (issue 23): pretrained:VARIANT/DATASET
+    "pretrained weights whose file changed": Case(
+        ["sample", "pretrained:vae-mlp/digits", "--out", "{tmp}/s.png"], "not the registered",
+        shipped_weights(damage=True), ON_SITE),
+    "unknown pretrained weights": Case(
+        ["eval", "pretrained:vae-mpl/digits"], "no pretrained weights pretrained:vae-mpl/digits. Did you mean "
+        "pretrained:vae-mlp/digits?", shipped_weights(), ON_SITE),
+    "pretrained weights when none are installed": Case(
+        ["sample", "pretrained:vae-conv/fashion-mnist", "--out", "{tmp}/s.png"], "no pretrained weights are installed",
+        env={"VAEZOO_DISABLE_PLUGINS": "weights"}),
+    "pretrained without VARIANT/DATASET": Case(
+        ["reconstruct", "pretrained:vae-mlp", "--out", "{tmp}/s.png"], "name pretrained weights as pretrained:VARIANT/DATASET"),
+    "eval --sample-quality of shipped weights": Case(
+        ["eval", "pretrained:vae-mlp/digits", "--sample-quality"], "pretrained:vae-mlp/digits is read-only",
+        shipped_weights(), ON_SITE),
 }
 
 

@@ -18,7 +18,6 @@ from vaezoo.core import (
 from vaezoo.data.datasets import Dataset
 from vaezoo.data.splits import ImageSet, Splits, TensorImages
 from vaezoo.registry.factory import (
-    create_model,
     get_model_spec,
     list_components,
     list_models,
@@ -26,7 +25,9 @@ from vaezoo.registry.factory import (
 from vaezoo.registry.description import describe_variant
 from vaezoo.registry.hookspecs import Register, hookimpl, hookspec
 from vaezoo.registry.spec import VariantSpec
+from vaezoo.registry.weights import PretrainedWeights
 from vaezoo.runs.directory import load_model
+from vaezoo.runs.pretrained import create_model
 from vaezoo.training.callbacks import Callback
 from vaezoo.training.config import BuildSettings, TrainConfig, TrainSettings
 from vaezoo.training.fit import Run, fit
@@ -43,6 +44,7 @@ __all__ = [
     "Objective",
     "Posterior",
     "Prior",
+    "PretrainedWeights",
     "Register",
     "Run",
     "Sampler",

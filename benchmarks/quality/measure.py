@@ -55,7 +55,9 @@ def measure(run: Path, data: Splits, *, nll_samples: int, sample_quality: bool, 
     if sample_quality:
         quality = sample_quality_scores(model, data, held_out, samples=len(held_out))
         row.update({k: quality[k] for k in ("fid", "kid", "precision", "recall")},
-                   classifier_test_accuracy=quality["features"]["test_accuracy"])
+                   classifier_test_accuracy=quality["features"]["test_accuracy"],
+                   feature_network=quality["features"]["source"],
+                   feature_network_sha256=quality["features"]["weights_sha256"])
     history = read_metrics(run)
     row.update(
         parameters=sum(p.numel() for p in model.parameters()),

@@ -86,6 +86,19 @@ def cell(row: dict[str, object], key: str, fmt: str | None) -> str:
     return f"{value / 60:.1f}" if key == "train_seconds" else fmt.format(value)
 
 
+def feature_network_line(rows: list[dict[str, object]]) -> str:
+    """Which feature network the FIDs of `rows` were measured on: its SHA-256 and source, or, for rows measured
+    before vaezoo shipped one, that it was trained on the measuring machine (and its held-out accuracy)."""
+    named = sorted({f"{r['feature_network_sha256'][:16]} ({r['feature_network']})" for r in rows
+                    if r.get("fid") is not None and r.get("feature_network_sha256")})
+    older = sorted({f" (held-out accuracy {r['classifier_test_accuracy']:.4f})" if r.get("classifier_test_accuracy")
+                    else "" for r in rows if r.get("fid") is not None and not r.get("feature_network_sha256")})
+    parts = [f"the network {n}" for n in named] + [
+        f"a network trained on the measuring machine before vaezoo shipped one{a}: not comparable with FIDs on "
+        "the shipped network" for a in older]
+    return "FID, KID and precision/recall on " + "; ".join(parts) + "."
+
+
 def write_table(results: dict[str, dict[str, object]], path: Path) -> None:
     """quality.md: one table per training budget, best IW-NLL first (rows without one after), with the
     commands that made its rows."""
@@ -103,6 +116,7 @@ def write_table(results: dict[str, dict[str, object]], path: Path) -> None:
         unavailable = sorted({f"{r['variant']}: {r['iw_nll_unavailable']}" for r in rows if r.get("iw_nll_unavailable")})
         lines += [""] + [f"Real held-out images score sample sharpness {s:.4f}." for s in sorted(sharp)]
         lines += [f"IW-NLL not defined for {u}." for u in unavailable]
+        lines += [feature_network_line(rows)] if any(r.get("fid") is not None for r in rows) else []
         lines += ["Commands:"] + [f"- `{c}`" for c in sorted({r["command"] for r in rows})] + [""]
     lines += [
         "IW-NLL is -log p(x) estimated with K importance samples (Burda et al., 2016), on the first IW-NLL images "

@@ -115,11 +115,13 @@ def _evaluation_section(run: Path, trained: int | None) -> str:
             else f'<tr><td class="key">{html.escape(k)}</td><td class="key">{html.escape(str(v))}</td></tr>'
             for k, v in _flat(name, section) if k != f"{name}.epoch"
         )
-        note = ("<p>Sample quality is measured on features of a classifier vaezoo trains on this dataset: figures "
-                "compare models within vaezoo, not with Inception-based FID.</p>" if name == "sample_quality" else
+        note = ("<p>Sample quality is measured on features of a classifier vaezoo trained on this dataset (shipped "
+                "with vaezoo, or trained on this machine: features.source and features.weights_sha256 say which): "
+                "figures compare models within vaezoo, not with Inception-based FID.</p>" if name == "sample_quality" else
                 "<p>PSNR, SSIM and MS-SSIM average the held-out images' own values; rFID compares the reconstructions "
-                "with the same held-out images on features of a classifier vaezoo trains on this dataset (comparable "
-                "within vaezoo only).</p>" if name == "reconstruction" else "")
+                "with the same held-out images on features of a classifier vaezoo trained on this dataset (shipped "
+                "or trained on this machine: features.source says which; comparable within vaezoo only).</p>"
+                if name == "reconstruction" else "")
         title = html.escape(name.replace("_", " ").capitalize())
         parts.append(f"<h3>{title}</h3>{_from_epoch(section, trained)}{note}<table>{rows}</table>")
     return "<h2>Evaluation (vaezoo eval)</h2>" + "".join(parts)

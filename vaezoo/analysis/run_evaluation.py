@@ -42,8 +42,9 @@ def evaluate_saved_run(
         whole_number("nll_examples", nll_examples)
     extras = {"disentanglement": disentanglement, "sample_quality": sample_quality}
     writes = disentanglement or sample_quality or reconstruction  # evaluation.json and report.html, into the run
-    run_dir = directory.locate_run(run_dir)  # hf://ORG/NAME: resolved once, to its folder in the Hub cache
+    # claimed by the reference as given, so that shipped weights and Hub runs are refused as read-only
     lock = directory.claim_run_dir(run_dir, busy="wait for it to finish, then evaluate it") if writes else nullcontext()
+    run_dir = directory.locate_run(run_dir)  # hf://ORG/NAME, pretrained:VARIANT/DATASET: resolved once
     with lock:
         data = directory.load_run_data(run_dir, data_dir)
         check_extras(data, **extras, quality_samples=quality_samples)

@@ -43,7 +43,7 @@ def open_run(
     run whose data cannot be read is refused unloaded. torch is seeded with `seed` when given, after loading, so
     that what is drawn next repeats. `trust_pickle` and `imports` are load_model's."""
     check_device(device)
-    run_dir = directory.locate_run(run_dir)  # hf://ORG/NAME: resolved once, to its folder in the Hub cache
+    run_dir = directory.locate_run(run_dir)  # hf://ORG/NAME, pretrained:VARIANT/DATASET: resolved once
     data = directory.load_run_data(run_dir, data_dir) if held_out else None
     model = directory.load_model(run_dir, device=device, trust_pickle=trust_pickle, imports=imports)
     if seed is not None:

@@ -8,7 +8,31 @@ from vaezoo.registry.description import describe_variant, list_entries
 from vaezoo.registry.discovery import get_registry
 
 
+#: The metrics `vaezoo list --pretrained` shows in its table, in this order (--json gives them all).
+SHOWN_METRICS = (("elbo", "ELBO"), ("nll", "IW-NLL"), ("fid", "FID"))
+
+
+def list_pretrained(args: argparse.Namespace) -> int:
+    from vaezoo.runs.pretrained import INSTALL_HINT, pretrained_records
+
+    rows = pretrained_records(args.pattern)
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print(f"no pretrained weights match {args.pattern!r}" if get_registry().names("weights")
+              else f"no pretrained weights are installed: {INSTALL_HINT}")
+        return 0
+    width, pwidth = max(len(r["name"]) for r in rows), max(len(r["plugin"]) for r in rows)
+    for r in rows:
+        shown = "  ".join(f"{label} {r['metrics'][key]:.2f}" for key, label in SHOWN_METRICS if key in r["metrics"])
+        print(f"{r['name']:<{width}}  {r['plugin']:<{pwidth}}  {shown}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.pretrained:
+        return list_pretrained(args)
     kind = args.kind
     rows = list_entries(kind, args.pattern)
     if args.json:
@@ -49,7 +73,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         origin = "built-in" if r["builtin"] else f"{r['distribution']} {r['version']}"
         print(f"{r['name']}  ({origin})  {r['status']}")
         for kind, names in r["contributed"].items():
-            print(f"    {kind + 's':<12} {', '.join(names)}")
+            print(f"    {kind if kind.endswith('s') else kind + 's':<12} {', '.join(names)}")
         if r["status"] == "active" and not r["contributed"]:
             print("    registered nothing: are its hook functions decorated with @vaezoo.hookimpl?")
         if r["error"]:

@@ -52,6 +52,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"FID {number(q['fid'], '.3f')}  KID {number(q['kid'], '.4f')}  precision {number(q['precision'], '.3f')}"
               f"  recall {number(q['recall'], '.3f')} (vaezoo features; classifier test accuracy "
               f"{number(q['features']['test_accuracy'], '.3f')})")
+        print(f"feature network {q['features']['weights_sha256'][:16]} ({q['features']['source']})")
         print(f"sharpness of the samples {number(q['sample_sharpness'], '.4f')}, "
               f"of held-out images {number(q['held_out_sharpness'], '.4f')}")
     if "reconstruction" in result:

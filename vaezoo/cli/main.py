@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list variants (or the components or datasets of a kind)")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'vae-*' (default: all)")
     p.add_argument("--kind", default="variant", choices=ALL_KINDS, help="what to list (default: variant)")
+    p.add_argument("--pretrained", action="store_true",
+                   help="list the installed pretrained weights (pretrained:VARIANT/DATASET) with their metrics")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_list)
 

@@ -7,6 +7,11 @@ its split sizes, image shape and type, a hash of its labels and of a fixed sampl
 training settings), and holds a checksum of its weights and of its record, verified on every read: a cache
 that is damaged, replaced or made from other data is said in one line and trained again, never trusted.
 
+For the built-in datasets vaezoo ships the network it trained once (feature_nets/, fixed by SHA-256 in
+feature_nets/manifest.json), used whenever the data's cache key is the one it was made from, so that the same
+images give the same FID on every machine (a network trained here depends on the CPU's arithmetic). Other
+data, or a subset of it, trains its own as above; the figures name which network was used and its hash.
+
 These are domain features: FID, KID and precision/recall computed on them compare models within vaezoo on
 one dataset, not with figures computed on Inception features (whose weights vaezoo never downloads).
 """
@@ -29,6 +34,9 @@ from tqdm import tqdm
 from vaezoo.atomic import atomic_write, atomic_write_text
 from vaezoo.cache import cache_dir
 from vaezoo.errors import DataError
+
+SHIPPED = Path(__file__).resolve().parent / "feature_nets"  # the networks shipped with vaezoo
+MANIFEST = "manifest.json"  # per dataset name: file, sha256, data_hash, classes, test_accuracy, steps
 
 VERSION = 2  # 2: trained batch by batch from an ImageSet; cache key and checksums
 FEATURES = 128
@@ -86,10 +94,14 @@ class FeatureExtractor:
     data_hash: str  # the cache key: what the network was made from
     test_accuracy: float
     steps: int
+    sha256: str = ""  # of the network's safetensors file
+    shipped: bool = False  # shipped with vaezoo (the same everywhere), or trained on this machine
 
     def describe(self) -> dict:
         return {"network": f"vaezoo FeatureNet v{VERSION}", "dataset": self.dataset, "data_hash": self.data_hash,
-                "test_accuracy": self.test_accuracy, "training_steps": self.steps, "features": FEATURES}
+                "test_accuracy": self.test_accuracy, "training_steps": self.steps, "features": FEATURES,
+                "weights_sha256": self.sha256,
+                "source": "shipped with vaezoo" if self.shipped else "trained on this machine"}
 
 
 def check_labels(name: str, train: LabelledImages) -> None:
@@ -183,18 +195,56 @@ def _cached(weights: Path, record_path: Path, key: str, shape: tuple[int, ...], 
         net.load_state_dict(load_weights(blob))
     except Exception as exc:  # noqa: BLE001 - weights that pass the checksum but not the network: rebuilt all the same
         return f"its weights do not fit the network ({type(exc).__name__})"
-    return FeatureExtractor(net.eval(), record["dataset"], key, float(record["test_accuracy"]), int(record["steps"]))
+    return FeatureExtractor(net.eval(), record["dataset"], key, float(record["test_accuracy"]), int(record["steps"]),
+                            record["weights_sha256"])
+
+
+def shipped_manifest(folder: Path = SHIPPED) -> dict[str, dict]:
+    """The record of every feature network shipped in `folder`, by dataset name (empty when there is none)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{folder / MANIFEST} is unreadable ({type(exc).__name__}): reinstall vaezoo") from None
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def shipped_extractor(name: str, key: str, shape: tuple[int, ...], classes: int,
+                      folder: Path = SHIPPED) -> FeatureExtractor | None:
+    """The feature network shipped for dataset `name` when it was made from data with the cache key `key`
+    (None otherwise: other data trains its own); DataError when its file does not match its SHA-256."""
+    record = shipped_manifest(folder).get(name)
+    if not isinstance(record, dict) or (record.get("data_hash"), record.get("version"), record.get("classes")) != (
+            key, VERSION, classes):
+        return None
+    path = folder / str(record.get("file"))
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"the shipped feature network {path} is unreadable ({exc.strerror or exc}): reinstall vaezoo") from None
+    actual = hashlib.sha256(blob).hexdigest()
+    if actual != record.get("sha256"):
+        raise DataError(f"the shipped feature network {path} has SHA-256 {actual[:12]}..., not {str(record.get('sha256'))[:12]}... "
+                        "as recorded: the file was changed or damaged; reinstall vaezoo")
+    net = FeatureNet(shape, classes)
+    net.load_state_dict({k: v.float() for k, v in load_weights(blob).items()})
+    return FeatureExtractor(net.eval(), name, key, float(record["test_accuracy"]), int(record["steps"]), actual, True)
 
 
 def feature_extractor(name: str, train: LabelledImages, test: LabelledImages, steps: int | None = None,
                       progress: bool = False) -> FeatureExtractor:
-    """The FeatureNet of a dataset (trained on its training split and labels), from the cache when it is whole
+    """The FeatureNet of a dataset (trained on its training split and labels): the one shipped with vaezoo
+    when this is the data it was made from, else from the cache when it is whole
     and made from this data, else trained and cached now (a damaged or foreign cache is said in one line on
     stderr); its test accuracy is measured on the held-out split."""
     steps = steps or STEPS
     check_labels(name, train)
     classes = int(train.labels.max()) + 1
     key = cache_key(name, train, test, steps, BATCH_SIZE, SEED)
+    shipped = shipped_extractor(name, key, tuple(train.shape), classes)
+    if shipped is not None:
+        return shipped
     stem = f"{name.replace(':', '_').replace('/', '_')}-{key}-v{VERSION}"
     folder = cache_dir("classifiers")
     weights, record_path = folder / f"{stem}.safetensors", folder / f"{stem}.json"
@@ -214,4 +264,4 @@ def feature_extractor(name: str, train: LabelledImages, test: LabelledImages, st
               "steps": steps, "batch_size": BATCH_SIZE, "seed": SEED,
               "weights_sha256": hashlib.sha256(blob).hexdigest()}
     atomic_write_text(record_path, json.dumps({**record, "checksum": _record_checksum(record)}, indent=2) + "\n")
-    return FeatureExtractor(net, name, key, accuracy, steps)
+    return FeatureExtractor(net, name, key, accuracy, steps, record["weights_sha256"])

@@ -12,8 +12,9 @@ from typing import Any, Callable
 from vaezoo.errors import AmbiguousNameError, UnknownNameError
 from vaezoo.registry.hookspecs import CONTEXT
 from vaezoo.registry.spec import KINDS, VariantSpec
+from vaezoo.registry.weights import PretrainedWeights, split_name
 
-ALL_KINDS = (*KINDS, "variant", "dataset", "sampler")
+ALL_KINDS = (*KINDS, "variant", "dataset", "sampler", "weights")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
@@ -23,7 +24,7 @@ class Entry:
 
     kind: str
     name: str
-    obj: Any  # a factory for components, a VariantSpec for variants, a loader for datasets
+    obj: Any  # a factory for components, a VariantSpec for variants, a loader for datasets, PretrainedWeights
     plugin: str
     description: str = ""
     tags: tuple[str, ...] = ()
@@ -76,7 +77,9 @@ class Registry:
 
     def add(self, entry: Entry) -> None:
         _check_kind(entry.kind)
-        if not isinstance(entry.name, str) or not NAME_PATTERN.match(entry.name):
+        if entry.kind == "weights":
+            split_name(entry.name)
+        elif not isinstance(entry.name, str) or not NAME_PATTERN.match(entry.name):
             raise ValueError(
                 f"{entry.kind} name {entry.name!r} is not valid: use lower-case letters, digits, '.', '_' and '-'"
             )
@@ -180,13 +183,15 @@ def register_callback(registry: Registry, kind: str, plugin: str, record: Plugin
     def register(name: str, obj: Any, description: str | None = None, tags: tuple[str, ...] | list[str] = ()) -> None:
         if kind == "variant":
             obj = VariantSpec.coerce(obj)
+        elif kind == "weights":
+            obj = PretrainedWeights.coerce(obj)
         elif not callable(obj):
             role = "loader" if kind == "dataset" else "factory"
             raise TypeError(f"{kind} {name!r}: the {role} must be callable, got {type(obj).__name__}")
         else:
             check_factory(kind, name, obj)
         text = description if description is not None else (getattr(obj, "__doc__", None) or "")
-        summary = text.strip().splitlines()[0] if text.strip() and kind != "variant" else (description or "")
+        summary = text.strip().splitlines()[0] if text.strip() and kind not in ("variant", "weights") else (description or "")
         registry.add(Entry(kind, name, obj, plugin, summary, tuple(tags)))
         record.contributed.setdefault(kind, []).append(name)
 

@@ -45,6 +45,7 @@ HOOKS = {
     "variant": "vaezoo_register_variants",
     "dataset": "vaezoo_register_datasets",
     "sampler": "vaezoo_register_samplers",
+    "weights": "vaezoo_register_weights",
 }
 
 

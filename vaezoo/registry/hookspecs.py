@@ -50,6 +50,13 @@ returns a ``vaezoo.Dataset``. A loader that names ``data_dir`` gets the ``--data
 None); one that names ``limit`` gets ``--limit`` when it is set and returns only that many training examples
 (otherwise vaezoo keeps the first ``limit`` of a fixed shuffle). Its other keyword parameters are options
 (``image_size``, ``channels``).
+
+Weights are registered as ``register("VARIANT/DATASET", weights, description=None, tags=())``, where
+`weights` is a ``vaezoo.PretrainedWeights`` or a dict with its fields: ``files`` (the run directory shipped
+inside the distribution: config.json and model.safetensors, nothing pickled), ``sha256`` (of its
+model.safetensors), ``command`` (the ``vaezoo train`` line that made it), ``metrics`` (the figures measured
+with it) and optionally ``reference`` and ``protocol`` (the same estimators on a small fixed protocol, which a
+test can recompute). They load with ``pretrained:VARIANT/DATASET`` wherever a run directory is taken.
 """
 from __future__ import annotations
 
@@ -129,3 +136,8 @@ def vaezoo_register_datasets(register: Register) -> None:
 @hookspec
 def vaezoo_register_samplers(register: Register) -> None:
     """Register samplers: distributions over a trained model's codes, fitted after training (gmm, flow, ...)."""
+
+
+@hookspec
+def vaezoo_register_weights(register: Register) -> None:
+    """Register pretrained weights: run directories shipped in the distribution, named VARIANT/DATASET."""

@@ -25,6 +25,7 @@ from vaezoo.errors import DataError, RunDirError, UnknownNameError, VaezooError
 from vaezoo.runs import architecture
 from vaezoo.runs.diffusers_format import is_diffusers_dir, load_diffusers
 from vaezoo.runs.lock import LOCK_FILE, RunLock, lock_run_dir
+from vaezoo.runs.pretrained import refuse_writes, resolve_run
 from vaezoo.runs.sealed import seal, unseal
 from vaezoo.runtime.finite import NON_FINITE, first_nonfinite, mark_nonfinite, require_finite
 
@@ -77,21 +78,24 @@ def _refuse_contents(run: Path) -> None:
 
 
 def locate_run(run: str | os.PathLike[str]) -> Path:
-    """The local directory of a run reference: a path as given, or hf://ORG/NAME from the Hugging Face cache
-    (downloaded there first when it is not; vaezoo.runs.hub)."""
+    """The local directory of a run reference: a path as given, hf://ORG/NAME from the Hugging Face cache
+    (downloaded there first when it is not; vaezoo.runs.hub), or pretrained:VARIANT/DATASET, the verified
+    directory of shipped weights (vaezoo.runs.pretrained)."""
     from vaezoo.runs import hub
 
     if hub.is_hub_reference(run):
         return hub.hub_run(run)
-    return Path(run)
+    return resolve_run(run)
 
 
 def claim_run_dir(path: str | os.PathLike[str], busy: str | None = None) -> RunLock:
     """Lock the existing run directory `path` to continue the run in it (or, with `busy` saying what to do
-    while another process holds it, to write an evaluation into it). A run downloaded from the Hub is refused:
-    its directory is the Hugging Face cache's."""
+    while another process holds it, to write an evaluation into it). Shipped weights (read-only) and a run
+    downloaded from the Hub (its directory is the Hugging Face cache's) are refused."""
     from vaezoo.runs.hub import in_hub_cache
 
+    refuse_writes(path, "this writes into the run directory")
+    path = locate_run(path)
     run = Path(path)
     if in_hub_cache(run):
         raise RunDirError(f"{run} is a run downloaded from the Hugging Face Hub into its cache, which vaezoo does "
@@ -169,8 +173,8 @@ def _check_fields(path: Path, record: dict[str, Any], fields: dict[str, tuple[An
 
 
 def read_config(run: str | os.PathLike[str]) -> dict[str, Any]:
-    """config.json of the run `run` (a directory, or a reference that locate_run resolves), checked field by
-    field; RunDirError names what is wrong."""
+    """config.json of the run `run` (a directory, or a reference that locate_run resolves: hf://ORG/NAME,
+    pretrained:VARIANT/DATASET), checked field by field; RunDirError names what is wrong."""
     run = locate_run(run)
     path = run / CONFIG
     if not run.is_dir():
@@ -230,7 +234,7 @@ def rewrite_metrics(run: Path, metrics: list[dict[str, Any]]) -> None:
 
 def read_metrics(run: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The records of metrics.jsonl, a value written as "non-finite" read back as NaN."""
-    path = Path(run) / METRICS
+    path = locate_run(run) / METRICS
     if not path.exists():
         return []
     try:
@@ -379,7 +383,8 @@ def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cp
     weights are checked against their checksum and for NaN or infinity before the model is built. A hand-built
     model recorded without pickle names the modules of its classes; one that is not imported yet is imported
     only when it is vaezoo's or torch's, or named in `imports` (importing a module runs its code). A diffusers
-    AutoencoderKL directory loads as the `autoencoder-kl` variant (vaezoo.runs.diffusers_format).
+    AutoencoderKL directory loads as the `autoencoder-kl` variant (vaezoo.runs.diffusers_format). `run_dir` may
+    also name shipped weights, pretrained:VARIANT/DATASET (vaezoo.runs.pretrained).
     """
     run = locate_run(run_dir)
     if is_diffusers_dir(run):

@@ -1,0 +1,1 @@
+"""vaezoo-weights: trained vaezoo runs shipped as pretrained weights (pretrained:VARIANT/DATASET)."""
