@@ -5,17 +5,23 @@ reconstructs and reloads.
 The full product of all kinds is too large to run, and most parts never meet, so the combinations are:
 
 - the full product where parts interact: every posterior x prior x objective x {plain, conditional}. Whether a
-  combination is refused depends only on these; drawing, the KL and the objectives' sample dimensions meet
-  here. `expected_refusal` is written from what each part offers, independently of the code; every refused
-  combination is tested (with the MLP encoder and decoder and each likelihood in turn).
-- for each such combination that works, an encoder, a decoder and a likelihood chosen by a covering design
-  (`covering`, deterministic, greedy): among the working rows, every pair of values of any two kinds appears
-  at least once, and these full products appear whole: decoder x likelihood x labels (the decoder returns the
-  likelihood's `param_shape`, and reads the labels) and encoder x posterior x labels (the encoder returns the
-  tensors the posterior's `param_dims` names, and reads the labels). Encoders and decoders touch the prior and
-  the objective only through the posterior's tensors and z (sample dimensions are flattened by
-  `VAE.decode_params` before any decoder sees them); the vamp prior, which runs the encoder, meets every
-  encoder through the pairs.
+  combination of these is refused depends only on them; drawing, the KL and the objectives' sample dimensions
+  meet here. `expected_refusal` is written from what each part offers, independently of the code; every
+  refused combination is tested (with the MLP encoder and decoder and each likelihood in turn).
+- the networks' own refusals (`part_refusal`, written the same way): the ldm encoder and decoder take no
+  labels, and the ldm encoder gives only posteriors whose parameters are all latent maps (`LDM_SERVES`); each
+  posterior, with a prior it accepts, plain and conditional, is tried with the ldm encoder, decoder and both.
+- for each working posterior x prior x objective x labels, an encoder, a decoder and a likelihood chosen by a
+  covering design (`covering`, deterministic, greedy, among the choices that work with that row): among the
+  working rows, every pair of values of any two kinds appears at least once, and these full products appear
+  whole: decoder x likelihood x labels (the decoder returns the likelihood's `param_shape`, and reads the
+  labels) and encoder x posterior x labels (the encoder returns the tensors the posterior's `param_dims`
+  names, and reads the labels), except for the tuples no working combination can hold (`NEVER`: the ldm
+  networks with labels, the ldm encoder with a posterior it cannot serve or a prior that accepts only such
+  posteriors). Encoders and decoders touch the prior and the objective only through the posterior's tensors
+  and z (sample dimensions are flattened by `VAE.decode_params` before any decoder sees them; the ldm
+  networks' spatial latents are the same flat z, position by position); the vamp prior, which runs the
+  encoder, meets every encoder through the pairs.
 
 What this replaced (issue 25): product A (every encoder x decoder x posterior x likelihood x labels, 504 runs
 with the ELBO and a prior each posterior accepts) and product B's working rows with every likelihood (1,080
@@ -27,7 +33,8 @@ pair the likelihood with that posterior, that prior and that objective, and by d
 `test_the_combinations_cover_every_builtin_part_and_every_kind_of_refusal` checks this coverage.
 
 Both step the models by hand; a third slice trains every objective, with its defaults and with every option
-changed, through `vaezoo.fit`, so that what the trainer wraps around a step meets each of them.
+changed, through `vaezoo.fit`, so that what the trainer wraps around a step meets each of them; a fourth
+fits every sampler to the codes of every posterior, plain and conditional (or sees it refused).
 """
 from __future__ import annotations
 
@@ -57,6 +64,9 @@ SMALL = {
     ("decoder", "mlp"): {"hidden_dims": [16]},
     ("decoder", "conv"): {"channels": [4], "hidden": 16},
     ("decoder", "resnet"): {"channels": [4], "blocks": 1, "hidden": 16},
+    # three stages downsample 8x8 by 4: one latent channel on a 2x2 grid is LATENT numbers
+    ("encoder", "ldm"): {"block_out_channels": [4, 4, 4], "latent_channels": 1, "norm_num_groups": 2},
+    ("decoder", "ldm"): {"block_out_channels": [4, 4, 4], "latent_channels": 1, "norm_num_groups": 2},
     ("posterior", "gumbel-softmax"): {"categories": 2},
     ("posterior", "joint"): {"continuous": 2, "categories": 2},
     ("posterior", "iaf"): {"hidden_dims": [8], "context": 2},
@@ -135,6 +145,28 @@ def expected_refusal(posterior: str, prior: str, objective: str) -> str | None:
     return None
 
 
+#: The posteriors the ldm encoder can serve: it gives each parameter as one latent map of latent_dim numbers, so
+#: those that read only tensors of latent_dim numbers (not vmf's concentration, iaf's context, joint's split).
+LDM_SERVES = {"gaussian", "ladder", "gumbel-softmax", "vq", "deterministic"}
+
+
+def part_refusal(encoder: str, decoder: str, posterior: str, classes: int) -> str | None:
+    """What a refusal of the networks must say: the ldm parts take no labels, and the ldm encoder gives only
+    posteriors whose parameters are all latent maps (independently of the code)."""
+    for kind, part in (("encoder", encoder), ("decoder", decoder)):
+        if classes and part == "ldm":
+            return f"{kind} 'vaezoo:ldm' takes no labels"
+    if encoder == "ldm" and posterior not in LDM_SERVES:
+        return f"encoder 'vaezoo:ldm' cannot give posterior 'vaezoo:{posterior}' its parameters"
+    return None
+
+
+def refusal(row: dict) -> str | None:
+    """What the refusal of a whole combination (a dict of KINDS) must say, or None where it must work."""
+    return (part_refusal(row["encoder"], row["decoder"], row["posterior"], row["classes"])
+            or expected_refusal(row["posterior"], row["prior"], row["objective"]))
+
+
 #: The kinds of a combination, in the order of its tuple; the parts that meet only through the posterior's
 #: tensors and z are FREE: the covering design chooses them (the cheapest first, where choices tie).
 KINDS = ("encoder", "decoder", "posterior", "prior", "likelihood", "objective", "classes")
@@ -150,52 +182,64 @@ def tuples(row: dict) -> set[tuple]:
     return {tuple((kind, row[kind]) for kind in group) for group in GROUPS}
 
 
+def completions(row: dict) -> list[dict]:
+    """A working posterior x prior x objective x labels completed with each choice of free parts that works
+    with it (the ldm networks take no labels and serve only some posteriors), cheapest first."""
+    choices = [{**row, **dict(zip(FREE, values))} for values in itertools.product(*FREE.values())]
+    return [choice for choice in choices if refusal(choice) is None]
+
+
 def must_cover(working: list[dict]) -> set[tuple]:
-    """Every tuple of every group that the working combinations can hold: the free kinds take any value, the
-    others the values they have together in some working combination."""
-    wanted = set()
-    for group in GROUPS:
-        fixed, free = [k for k in group if k not in FREE], [k for k in group if k in FREE]
-        for seen in {tuple(row[k] for k in fixed) for row in working}:
-            for chosen in itertools.product(*(FREE[k] for k in free)):
-                values = {**dict(zip(fixed, seen)), **dict(zip(free, chosen))}
-                wanted.add(tuple((k, values[k]) for k in group))
-    return wanted
+    """Every tuple of every group that some working combination holds: the working rows with every working
+    choice of free parts (a pair that no combination can hold, such as the ldm encoder with labels, is not
+    wanted)."""
+    return set().union(*(tuples(full) for row in working for full in completions(row)))
 
 
 def covering(working: list[dict]) -> list[dict]:
     """Each working combination completed with the free parts that cover the most tuples still uncovered (the
     first such choice: deterministic); then, for any tuple left, one more combination that holds it."""
-    left = must_cover(working)
-    choices = [dict(zip(FREE, values)) for values in itertools.product(*FREE.values())]
+    options = [[(full, tuples(full)) for full in completions(row)] for row in working]
+    left = set().union(*(held for choices in options for _, held in choices))
     rows = []
-    for row in working:
-        rows.append(max(({**row, **choice} for choice in choices), key=lambda r: len(tuples(r) & left)))
-        left -= tuples(rows[-1])
+    for choices in options:
+        full, held = max(choices, key=lambda choice: len(choice[1] & left))
+        rows.append(full)
+        left -= held
     while left:
-        target = dict(min(left))
-        candidates = [{**row, **choice} for row in working for choice in choices
-                      if all({**row, **choice}[k] == v for k, v in target.items())]
-        rows.append(max(candidates, key=lambda r: len(tuples(r) & left)))
-        left -= tuples(rows[-1])
+        target = min(left)
+        full, held = max((choice for choices in options for choice in choices if target in choice[1]),
+                         key=lambda choice: len(choice[1] & left))
+        rows.append(full)
+        left -= held
     return rows
+
+
+#: The combinations whose refusal is a part refusal, for each posterior with a prior it accepts, plain and
+#: conditional: the ldm encoder, the ldm decoder or both (a refusal depends on nothing else).
+LDM_PAIRS = [("ldm", "mlp"), ("mlp", "ldm"), ("ldm", "ldm")]
 
 
 def combinations() -> list[tuple]:
     """Every posterior x prior x objective x labels: the working ones completed by `covering`, the refused ones
-    with the MLP encoder and decoder and one likelihood in turn (a refusal does not depend on them)."""
+    with the MLP encoder and decoder and one likelihood in turn (a refusal does not depend on them); and the
+    networks' own refusals, each posterior with the ldm networks."""
     base = [dict(zip(("posterior", "prior", "objective", "classes"), values))
             for values in itertools.product(POSTERIORS, PRIORS, list(OBJECTIVES), [0, CLASSES])]
     turn = itertools.cycle(LIKELIHOODS)
     refused = [{**row, "encoder": "mlp", "decoder": "mlp", "likelihood": next(turn)} for row in base
                if expected_refusal(row["posterior"], row["prior"], row["objective"]) is not None]
+    networks = [{"posterior": posterior, "prior": ACCEPTED_PRIOR[posterior], "objective": "elbo", "classes": classes,
+                 "encoder": encoder, "decoder": decoder} for posterior in POSTERIORS for classes in (0, CLASSES)
+                for encoder, decoder in LDM_PAIRS]
+    refused += [{**row, "likelihood": next(turn)} for row in networks if refusal(row) is not None]
     working = covering([row for row in base if expected_refusal(row["posterior"], row["prior"], row["objective"]) is None])
     return [tuple(row[kind] for kind in KINDS) for row in working + refused]
 
 
 COMBINATIONS = combinations()
-WORKING = [c for c in COMBINATIONS if expected_refusal(c[2], c[3], c[5]) is None]
-REFUSED = [c for c in COMBINATIONS if expected_refusal(c[2], c[3], c[5]) is not None]
+WORKING = [c for c in COMBINATIONS if refusal(dict(zip(KINDS, c))) is None]
+REFUSED = [c for c in COMBINATIONS if refusal(dict(zip(KINDS, c))) is not None]
 
 
 def overrides_for(encoder, decoder, posterior, prior, likelihood, objective) -> dict:
@@ -208,6 +252,8 @@ def overrides_for(encoder, decoder, posterior, prior, likelihood, objective) -> 
             result[f"{kind}.{key}"] = value
     for key, value in options.items():
         result[f"objective.{key}"] = value
+    if encoder == "ldm" and prior == "codebook":  # one code vector per position of the ldm's latent map
+        result["prior.code_dim"] = SMALL[("encoder", "ldm")]["latent_channels"]
     return result
 
 
@@ -221,12 +267,12 @@ def test_each_refused_combination_is_refused_at_build_with_one_line_naming_the_p
     for combination in REFUSED:
         encoder, decoder, posterior, prior, likelihood, objective, classes = combination
         overrides = overrides_for(encoder, decoder, posterior, prior, likelihood, objective)
-        refusal = expected_refusal(posterior, prior, objective)
+        words = refusal(dict(zip(KINDS, combination)))
         try:
             vaezoo.create_model("vae-mlp", input_shape=SHAPE, latent_dim=LATENT, num_classes=classes, **overrides)
         except CombinationError as error:
             message = str(error)
-            if refusal not in message or "\n" in message:
+            if words not in message or "\n" in message:
                 wrong.append((combination, message))
         else:
             wrong.append((combination, "built"))
@@ -286,16 +332,40 @@ def test_combination_works_end_to_end(encoder, decoder, posterior, prior, likeli
     torch.testing.assert_close(copy.posterior_mean(x, y), model.posterior_mean(x, y))
 
 
+#: The pairs of values that no working combination holds, written from what the parts are: the ldm networks
+#: take no labels; the ldm encoder serves no posterior outside LDM_SERVES, and so no prior that accepts only such
+#: posteriors (the uniform sphere only vmf, the joint prior only joint). The design must hold every other pair.
+NEVER = {
+    ("encoder", "classes"): {("ldm", CLASSES)},
+    ("decoder", "classes"): {("ldm", CLASSES)},
+    ("encoder", "posterior"): {("ldm", posterior) for posterior in set(POSTERIORS) - LDM_SERVES},
+    ("encoder", "prior"): {("ldm", "uniform-sphere"), ("ldm", "joint")},
+}
+
+
+def never_works(group: tuple, values: tuple) -> bool:
+    """Whether these values of the kinds in `group` hold a pair of NEVER."""
+    held = dict(zip(group, values))
+    return any(set(pair) <= set(group) and tuple(held[k] for k in pair) in pairs for pair, pairs in NEVER.items())
+
+
 def test_the_combinations_cover_every_builtin_part_and_every_kind_of_refusal():
+    from vaezoo.registry.catalog import ALL_KINDS
+
+    # every kind of part is here (samplers in their own product below), and every built-in part of each kind
+    assert set(ALL_KINDS) - {"variant", "dataset", "weights"} == set(KINDS[:-1]) | {"sampler"}
+    assert set(SAMPLERS) == set(builtin("sampler"))
     assert set(POSTERIORS) == set(ACCEPTED_PRIOR) == set(POSTERIOR_PRIORS)
     assert set(PRIORS) == set().union(*POSTERIOR_PRIORS.values())
     assert {name for name, _ in OBJECTIVES.values()} == set(builtin("objective"))
+    assert LDM_SERVES < set(POSTERIORS) and "ldm" in ENCODERS and "ldm" in DECODERS
     # the full product where parts interact
     assert {c[2:4] + c[5:] for c in COMBINATIONS} == set(
         itertools.product(POSTERIORS, PRIORS, list(OBJECTIVES), [0, CLASSES]))
     assert len(COMBINATIONS) == len(set(COMBINATIONS))
     # the covering design, checked from the values of each kind: among the working combinations every value of a
-    # free kind meets every value of every other kind, and the products in WHOLE are whole
+    # free kind meets every value of every other kind, and the products in WHOLE are whole, except where they
+    # hold a pair that can never work (NEVER)
     working = [dict(zip(KINDS, c)) for c in WORKING]
     values = {"encoder": ENCODERS, "decoder": DECODERS, "posterior": POSTERIORS, "prior": PRIORS,
               "likelihood": LIKELIHOODS, "objective": list(OBJECTIVES), "classes": [0, CLASSES]}
@@ -303,12 +373,19 @@ def test_the_combinations_cover_every_builtin_part_and_every_kind_of_refusal():
         assert {row[kind] for row in working} == set(values[kind]), kind
     for group in [g for g in itertools.combinations(KINDS, 2) if set(g) & set(FREE)] + WHOLE:
         held = {tuple(row[k] for k in group) for row in working}
-        assert held == set(itertools.product(*(values[k] for k in group))), group
+        wanted = {t for t in itertools.product(*(values[k] for k in group)) if not never_works(group, t)}
+        assert held == wanted, (group, sorted(wanted - held)[:5], sorted(held - wanted)[:5])
     # every kind of refusal, each with every likelihood in some combination
     refusals = [r for c in COMBINATIONS if (r := expected_refusal(c[2], c[3], c[5]))]
     assert {c[4] for c in COMBINATIONS if expected_refusal(c[2], c[3], c[5])} == set(LIKELIHOODS)
     for need in set(OBJECTIVE_NEEDS.values()) | {"cannot be used with prior", "reads the encoder's output"}:
         assert any(need in r for r in refusals), need
+    # and every refusal of the networks: each ldm network with labels, the ldm encoder with each posterior it
+    # cannot serve
+    assert {r for c in REFUSED if (r := part_refusal(c[0], c[1], c[2], c[6]))} == {
+        f"{kind} 'vaezoo:ldm' takes no labels" for kind in ("encoder", "decoder")} | {
+        f"encoder 'vaezoo:ldm' cannot give posterior 'vaezoo:{posterior}' its parameters"
+        for posterior in set(POSTERIORS) - LDM_SERVES}
     assert set(evaluate.METRIC_NEEDS.values()) <= set(FEATURES)
     # OBJECTIVE_NEEDS and `offers` word one rule per feature: a new feature needs a rule here
     assert set(FEATURES) == {"samples", "kl_per_dim", "density", "moments"}

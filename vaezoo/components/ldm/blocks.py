@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from vaezoo.components import layers
 
@@ -41,6 +42,15 @@ class ResnetBlock(nn.Module):
         return skip + h
 
 
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v. Where a graph is built, by torch's math kernel: the fused kernels have no
+    double backward, which a gradient penalty through the decoder takes (the rae objective's "gp")."""
+    if not torch.is_grad_enabled():
+        return F.scaled_dot_product_attention(q, k, v)
+    with sdpa_kernel(SDPBackend.MATH):
+        return F.scaled_dot_product_attention(q, k, v)
+
+
 class SelfAttention(nn.Module):
     """One attention head over the h*w positions of a feature map, after GroupNorm, added back to its input."""
 
@@ -56,7 +66,7 @@ class SelfAttention(nn.Module):
         b, c, h, w = x.shape
         tokens = self.group_norm(x).flatten(2).transpose(1, 2)  # [B, h*w, C]
         q, k, v = self.to_q(tokens), self.to_k(tokens), self.to_v(tokens)
-        attended = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)).squeeze(1)
+        attended = attend(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)).squeeze(1)
         out = self.to_out[0](attended)
         return x + out.transpose(1, 2).reshape(b, c, h, w)
 
