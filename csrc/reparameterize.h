@@ -65,12 +65,6 @@ inline at::Tensor contiguous_or_empty(const std::optional<at::Tensor>& t) {
   return t.has_value() ? t->contiguous() : at::Tensor();
 }
 
-// An optional input made contiguous, or zeros of this shape when it is absent (an unused output's gradient).
-inline at::Tensor contiguous_or_zeros(const std::optional<at::Tensor>& t, at::IntArrayRef shape,
-                                      const at::TensorOptions& options) {
-  return t.has_value() ? t->contiguous() : at::zeros(shape, options);
-}
-
 // z's shape: mu's, with [K] in front when samples are asked for.
 inline std::vector<int64_t> z_shape(const at::Tensor& mu, const std::optional<int64_t>& samples) {
   std::vector<int64_t> shape(mu.sizes().begin(), mu.sizes().end());
@@ -96,16 +90,17 @@ inline int64_t samples_of(const at::Tensor& grad_z, const at::Tensor& mu) {
 }
 
 // grad_mu and grad_logvar (contiguous, mu's shape), and the prior's per-element gradients [B, D] in the
-// accumulation dtype (empty without a prior), reduced by finish_backward.
+// accumulation dtype (undefined without a prior), reduced by finish_backward.
 struct BackwardOutputs {
   at::Tensor grad_mu, grad_logvar, grad_prior_mu, grad_prior_logvar;
 };
 
 inline BackwardOutputs allocate_backward(const at::Tensor& mu, const Problem& p) {
   const auto acc_opts = mu.options().dtype(at::toOpMathType(mu.scalar_type()));
-  const int64_t prior_rows = p.prior ? p.B : 0;
-  return {at::empty_like(mu, at::MemoryFormat::Contiguous), at::empty_like(mu, at::MemoryFormat::Contiguous),
-          at::empty({prior_rows, p.D}, acc_opts), at::empty({prior_rows, p.D}, acc_opts)};
+  const at::Tensor grad_mu = at::empty_like(mu, at::MemoryFormat::Contiguous);
+  const at::Tensor grad_logvar = at::empty_like(mu, at::MemoryFormat::Contiguous);
+  if (!p.prior) return {grad_mu, grad_logvar, at::Tensor(), at::Tensor()};
+  return {grad_mu, grad_logvar, at::empty({p.B, p.D}, acc_opts), at::empty({p.B, p.D}, acc_opts)};
 }
 
 // The prior's gradients summed over the batch when it is shared, then shaped and typed like the prior.

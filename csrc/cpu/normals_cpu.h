@@ -99,12 +99,14 @@ __attribute__((always_inline)) inline void box_muller(const Words& in, int64_t g
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-// hi and lo words of a * m for 16 lanes: even and odd lanes through 32x32->64 multiplies.
+// hi and lo words of a * m for 16 lanes (m the same in every lane): even and odd lanes through 32x32->64
+// multiplies, whose words are put in place by (masked) lane shuffles. The shuffles run on another port than
+// the multiplies; a 32-bit low multiply and 64-bit shifts would all queue on the multiplier's port.
 VZ_TARGET_V4 inline void mulhilo16(__m512i a, __m512i m, __m512i* lo, __m512i* hi) {
-  const __m512i even = _mm512_mul_epu32(a, m);
-  const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
-  *lo = _mm512_mullo_epi32(a, m);
-  *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+  const __m512i even = _mm512_mul_epu32(a, m);                                       // lanes 0, 2, ..: lo, hi
+  const __m512i odd = _mm512_mul_epu32(_mm512_shuffle_epi32(a, _MM_PERM_DDBB), m);  // lanes 1, 3, ..: lo, hi
+  *lo = _mm512_mask_shuffle_epi32(even, 0xAAAA, odd, _MM_PERM_CCAA);  // odd lanes: the odd products' lo
+  *hi = _mm512_mask_shuffle_epi32(odd, 0x5555, even, _MM_PERM_DDBB);  // even lanes: the even products' hi
 }
 
 // U registers of 16 counters each, from counter j of the range on.

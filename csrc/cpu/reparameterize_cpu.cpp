@@ -74,6 +74,7 @@ struct Scratch {
   alignas(64) acc_t a[kChunk];
   alignas(64) acc_t b[kChunk];
   alignas(64) acc_t c[kChunk];
+  alignas(64) acc_t d[kChunk];
 };
 
 // This thread's scratch, made once: a task reuses it instead of allocating tens of KB per call (tasks on one
@@ -106,7 +107,48 @@ inline int64_t piece_end(int64_t D, int64_t row, int64_t i1) {
   return std::min(i1, (row + 1) * D);
 }
 
-// Rows [b0, b1) of the forward pass.
+// GCC vector types (a template alias cannot carry vector_size, a member typedef can): plain arithmetic on them
+// compiles to each clone's own registers (zmm, ymm, xmm).
+template <typename T, int N>
+struct VecOf {
+  typedef T type __attribute__((vector_size(N * sizeof(T))));
+};
+template <typename T, int N>
+using Vec = typename VecOf<T, N>::type;
+
+// The lanes of v summed by halving (a tree), as vector adds.
+template <typename T, int N>
+__attribute__((always_inline)) inline T tree_sum(const Vec<T, N>& v) {
+  if constexpr (N == 2) {
+    return v[0] + v[1];
+  } else {
+    Vec<T, N / 2> lo, hi;
+    std::memcpy(&lo, &v, sizeof(lo));
+    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof(lo), sizeof(hi));
+    return tree_sum<T, N / 2>(lo + hi);
+  }
+}
+
+// Sum of x[0 .. n) in 16 lanes, then the lanes as a tree. A plain `omp simd reduction` sums its lanes one
+// after another at the end of every row (16 dependent scalar adds through the stack), which cost most of a
+// short row's time.
+template <typename acc_t>
+__attribute__((always_inline)) inline acc_t lane_sum(const acc_t* __restrict__ x, int64_t n) {
+  constexpr int kLanes = 16;
+  Vec<acc_t, kLanes> lanes = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    Vec<acc_t, kLanes> v;
+    std::memcpy(&v, x + i, sizeof(v));
+    lanes += v;
+  }
+  acc_t total = tree_sum<acc_t, kLanes>(lanes);
+  for (; i < n; ++i) total += x[i];
+  return total;
+}
+
+// Rows [b0, b1) of the forward pass. Each chunk is one flat elementwise pass over all its rows (z, and each
+// element's terms of the row sums, kept in the scratch), then the row sums of those terms.
 template <typename scalar_t>
 VZ_CPU_CLONES void forward_block(const Problem& p, const Inputs<scalar_t>& in, scalar_t* z, scalar_t* kl,
                                  scalar_t* log_q, int64_t b0, int64_t b1) {
@@ -123,55 +165,65 @@ VZ_CPU_CLONES void forward_block(const Problem& p, const Inputs<scalar_t>& in, s
   for (int64_t i0 = b0 * p.D; i0 < b1 * p.D;) {
     const int64_t i1 = std::min(b1 * p.D, (i0 / kChunk + 1) * kChunk);
     const acc_t* __restrict__ e = chunk_eps(in, i0, i1 - i0, *scratch) - i0;  // indexed by the flat element index
-    acc_t* __restrict__ s = scratch->a - i0;  // exp(logvar / 2) of the chunk, for samples 1 .. K-1
-    for (int64_t a0 = i0, row = i0 / p.D, a1; a0 < i1; a0 = a1, ++row) {
-      a1 = piece_end(p.D, row, i1);
-      acc_t kl_r = 0, lv_r = 0, sq_r = 0;
-      if (in.prior_mu != nullptr) {
+    acc_t* __restrict__ s = scratch->a - i0;         // exp(logvar / 2) of the chunk, for samples 1 .. K-1
+    acc_t* __restrict__ kl_term = scratch->b - i0;   // each element's term of its row's KL
+    acc_t* __restrict__ sq_term = scratch->c - i0;   // eps^2
+    if (in.prior_mu != nullptr) {
+      for (int64_t a0 = i0, row = i0 / p.D, a1; a0 < i1; a0 = a1, ++row) {
+        a1 = piece_end(p.D, row, i1);
         const int64_t shift = p.shared_prior ? row * p.D : 0;  // prior index = i - shift
         const scalar_t* pm = in.prior_mu - shift;
         const scalar_t* plv = in.prior_logvar - shift;
-#pragma omp simd reduction(+ : kl_r, lv_r, sq_r)
+#pragma omp simd
         for (int64_t i = a0; i < a1; ++i) {
           const acc_t mi = mu[i], li = logvar[i], pli = plv[i], ei = e[i];
           const acc_t si = math::exp_acc(acc_t(0.5) * li);
           const acc_t dm = mi - static_cast<acc_t>(pm[i]);
-          kl_r += acc_t(0.5) * (pli - li + (si * si + dm * dm) * math::exp_acc(-pli) - acc_t(1));
-          lv_r += li;
-          sq_r += ei * ei;
-          z[i] = static_cast<scalar_t>(mi + si * ei);
-          s[i] = si;
-        }
-      } else {
-#pragma omp simd reduction(+ : kl_r, lv_r, sq_r)
-        for (int64_t i = a0; i < a1; ++i) {
-          const acc_t mi = mu[i], li = logvar[i], ei = e[i];
-          const acc_t si = math::exp_acc(acc_t(0.5) * li);
-          kl_r += acc_t(0.5) * (si * si + mi * mi - acc_t(1) - li);
-          lv_r += li;
-          sq_r += ei * ei;
+          kl_term[i] = acc_t(0.5) * (pli - li + (si * si + dm * dm) * math::exp_acc(-pli) - acc_t(1));
+          sq_term[i] = ei * ei;
           z[i] = static_cast<scalar_t>(mi + si * ei);
           s[i] = si;
         }
       }
-      kl_sum[row - b0] += kl_r;
-      lv_sum[row - b0] += lv_r;
-      sq_sum[row - b0] += sq_r;
+    } else {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) {
+        const acc_t mi = mu[i], li = logvar[i], ei = e[i];
+        const acc_t si = math::exp_acc(acc_t(0.5) * li);
+        kl_term[i] = acc_t(0.5) * (si * si + mi * mi - acc_t(1) - li);
+        sq_term[i] = ei * ei;
+        z[i] = static_cast<scalar_t>(mi + si * ei);
+        s[i] = si;
+      }
+    }
+    const acc_t* __restrict__ lv;  // logvar in the accumulation type
+    if constexpr (std::is_same_v<scalar_t, acc_t>) {
+      lv = logvar;
+    } else {
+      acc_t* lv_acc = scratch->d - i0;
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) lv_acc[i] = static_cast<acc_t>(logvar[i]);
+      lv = lv_acc;
+    }
+    for (int64_t a0 = i0, row = i0 / p.D, a1; a0 < i1; a0 = a1, ++row) {
+      a1 = piece_end(p.D, row, i1);
+      kl_sum[row - b0] += lane_sum(kl_term + a0, a1 - a0);
+      lv_sum[row - b0] += lane_sum(lv + a0, a1 - a0);
+      sq_sum[row - b0] += lane_sum(sq_term + a0, a1 - a0);
     }
     for (int64_t k = 1; k < p.K; ++k) {
       const int64_t base = k * BD;
       const acc_t* __restrict__ ek = chunk_eps(in, base + i0, i1 - i0, *scratch) - i0;
       scalar_t* __restrict__ zk = z + base;
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) {
+        const acc_t ei = ek[i];
+        zk[i] = static_cast<scalar_t>(static_cast<acc_t>(mu[i]) + s[i] * ei);
+        sq_term[i] = ei * ei;
+      }
       for (int64_t a0 = i0, row = i0 / p.D, a1; a0 < i1; a0 = a1, ++row) {
         a1 = piece_end(p.D, row, i1);
-        acc_t sq_r = 0;
-#pragma omp simd reduction(+ : sq_r)
-        for (int64_t i = a0; i < a1; ++i) {
-          const acc_t ei = ek[i];
-          zk[i] = static_cast<scalar_t>(static_cast<acc_t>(mu[i]) + s[i] * ei);
-          sq_r += ei * ei;
-        }
-        sq_sum[k * rows + row - b0] += sq_r;
+        sq_sum[k * rows + row - b0] += lane_sum(sq_term + a0, a1 - a0);
       }
     }
     i0 = i1;
@@ -194,8 +246,9 @@ VZ_CPU_CLONES void backward_block(const Problem& p, const Inputs<scalar_t>& in, 
                                   at::opmath_type<scalar_t>* grad_plv, int64_t b0, int64_t b1) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t rows = b1 - b0, BD = p.B * p.D;
-  std::vector<acc_t> lq_term(rows);  // d(sum of log_q grads)/d logvar per element: -1/2 * sum_k grad_log_q[k, b]
-  for (int64_t r = 0; r < rows; ++r) {
+  // d(sum of log_q grads)/d logvar per element: -1/2 * sum_k grad_log_q[k, b] (none without grad_log_q)
+  std::vector<acc_t> lq_term(rows, acc_t(0));
+  for (int64_t r = 0; grad_log_q != nullptr && r < rows; ++r) {
     acc_t g = 0;
     for (int64_t k = 0; k < p.K; ++k) g += static_cast<acc_t>(grad_log_q[k * p.B + b0 + r]);
     lq_term[r] = acc_t(-0.5) * g;
@@ -212,7 +265,7 @@ VZ_CPU_CLONES void backward_block(const Problem& p, const Inputs<scalar_t>& in, 
     acc_t* __restrict__ s = scratch->c - i0;
     for (int64_t a0 = i0, row = i0 / p.D, a1; a0 < i1; a0 = a1, ++row) {
       a1 = piece_end(p.D, row, i1);
-      const acc_t gk = grad_kl[row], lqt = lq_term[row - b0];
+      const acc_t gk = grad_kl != nullptr ? static_cast<acc_t>(grad_kl[row]) : acc_t(0), lqt = lq_term[row - b0];
       if (in.prior_mu != nullptr) {
         const int64_t shift = p.shared_prior ? row * p.D : 0;
         const scalar_t* pm = in.prior_mu - shift;
@@ -306,19 +359,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cpu(
     int64_t row_start, std::optional<int64_t> row_total) {
   const Problem p =
       make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples_of(grad_z, mu), row_start, row_total);
-  const uint64_t seed = static_cast<uint64_t>(rng.cpu().const_data_ptr<int64_t>()[0]);
+  const uint64_t seed = static_cast<uint64_t>((rng.is_cpu() ? rng : rng.cpu()).const_data_ptr<int64_t>()[0]);
   const BackwardOutputs out = allocate_backward(mu, p);
   const at::Tensor mu_c = mu.contiguous(), lv_c = logvar.contiguous();
   const at::Tensor pm_c = contiguous_or_empty(prior_mu), plv_c = contiguous_or_empty(prior_logvar);
   const at::Tensor eps_c = contiguous_or_empty(eps);
-  const at::Tensor gz_c = grad_z.contiguous(), gkl_c = contiguous_or_zeros(grad_kl, {p.B}, mu.options());
-  const at::Tensor glq_c = contiguous_or_zeros(grad_log_q, {p.K, p.B}, mu.options());
+  // an absent grad_kl or grad_log_q is read as zeros, without allocating them
+  const at::Tensor gz_c = grad_z.contiguous(), gkl_c = contiguous_or_empty(grad_kl);
+  const at::Tensor glq_c = contiguous_or_empty(grad_log_q);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, mu.scalar_type(), "vaezoo_reparameterize_bwd", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const Inputs<scalar_t> in(p, mu_c, lv_c, pm_c, plv_c, eps_c, seed);
     const scalar_t* gz = gz_c.const_data_ptr<scalar_t>();
-    const scalar_t* gkl = gkl_c.const_data_ptr<scalar_t>();
-    const scalar_t* glq = glq_c.const_data_ptr<scalar_t>();
+    const scalar_t* gkl = gkl_c.defined() ? gkl_c.const_data_ptr<scalar_t>() : nullptr;
+    const scalar_t* glq = glq_c.defined() ? glq_c.const_data_ptr<scalar_t>() : nullptr;
     scalar_t* gm = out.grad_mu.mutable_data_ptr<scalar_t>();
     scalar_t* glv = out.grad_logvar.mutable_data_ptr<scalar_t>();
     acc_t* gpm = p.prior ? out.grad_prior_mu.mutable_data_ptr<acc_t>() : nullptr;
