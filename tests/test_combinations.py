@@ -60,6 +60,8 @@ SMALL = {
     ("posterior", "gumbel-softmax"): {"categories": 2},
     ("posterior", "joint"): {"continuous": 2, "categories": 2},
     ("posterior", "iaf"): {"hidden_dims": [8], "context": 2},
+    ("posterior", "planar"): {"layers": 2},
+    ("posterior", "radial"): {"layers": 2},
     ("prior", "mog"): {"components": 3},
     ("prior", "vamp"): {"components": 3},
     ("prior", "ladder"): {"layers": 2, "hidden": 8},
@@ -87,6 +89,7 @@ OBJECTIVES = {
 ACCEPTED_PRIOR = {
     "gaussian": "standard-normal", "ladder": "ladder", "vmf": "uniform-sphere", "gumbel-softmax": "categorical",
     "joint": "joint", "vq": "codebook", "iaf": "standard-normal", "deterministic": "standard-normal",
+    "planar": "standard-normal", "radial": "standard-normal",
 }
 
 
@@ -103,6 +106,7 @@ EUCLIDEAN_PRIORS = {"standard-normal", "learned-diagonal", "mog", "vamp", "ladde
 POSTERIOR_PRIORS = {
     "gaussian": EUCLIDEAN_PRIORS, "iaf": EUCLIDEAN_PRIORS, "ladder": {"ladder"}, "vmf": {"uniform-sphere"},
     "gumbel-softmax": {"categorical"}, "joint": {"joint"}, "vq": {"codebook"}, "deterministic": EUCLIDEAN_PRIORS,
+    "planar": EUCLIDEAN_PRIORS, "radial": EUCLIDEAN_PRIORS,
 }
 #: The feature (in the words of the refusal) each objective needs.
 OBJECTIVE_NEEDS = {
@@ -461,7 +465,7 @@ SAMPLERS = builtin("sampler")
 SMALL_SAMPLERS = {"gmm": {"components": 2}, "flow": {"layers": 1, "hidden_dims": [8]},
                   "two-stage": {"hidden_dims": [8]}, "pixelcnn": {"channels": 8, "blocks": 1}}
 #: Posteriors whose codes are unconstrained real vectors: what a density on R^d can be fitted to.
-REAL_CODES = {"gaussian", "deterministic", "iaf", "ladder"}
+REAL_CODES = {"gaussian", "deterministic", "iaf", "ladder", "planar", "radial"}
 
 
 def expected_sampler_refusal(sampler: str, posterior: str, classes: int) -> str | None:

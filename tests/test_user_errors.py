@@ -714,6 +714,14 @@ CASES = {
     "eval --sample-quality of shipped weights": Case(
         ["eval", "pretrained:vae-mlp/digits", "--sample-quality"], "pretrained:vae-mlp/digits is read-only",
         shipped_weights(), ON_SITE),
+    # famB branch (issue 24): flow posteriors
+    "planar posterior with no layers": Case(
+        ["train", "planar-vae-mlp", "--quiet", "--dataset", "digits", "--set", "posterior.layers=0", "--out", "{tmp}/o"],
+        "building posterior 'vaezoo:planar' with options {'layers': 0} for input_shape (1, 8, 8) and latent_dim 20 "
+        "failed: layers must be a positive int, got 0"),
+    "radial posterior with a fractional layer count": Case(
+        ["train", "radial-vae-mlp", "--quiet", "--dataset", "digits", "--set", "posterior.layers=2.5", "--out",
+         "{tmp}/o"], "layers must be a positive int, got 2.5"),
 }
 
 

@@ -217,6 +217,19 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
         "sampled through a fitted gmm (Ghosh et al., 2020)",
         ("autoencoder",),
     ),
+    # famB branch (issue 24): normalizing-flow posteriors with amortized parameters
+    "planar-vae-mlp": (
+        VariantSpec(**MLP, posterior="planar", latent_dim=20, options={"posterior": {"layers": 10}}),
+        "VAE with ten planar flow layers on the Gaussian posterior, their parameters amortized by the encoder, "
+        "vae-mlp's networks (Rezende & Mohamed, 2015)",
+        ("density", "flow"),
+    ),
+    "radial-vae-mlp": (
+        VariantSpec(**MLP, posterior="radial", latent_dim=20, options={"posterior": {"layers": 10}}),
+        "VAE with ten radial flow layers on the Gaussian posterior, their parameters amortized by the encoder, "
+        "vae-mlp's networks (Rezende & Mohamed, 2015)",
+        ("density", "flow"),
+    ),
 }
 
 #: The small CPU defaults of the latent-diffusion autoencoders' networks (the papers' run 128-512 channels with
