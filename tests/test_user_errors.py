@@ -722,6 +722,14 @@ CASES = {
     "radial posterior with a fractional layer count": Case(
         ["train", "radial-vae-mlp", "--quiet", "--dataset", "digits", "--set", "posterior.layers=2.5", "--out",
          "{tmp}/o"], "layers must be a positive int, got 2.5"),
+    "hamiltonian objective with an initial temperature above 1": Case(
+        ["train", "hamiltonian-vae-mlp", "--quiet", "--dataset", "digits", "--set", "objective.initial_beta=1.5",
+         "--out", "{tmp}/o"], "initial_beta must be in (0, 1) and tempered true or false, got 1.5, True"),
+    "hamiltonian objective on the sphere": Case(
+        ["train", "hamiltonian-vae-mlp", "--quiet", "--dataset", "digits", "--set", "posterior=vmf", "--set",
+         "prior=uniform-sphere", "--out", "{tmp}/o"],
+        "objective 'vaezoo:hamiltonian' cannot be used with prior 'vaezoo:uniform-sphere': its leapfrog steps move z "
+        "through R^d along the gradient of log p(x, z), and the prior is on sphere"),
 }
 
 

@@ -230,6 +230,12 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
         "vae-mlp's networks (Rezende & Mohamed, 2015)",
         ("density", "flow"),
     ),
+    "hamiltonian-vae-mlp": (
+        VariantSpec(**MLP, objective="hamiltonian", latent_dim=20, options={"objective": {"steps": 5}}),
+        "Hamiltonian VAE: five tempered leapfrog steps on log p(x, z) from the Gaussian posterior's draw, step "
+        "sizes and the initial temperature learned, vae-mlp's networks (Caterini et al., 2018)",
+        ("density",),
+    ),
 }
 
 #: The small CPU defaults of the latent-diffusion autoencoders' networks (the papers' run 128-512 channels with
