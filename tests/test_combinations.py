@@ -91,7 +91,7 @@ OBJECTIVES = {
 ACCEPTED_PRIOR = {
     "gaussian": "standard-normal", "ladder": "ladder", "vmf": "uniform-sphere", "gumbel-softmax": "categorical",
     "joint": "joint", "vq": "codebook", "iaf": "standard-normal", "deterministic": "standard-normal",
-    "planar": "standard-normal", "radial": "standard-normal",
+    "planar": "standard-normal", "radial": "standard-normal", "wrapped-normal": "poincare",
 }
 
 
@@ -108,7 +108,7 @@ EUCLIDEAN_PRIORS = {"standard-normal", "learned-diagonal", "mog", "vamp", "ladde
 POSTERIOR_PRIORS = {
     "gaussian": EUCLIDEAN_PRIORS, "iaf": EUCLIDEAN_PRIORS, "ladder": {"ladder"}, "vmf": {"uniform-sphere"},
     "gumbel-softmax": {"categorical"}, "joint": {"joint"}, "vq": {"codebook"}, "deterministic": EUCLIDEAN_PRIORS,
-    "planar": EUCLIDEAN_PRIORS, "radial": EUCLIDEAN_PRIORS,
+    "planar": EUCLIDEAN_PRIORS, "radial": EUCLIDEAN_PRIORS, "wrapped-normal": {"poincare"},
 }
 #: The feature (in the words of the refusal) each objective needs.
 OBJECTIVE_NEEDS = {

@@ -730,6 +730,17 @@ CASES = {
          "prior=uniform-sphere", "--out", "{tmp}/o"],
         "objective 'vaezoo:hamiltonian' cannot be used with prior 'vaezoo:uniform-sphere': its leapfrog steps move z "
         "through R^d along the gradient of log p(x, z), and the prior is on sphere"),
+    "Poincaré posterior and prior of different curvatures": Case(
+        ["train", "pvae-mlp", "--quiet", "--dataset", "digits", "--set", "posterior.curvature=0.5", "--out", "{tmp}/o"],
+        "posterior 'vaezoo:wrapped-normal' cannot be used with prior 'vaezoo:poincare': the posterior's ball has "
+        "curvature -0.5, the prior's -1.0; give both the same curvature"),
+    "Poincaré ball of curvature zero": Case(
+        ["train", "pvae-mlp", "--quiet", "--dataset", "digits", "--set", "prior.curvature=0", "--out", "{tmp}/o"],
+        "curvature must be a positive number (the ball's curvature is -curvature), got 0"),
+    "a Gaussian posterior with the Poincaré prior": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "prior=poincare", "--out", "{tmp}/o"],
+        "posterior 'vaezoo:gaussian' cannot be used with prior 'vaezoo:poincare': it needs a prior on euclidean; "
+        "the prior is on poincare"),
 }
 
 

@@ -236,6 +236,12 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
         "sizes and the initial temperature learned, vae-mlp's networks (Caterini et al., 2018)",
         ("density",),
     ),
+    "pvae-mlp": (
+        VariantSpec(**MLP, posterior="wrapped-normal", prior="poincare", latent_dim=10),
+        "Poincaré VAE: a wrapped normal posterior and prior on the Poincaré ball of curvature -1, the decoder reading "
+        "codes through the log map at the origin, vae-mlp's networks (Mathieu et al., 2019)",
+        ("density", "hyperbolic"),
+    ),
 }
 
 #: The small CPU defaults of the latent-diffusion autoencoders' networks (the papers' run 128-512 channels with

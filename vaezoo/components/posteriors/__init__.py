@@ -10,11 +10,12 @@ from vaezoo.components.posteriors.ladder import LadderPosterior
 from vaezoo.components.posteriors.planar_radial import PlanarPosterior, RadialPosterior
 from vaezoo.components.posteriors.vmf import VonMisesFisherPosterior
 from vaezoo.components.posteriors.vq import VQPosterior
+from vaezoo.components.posteriors.wrapped_normal import WrappedNormalPosterior
 from vaezoo.registry.hookspecs import Register, hookimpl
 
 __all__ = [
     "DeterministicPosterior", "GaussianPosterior", "GumbelSoftmaxPosterior", "IAFPosterior", "JointPosterior", "LadderPosterior",
-    "PlanarPosterior", "RadialPosterior", "VQPosterior", "VonMisesFisherPosterior",
+    "PlanarPosterior", "RadialPosterior", "VQPosterior", "VonMisesFisherPosterior", "WrappedNormalPosterior",
 ]
 
 
@@ -34,3 +35,5 @@ def vaezoo_register_posteriors(register: Register) -> None:
              description="planar flows on a Gaussian, parameters amortized by the encoder (Rezende and Mohamed, 2015)")
     register("radial", RadialPosterior,
              description="radial flows on a Gaussian, parameters amortized by the encoder (Rezende and Mohamed, 2015)")
+    register("wrapped-normal", WrappedNormalPosterior,
+             description="wrapped normal on the Poincaré ball, codes read through the log map (Mathieu et al., 2019)")
