@@ -70,6 +70,8 @@ SMALL = {
     ("posterior", "gumbel-softmax"): {"categories": 2},
     ("posterior", "joint"): {"continuous": 2, "categories": 2},
     ("posterior", "iaf"): {"hidden_dims": [8], "context": 2},
+    ("posterior", "planar"): {"layers": 2},
+    ("posterior", "radial"): {"layers": 2},
     ("prior", "mog"): {"components": 3},
     ("prior", "vamp"): {"components": 3},
     ("prior", "ladder"): {"layers": 2, "hidden": 8},
@@ -85,6 +87,7 @@ SMALL = {
     ("objective", "aae"): {"hidden_dims": [8]},
     ("objective", "vae-gan"): {"channels": [4], "hidden": 8},
     ("objective", "ldm"): {"discriminator_channels": 4, "discriminator_layers": 1, "perceptual": "none"},
+    ("objective", "hamiltonian"): {"steps": 2},
 }
 #: Objectives with the options that change what they need of the posterior: name -> (registered name, options).
 OBJECTIVES = {
@@ -92,11 +95,13 @@ OBJECTIVES = {
     "iwae": ("iwae", {}), "dip": ("dip", {}), "dip-ii": ("dip", {"kind": "ii"}), "miwae": ("miwae", {}),
     "piwae": ("piwae", {}), "ciwae": ("ciwae", {}), "factor": ("factor", {}), "aae": ("aae", {}),
     "vae-gan": ("vae-gan", {}), "ldm": ("ldm", {}), "rae": ("rae", {}), "rae-gp": ("rae", {"regularizer": "gp"}),
+    "hamiltonian": ("hamiltonian", {}),
 }
 #: For product A: a prior each posterior accepts.
 ACCEPTED_PRIOR = {
     "gaussian": "standard-normal", "ladder": "ladder", "vmf": "uniform-sphere", "gumbel-softmax": "categorical",
     "joint": "joint", "vq": "codebook", "iaf": "standard-normal", "deterministic": "standard-normal",
+    "planar": "standard-normal", "radial": "standard-normal", "wrapped-normal": "poincare",
 }
 
 
@@ -113,12 +118,14 @@ EUCLIDEAN_PRIORS = {"standard-normal", "learned-diagonal", "mog", "vamp", "ladde
 POSTERIOR_PRIORS = {
     "gaussian": EUCLIDEAN_PRIORS, "iaf": EUCLIDEAN_PRIORS, "ladder": {"ladder"}, "vmf": {"uniform-sphere"},
     "gumbel-softmax": {"categorical"}, "joint": {"joint"}, "vq": {"codebook"}, "deterministic": EUCLIDEAN_PRIORS,
+    "planar": EUCLIDEAN_PRIORS, "radial": EUCLIDEAN_PRIORS, "wrapped-normal": {"poincare"},
 }
 #: The feature (in the words of the refusal) each objective needs.
 OBJECTIVE_NEEDS = {
     "elbo-free-bits": "the KL split into one term per latent dimension", "tc": "log q(z_d|x)",
     "iwae": "several draws of z", "miwae": "several draws of z", "piwae": "several draws of z",
     "ciwae": "several draws of z", "dip": "the mean and the per-dimension variance", "dip-ii": "the mean and the per-dimension variance",
+    "hamiltonian": "several draws of z",
 }
 
 
@@ -142,6 +149,8 @@ def expected_refusal(posterior: str, prior: str, objective: str) -> str | None:
     need = OBJECTIVE_NEEDS.get(objective)
     if need is not None and not offers(posterior, prior, need):
         return f"objective 'vaezoo:{OBJECTIVES[objective][0]}' needs {need}"
+    if objective == "hamiltonian" and prior not in EUCLIDEAN_PRIORS:  # leapfrog moves z through R^d
+        return "objective 'vaezoo:hamiltonian' cannot be used with prior"
     return None
 
 
@@ -378,7 +387,8 @@ def test_the_combinations_cover_every_builtin_part_and_every_kind_of_refusal():
     # every kind of refusal, each with every likelihood in some combination
     refusals = [r for c in COMBINATIONS if (r := expected_refusal(c[2], c[3], c[5]))]
     assert {c[4] for c in COMBINATIONS if expected_refusal(c[2], c[3], c[5])} == set(LIKELIHOODS)
-    for need in set(OBJECTIVE_NEEDS.values()) | {"cannot be used with prior", "reads the encoder's output"}:
+    for need in set(OBJECTIVE_NEEDS.values()) | {"cannot be used with prior", "reads the encoder's output",
+                                                 "objective 'vaezoo:hamiltonian' cannot be used with prior"}:
         assert any(need in r for r in refusals), need
     # and every refusal of the networks: each ldm network with labels, the ldm encoder with each posterior it
     # cannot serve
@@ -416,6 +426,7 @@ OPTION_VALUES = {
             "kl_weight": 0.01, "adversarial_weight": 0.8, "adaptive": False, "discriminator_start": 1,
             "discriminator_channels": 3, "discriminator_layers": 1, "steps": 2},
     "rae": {"latent_weight": 0.5, "decoder_weight": 0.1, "regularizer": "gp"},
+    "hamiltonian": {"steps": 2, "step_size": 0.1, "initial_beta": 0.7, "tempered": False},
 }
 #: What the trainer wraps around each step: two steps of 4 (each in its noise shard), a clipped gradient, a
 #: warmed-up cosine learning rate (and bfloat16 autocast with every option changed).
@@ -538,7 +549,7 @@ SAMPLERS = builtin("sampler")
 SMALL_SAMPLERS = {"gmm": {"components": 2}, "flow": {"layers": 1, "hidden_dims": [8]},
                   "two-stage": {"hidden_dims": [8]}, "pixelcnn": {"channels": 8, "blocks": 1}}
 #: Posteriors whose codes are unconstrained real vectors: what a density on R^d can be fitted to.
-REAL_CODES = {"gaussian", "deterministic", "iaf", "ladder"}
+REAL_CODES = {"gaussian", "deterministic", "iaf", "ladder", "planar", "radial"}
 
 
 def expected_sampler_refusal(sampler: str, posterior: str, classes: int) -> str | None:

@@ -714,6 +714,33 @@ CASES = {
     "eval --sample-quality of shipped weights": Case(
         ["eval", "pretrained:vae-mlp/digits", "--sample-quality"], "pretrained:vae-mlp/digits is read-only",
         shipped_weights(), ON_SITE),
+    # famB branch (issue 24): flow posteriors
+    "planar posterior with no layers": Case(
+        ["train", "planar-vae-mlp", "--quiet", "--dataset", "digits", "--set", "posterior.layers=0", "--out", "{tmp}/o"],
+        "building posterior 'vaezoo:planar' with options {'layers': 0} for input_shape (1, 8, 8) and latent_dim 20 "
+        "failed: layers must be a positive int, got 0"),
+    "radial posterior with a fractional layer count": Case(
+        ["train", "radial-vae-mlp", "--quiet", "--dataset", "digits", "--set", "posterior.layers=2.5", "--out",
+         "{tmp}/o"], "layers must be a positive int, got 2.5"),
+    "hamiltonian objective with an initial temperature above 1": Case(
+        ["train", "hamiltonian-vae-mlp", "--quiet", "--dataset", "digits", "--set", "objective.initial_beta=1.5",
+         "--out", "{tmp}/o"], "initial_beta must be in (0, 1) and tempered true or false, got 1.5, True"),
+    "hamiltonian objective on the sphere": Case(
+        ["train", "hamiltonian-vae-mlp", "--quiet", "--dataset", "digits", "--set", "posterior=vmf", "--set",
+         "prior=uniform-sphere", "--out", "{tmp}/o"],
+        "objective 'vaezoo:hamiltonian' cannot be used with prior 'vaezoo:uniform-sphere': its leapfrog steps move z "
+        "through R^d along the gradient of log p(x, z), and the prior is on sphere"),
+    "Poincaré posterior and prior of different curvatures": Case(
+        ["train", "pvae-mlp", "--quiet", "--dataset", "digits", "--set", "posterior.curvature=0.5", "--out", "{tmp}/o"],
+        "posterior 'vaezoo:wrapped-normal' cannot be used with prior 'vaezoo:poincare': the posterior's ball has "
+        "curvature -0.5, the prior's -1.0; give both the same curvature"),
+    "Poincaré ball of curvature zero": Case(
+        ["train", "pvae-mlp", "--quiet", "--dataset", "digits", "--set", "prior.curvature=0", "--out", "{tmp}/o"],
+        "curvature must be a positive number (the ball's curvature is -curvature), got 0"),
+    "a Gaussian posterior with the Poincaré prior": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "prior=poincare", "--out", "{tmp}/o"],
+        "posterior 'vaezoo:gaussian' cannot be used with prior 'vaezoo:poincare': it needs a prior on euclidean; "
+        "the prior is on poincare"),
 }
 
 

@@ -217,6 +217,31 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
         "sampled through a fitted gmm (Ghosh et al., 2020)",
         ("autoencoder",),
     ),
+    # famB branch (issue 24): normalizing-flow posteriors with amortized parameters
+    "planar-vae-mlp": (
+        VariantSpec(**MLP, posterior="planar", latent_dim=20, options={"posterior": {"layers": 10}}),
+        "VAE with ten planar flow layers on the Gaussian posterior, their parameters amortized by the encoder, "
+        "vae-mlp's networks (Rezende & Mohamed, 2015)",
+        ("density", "flow"),
+    ),
+    "radial-vae-mlp": (
+        VariantSpec(**MLP, posterior="radial", latent_dim=20, options={"posterior": {"layers": 10}}),
+        "VAE with ten radial flow layers on the Gaussian posterior, their parameters amortized by the encoder, "
+        "vae-mlp's networks (Rezende & Mohamed, 2015)",
+        ("density", "flow"),
+    ),
+    "hamiltonian-vae-mlp": (
+        VariantSpec(**MLP, objective="hamiltonian", latent_dim=20, options={"objective": {"steps": 5}}),
+        "Hamiltonian VAE: five tempered leapfrog steps on log p(x, z) from the Gaussian posterior's draw, step "
+        "sizes and the initial temperature learned, vae-mlp's networks (Caterini et al., 2018)",
+        ("density",),
+    ),
+    "pvae-mlp": (
+        VariantSpec(**MLP, posterior="wrapped-normal", prior="poincare", latent_dim=10),
+        "Poincaré VAE: a wrapped normal posterior and prior on the Poincaré ball of curvature -1, the decoder reading "
+        "codes through the log map at the origin, vae-mlp's networks (Mathieu et al., 2019)",
+        ("density", "hyperbolic"),
+    ),
 }
 
 #: The small CPU defaults of the latent-diffusion autoencoders' networks (the papers' run 128-512 channels with

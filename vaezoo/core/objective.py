@@ -10,6 +10,7 @@ from torch import nn
 if TYPE_CHECKING:  # the VAE holds an objective; an objective is handed the VAE
     from vaezoo.core.model import VAE
     from vaezoo.core.output import VAEOutput
+    from vaezoo.core.prior import Prior
 
 
 class Objective(nn.Module, abc.ABC):
@@ -27,6 +28,10 @@ class Objective(nn.Module, abc.ABC):
     def needs(self) -> frozenset[str]:
         """The posterior features (keys of `vaezoo.core.FEATURES`) this objective uses, with its options."""
         return frozenset()
+
+    def prior_mismatch(self, prior: Prior) -> str | None:
+        """None when this objective can use `prior`, else why not (create_model refuses with the reason)."""
+        return None
 
     def adversary(self) -> nn.Module | None:
         """The network trained against the VAE by its own optimizer, kept out of the VAE's; None if there is none."""

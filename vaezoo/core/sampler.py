@@ -24,7 +24,7 @@ class Sampler(nn.Module, abc.ABC):
     (`vaezoo fit-sampler`) and stored in the run directory; one that does not (the model's own prior) is used as is.
     """
 
-    fits: frozenset[str] | None = frozenset({"gaussian", "deterministic", "iaf", "ladder"})
+    fits: frozenset[str] | None = frozenset({"gaussian", "deterministic", "iaf", "ladder", "planar", "radial"})
     codes: str = "means"
     needs_fit: bool = True
     #: Epochs (or EM iterations) of fitting when the user gives none.

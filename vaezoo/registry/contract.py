@@ -68,6 +68,9 @@ def check_combination(labels: dict[str, str], parts: dict[str, Any], num_classes
                 f"{labels['objective']} needs {FEATURES[feature]}, which {labels['posterior']} with "
                 f"{labels['prior']} does not give: {reason}"
             )
+    reason = parts["objective"].prior_mismatch(prior)
+    if reason is not None:
+        raise CombinationError(f"{labels['objective']} cannot be used with {labels['prior']}: {reason}")
     if num_classes and "encoder" in prior_takes and "num_classes" not in prior_takes:
         raise CombinationError(
             f"{labels['prior']} encodes with the VAE's encoder, which in this conditional VAE ({num_classes} "

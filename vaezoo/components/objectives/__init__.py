@@ -5,6 +5,7 @@ from vaezoo.components.objectives.aae import AdversarialAutoencoder
 from vaezoo.components.objectives.dip import DIPVAE
 from vaezoo.components.objectives.elbo import ELBO
 from vaezoo.components.objectives.factor import FactorVAE
+from vaezoo.components.objectives.hamiltonian import HamiltonianELBO
 from vaezoo.components.objectives.iwae import IWAE
 from vaezoo.components.objectives.ldm import LatentDiffusionLoss
 from vaezoo.components.objectives.miwae import CIWAE, MIWAE, PIWAE
@@ -16,7 +17,7 @@ from vaezoo.registry.hookspecs import Register, hookimpl
 
 __all__ = [
     "CIWAE", "DIPVAE", "ELBO", "IWAE", "MIWAE", "PIWAE", "VAEGAN", "AdversarialAutoencoder", "BetaTCVAE", "FactorVAE",
-    "LatentDiffusionLoss", "MMDObjective", "RAE",
+    "HamiltonianELBO", "LatentDiffusionLoss", "MMDObjective", "RAE",
 ]
 
 
@@ -35,5 +36,7 @@ def vaezoo_register_objectives(register: Register) -> None:
     register("rae", RAE, description="regularized autoencoder: |z|^2 and an L2 or gradient penalty on the decoder "
              "(Ghosh et al., 2020)")
     register("ciwae", CIWAE, description="beta ELBO + (1 - beta) IWAE of the same draws (Rainforth et al., 2018)")
+    register("hamiltonian", HamiltonianELBO, description="K tempered leapfrog steps on log p(x, z) from the "
+             "posterior's draw: the Hamiltonian VAE bound (Caterini et al., 2018)")
     register("ldm", LatentDiffusionLoss, description="L1 + perceptual + adaptive hinge patch-GAN + small KL: the "
              "objective of latent diffusion's autoencoders and VQGAN (Esser et al., 2021; Rombach et al., 2022)")

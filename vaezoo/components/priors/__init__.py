@@ -6,12 +6,13 @@ from vaezoo.components.priors.codebook import CodebookPrior
 from vaezoo.components.priors.gaussian import LearnedDiagonal, StandardNormal
 from vaezoo.components.priors.ladder import LadderPrior
 from vaezoo.components.priors.mixture import MixtureOfGaussians
+from vaezoo.components.priors.poincare import PoincareNormal
 from vaezoo.components.priors.sphere import UniformSphere
 from vaezoo.components.priors.vamp import VampPrior
 from vaezoo.registry.hookspecs import Register, hookimpl
 
 __all__ = [
-    "CategoricalPrior", "CodebookPrior", "JointPrior", "LadderPrior", "LearnedDiagonal", "MixtureOfGaussians",
+    "CategoricalPrior", "CodebookPrior", "JointPrior", "LadderPrior", "LearnedDiagonal", "MixtureOfGaussians", "PoincareNormal",
     "StandardNormal", "UniformSphere", "VampPrior",
 ]
 
@@ -28,3 +29,5 @@ def vaezoo_register_priors(register: Register) -> None:
     register("joint", JointPrior, description="N(0, I) times categorical blocks, for the joint posterior (JointVAE)")
     register("codebook", CodebookPrior,
              description="VQ-VAE codebook (loss or EMA updates) with a categorical prior over codes (van den Oord et al., 2017)")
+    register("poincare", PoincareNormal,
+             description="wrapped normal at the origin of the Poincaré ball, for the wrapped-normal posterior")
