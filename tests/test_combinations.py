@@ -156,7 +156,7 @@ def expected_refusal(posterior: str, prior: str, objective: str) -> str | None:
 
 #: The posteriors the ldm encoder can serve: it gives each parameter as one latent map of latent_dim numbers, so
 #: those that read only tensors of latent_dim numbers (not vmf's concentration, iaf's context, joint's split).
-LDM_SERVES = {"gaussian", "ladder", "gumbel-softmax", "vq", "deterministic"}
+LDM_SERVES = {"gaussian", "ladder", "gumbel-softmax", "vq", "deterministic", "wrapped-normal"}
 
 
 def part_refusal(encoder: str, decoder: str, posterior: str, classes: int) -> str | None:
