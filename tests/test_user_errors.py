@@ -812,6 +812,19 @@ def filled(case: Case, run: Path, tmp: Path) -> tuple[list[str], dict[str, str]]
             {key: value.format(run=run, tmp=tmp) for key, value in case.env.items()})
 
 
+def hub_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """huggingface_hub reads HF_HUB_CACHE and HF_HUB_OFFLINE once, when it is imported: a case that sets them is
+    given them in this process as a fresh interpreter would read them."""
+    if not {"HF_HUB_CACHE", "HF_HUB_OFFLINE"} & set(env):
+        return
+    from huggingface_hub import constants
+
+    if "HF_HUB_CACHE" in env:
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", env["HF_HUB_CACHE"])
+    if "HF_HUB_OFFLINE" in env:
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", env["HF_HUB_OFFLINE"].upper() in {"1", "ON", "YES", "TRUE"})
+
+
 def run_in_process(argv: list[str], env: dict[str, str], tmp: Path, monkeypatch: pytest.MonkeyPatch,
                    capfd: pytest.CaptureFixture) -> tuple[int, str]:
     """`vaezoo ARGV` as the command line runs it, in this process: (exit code, stderr). An exception that
@@ -822,6 +835,7 @@ def run_in_process(argv: list[str], env: dict[str, str], tmp: Path, monkeypatch:
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    hub_settings(env, monkeypatch)
     for entry in reversed(env.get("PYTHONPATH", "").split(os.pathsep)):  # what the interpreter would put on sys.path
         if entry and entry not in sys.path:
             monkeypatch.syspath_prepend(entry)
