@@ -82,6 +82,8 @@ OBJECTIVES = {
     "iwae": ("iwae", {}), "dip": ("dip", {}), "dip-ii": ("dip", {"kind": "ii"}), "miwae": ("miwae", {}),
     "piwae": ("piwae", {}), "ciwae": ("ciwae", {}), "factor": ("factor", {}), "aae": ("aae", {}),
     "vae-gan": ("vae-gan", {}), "ldm": ("ldm", {}), "rae": ("rae", {}), "rae-gp": ("rae", {"regularizer": "gp"}),
+    "capacity": ("capacity", {}), "capacity-joint": ("capacity", {"discrete_capacity": 1.0}),  # famA branch
+    "swae": ("swae", {"projections": 4}),  # famA branch
 }
 #: For product A: a prior each posterior accepts.
 ACCEPTED_PRIOR = {
@@ -109,6 +111,7 @@ OBJECTIVE_NEEDS = {
     "elbo-free-bits": "the KL split into one term per latent dimension", "tc": "log q(z_d|x)",
     "iwae": "several draws of z", "miwae": "several draws of z", "piwae": "several draws of z",
     "ciwae": "several draws of z", "dip": "the mean and the per-dimension variance", "dip-ii": "the mean and the per-dimension variance",
+    "capacity-joint": "the KL split into its continuous and discrete parts",  # famA branch
 }
 
 
@@ -118,6 +121,8 @@ def offers(posterior: str, prior: str, need: str) -> bool:
         return posterior not in {"gumbel-softmax", "joint", "deterministic"}  # a point mass none at all
     if need == "the KL split into one term per latent dimension":  # a factorized Gaussian against a factorized prior
         return posterior == "gaussian" and prior in {"standard-normal", "learned-diagonal"}
+    if need == "the KL split into its continuous and discrete parts":  # only joint latents have both parts
+        return posterior == "joint"
     if need == "the mean and the per-dimension variance":  # a point mass has them too: its code, variance 0
         return posterior in {"gaussian", "deterministic"}
     return posterior == "gaussian"  # per-dimension densities: only the diagonal Gaussian has them
@@ -311,7 +316,7 @@ def test_the_combinations_cover_every_builtin_part_and_every_kind_of_refusal():
         assert any(need in r for r in refusals), need
     assert set(evaluate.METRIC_NEEDS.values()) <= set(FEATURES)
     # OBJECTIVE_NEEDS and `offers` word one rule per feature: a new feature needs a rule here
-    assert set(FEATURES) == {"samples", "kl_per_dim", "density", "moments"}
+    assert set(FEATURES) == {"samples", "kl_per_dim", "density", "moments", "kl_parts"}
 
 
 # -- through the trainer: what it wraps around a step ------------------------------------------------------------
@@ -339,6 +344,14 @@ OPTION_VALUES = {
             "kl_weight": 0.01, "adversarial_weight": 0.8, "adaptive": False, "discriminator_start": 1,
             "discriminator_channels": 3, "discriminator_layers": 1, "steps": 2},
     "rae": {"latent_weight": 0.5, "decoder_weight": 0.1, "regularizer": "gp"},
+    # famA branch: a discrete capacity needs joint latents (OPTION_PARTS)
+    "capacity": {"gamma": 2.0, "capacity": 3.0, "capacity_steps": 2, "discrete_capacity": 1.0, "discrete_gamma": 0.5},
+    "swae": {"weight": 2.0, "projections": 5, "power": 1.0, "kl_weight": 0.5},
+}
+#: The parts an objective's "every option" row needs instead of the Gaussian posterior and prior (famA branch).
+OPTION_PARTS = {
+    "capacity": {"posterior": "joint", "prior": "joint", **{f"{kind}.{k}": v for kind in ("posterior", "prior")
+                                                            for k, v in SMALL[(kind, "joint")].items()}},
 }
 #: What the trainer wraps around each step: two steps of 4 (each in its noise shard), a clipped gradient, a
 #: warmed-up cosine learning rate (and bfloat16 autocast with every option changed).
@@ -351,7 +364,7 @@ def trained_through_fit(objective: str, options: dict, classes: int, **settings)
     small = {f"objective.{k}": v for k, v in SMALL.get(("objective", objective), {}).items()}
     model = vaezoo.create_model("vae-mlp", input_shape=SHAPE, latent_dim=LATENT, num_classes=classes,
                                 **{**overrides_for("mlp", "mlp", "gaussian", "standard-normal", "bernoulli", "elbo"),
-                                   "objective": objective, **small,
+                                   "objective": objective, **small, **(OPTION_PARTS.get(objective, {}) if options else {}),
                                    **{f"objective.{k}": v for k, v in options.items()}})
     x = torch.rand(12, *SHAPE).bernoulli()
     data = (x, torch.arange(12) % CLASSES) if classes else x
@@ -395,7 +408,7 @@ def test_the_trainer_slice_changes_every_option_of_every_objective():
 class Declared:
     """Wraps a posterior so that each feature's method works only if the objective declared that feature."""
 
-    METHODS = {"kl_per_dim": "kl_per_dim", "density": "log_density", "moments": "moments"}
+    METHODS = {"kl_per_dim": "kl_per_dim", "density": "log_density", "moments": "moments", "kl_parts": "kl_parts"}
 
     def __init__(self, posterior, allowed: frozenset[str]) -> None:
         self.posterior, self.allowed, self.used = posterior, allowed, set()
@@ -428,7 +441,8 @@ def test_each_objective_declares_every_posterior_feature_it_uses(objective, whic
     torch.manual_seed(0)
     small = {f"objective.{k}": v for k, v in SMALL.get(("objective", objective), {}).items()}
     model = vaezoo.create_model("vae-mlp", input_shape=SHAPE, latent_dim=LATENT, objective=objective,
-                                **{**small, **{f"objective.{k}": v for k, v in options.items()}})
+                                **{**small, **(OPTION_PARTS.get(objective, {}) if options else {}),
+                                   **{f"objective.{k}": v for k, v in options.items()}})
     guard = Declared(model.posterior, model.objective.needs())
     guard.install()
     out = model(torch.rand(6, *SHAPE).bernoulli())

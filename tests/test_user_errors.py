@@ -763,6 +763,21 @@ CASES.update({
 })
 
 
+# -- famA branch (issue 24): the controlled-capacity and sliced-Wasserstein objectives --------------------------
+CASES.update({
+    "capacity objective's discrete capacity on Gaussian latents": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "objective=capacity", "--set", "objective.discrete_capacity=5",
+         "--out", "{tmp}/o"],
+        "objective 'vaezoo:capacity' needs the KL split into its continuous and discrete parts"),
+    "capacity objective's negative capacity_steps": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "objective=capacity", "--set", "objective.capacity_steps=-5",
+         "--out", "{tmp}/o"], "capacity_steps must be a non-negative int (steps), got -5"),
+    "swae objective with no projections": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "objective=swae", "--set", "objective.projections=0",
+         "--out", "{tmp}/o"], "projections must be a positive int, got 0"),
+})
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("trained") / "run"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from vaezoo.components.objectives.aae import AdversarialAutoencoder
+from vaezoo.components.objectives.capacity import CapacityObjective
 from vaezoo.components.objectives.dip import DIPVAE
 from vaezoo.components.objectives.elbo import ELBO
 from vaezoo.components.objectives.factor import FactorVAE
@@ -10,13 +11,14 @@ from vaezoo.components.objectives.ldm import LatentDiffusionLoss
 from vaezoo.components.objectives.miwae import CIWAE, MIWAE, PIWAE
 from vaezoo.components.objectives.mmd import MMDObjective
 from vaezoo.components.objectives.rae import RAE
+from vaezoo.components.objectives.swae import SlicedWassersteinAE
 from vaezoo.components.objectives.tc import BetaTCVAE
 from vaezoo.components.objectives.vaegan import VAEGAN
 from vaezoo.registry.hookspecs import Register, hookimpl
 
 __all__ = [
     "CIWAE", "DIPVAE", "ELBO", "IWAE", "MIWAE", "PIWAE", "VAEGAN", "AdversarialAutoencoder", "BetaTCVAE", "FactorVAE",
-    "LatentDiffusionLoss", "MMDObjective", "RAE",
+    "LatentDiffusionLoss", "MMDObjective", "RAE", "CapacityObjective", "SlicedWassersteinAE",
 ]
 
 
@@ -37,3 +39,8 @@ def vaezoo_register_objectives(register: Register) -> None:
     register("ciwae", CIWAE, description="beta ELBO + (1 - beta) IWAE of the same draws (Rainforth et al., 2018)")
     register("ldm", LatentDiffusionLoss, description="L1 + perceptual + adaptive hinge patch-GAN + small KL: the "
              "objective of latent diffusion's autoencoders and VQGAN (Esser et al., 2021; Rombach et al., 2022)")
+    register("capacity", CapacityObjective, description="reconstruction + gamma |KL - C(t)|, the capacity C rising "
+             "linearly (Burgess et al., 2018); separate continuous and discrete capacities for joint latents "
+             "(Dupont, 2018)")
+    register("swae", SlicedWassersteinAE, description="reconstruction + the sliced Wasserstein distance between the "
+             "batch's codes and prior draws (Kolouri et al., 2019)")
