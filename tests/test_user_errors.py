@@ -775,6 +775,9 @@ CASES.update({
     "swae objective with no projections": Case(
         [*TRAIN, "--dataset", "digits", "--set", "objective=swae", "--set", "objective.projections=0",
          "--out", "{tmp}/o"], "projections must be a positive int, got 0"),
+    "ms-ssim likelihood's alpha above 1": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "likelihood=ms-ssim", "--set", "likelihood.alpha=2",
+         "--out", "{tmp}/o"], "alpha must be a number in [0, 1] (the weight of 1 - MS-SSIM), got 2"),
 })
 
 

@@ -23,6 +23,7 @@ ZOO = [
     "joint-vae-conv", "vq-vae-conv", "vq-vae-mlp", "iaf-vae-mlp", "dip-vae-conv", "dip-vae-ii-conv", "miwae-mlp",
     "piwae-mlp", "ciwae-mlp", "autoencoder-kl", "kl-f4", "kl-f8", "vq-f8", "ae-mlp", "ae-conv", "rae-conv",
     "rae-gp-conv", "beta-vae-capacity-conv", "joint-vae-capacity-conv", "swae-conv",
+    "vae-msssim-conv",
 ]
 #: Variants that must name their paper in `vaezoo list`.
 WITH_PAPER = [
@@ -30,7 +31,7 @@ WITH_PAPER = [
     "factor-vae-conv", "aae-conv", "vae-gan-conv", "svae-mlp", "gumbel-vae-mlp", "joint-vae-conv", "vq-vae-conv",
     "vq-vae-mlp", "iaf-vae-mlp", "dip-vae-conv", "dip-vae-ii-conv", "miwae-mlp", "piwae-mlp", "ciwae-mlp",
     "autoencoder-kl", "kl-f4", "kl-f8", "vq-f8", "rae-conv", "rae-gp-conv", "beta-vae-capacity-conv",
-    "joint-vae-capacity-conv", "swae-conv",
+    "joint-vae-capacity-conv", "swae-conv", "vae-msssim-conv",
 ]
 
 #: Small networks per encoder/decoder kind, so a short run is quick.

@@ -244,6 +244,12 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
         "Wasserstein distance (50 random projections) between the codes and N(0, I) draws (Kolouri et al., 2019)",
         ("autoencoder",),
     ),
+    "vae-msssim-conv": (
+        VariantSpec(**CONV, likelihood="ms-ssim", latent_dim=16, options={"likelihood": {"alpha": 0.84}}),
+        "VAE trained on a structural reconstruction term, 0.84 (1 - MS-SSIM) + 0.16 L1 per pixel, in place of a "
+        "likelihood (so its ELBO is not a bound on log p(x)), convolutional networks (Zhao et al., 2017)",
+        (),
+    ),
 }
 
 #: The small CPU defaults of the latent-diffusion autoencoders' networks (the papers' run 128-512 channels with
