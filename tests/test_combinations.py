@@ -75,6 +75,7 @@ SMALL = {
     ("objective", "aae"): {"hidden_dims": [8]},
     ("objective", "vae-gan"): {"channels": [4], "hidden": 8},
     ("objective", "ldm"): {"discriminator_channels": 4, "discriminator_layers": 1, "perceptual": "none"},
+    ("objective", "dfc"): {"feature_weight": 0.0, "pixel_weight": 1.0, "feature_steps": 5},  # famA: no labels needed
 }
 #: Objectives with the options that change what they need of the posterior: name -> (registered name, options).
 OBJECTIVES = {
@@ -84,6 +85,7 @@ OBJECTIVES = {
     "vae-gan": ("vae-gan", {}), "ldm": ("ldm", {}), "rae": ("rae", {}), "rae-gp": ("rae", {"regularizer": "gp"}),
     "capacity": ("capacity", {}), "capacity-joint": ("capacity", {"discrete_capacity": 1.0}),  # famA branch
     "swae": ("swae", {"projections": 4}),  # famA branch
+    "dfc": ("dfc", {"feature_weight": 0.5}),  # famA branch: on the feature network's random weights here
 }
 #: For product A: a prior each posterior accepts.
 ACCEPTED_PRIOR = {
@@ -347,6 +349,7 @@ OPTION_VALUES = {
     # famA branch: a discrete capacity needs joint latents (OPTION_PARTS)
     "capacity": {"gamma": 2.0, "capacity": 3.0, "capacity_steps": 2, "discrete_capacity": 1.0, "discrete_gamma": 0.5},
     "swae": {"weight": 2.0, "projections": 5, "power": 1.0, "kl_weight": 0.5},
+    "dfc": {"feature_weight": 2.0, "kl_weight": 0.5, "pixel_weight": 0.5, "feature_steps": 3},
 }
 #: The parts an objective's "every option" row needs instead of the Gaussian posterior and prior (famA branch).
 OPTION_PARTS = {

@@ -778,6 +778,10 @@ CASES.update({
     "ms-ssim likelihood's alpha above 1": Case(
         [*TRAIN, "--dataset", "digits", "--set", "likelihood=ms-ssim", "--set", "likelihood.alpha=2",
          "--out", "{tmp}/o"], "alpha must be a number in [0, 1] (the weight of 1 - MS-SSIM), got 2"),
+    "dfc objective's feature network on unlabelled data": Case(
+        ["train", "dfc-vae-conv", "--quiet", "--epochs", "1", "--dataset", "arrays", "--data-dir", "{tmp}/x.npy",
+         "--out", "{tmp}/o"], "give labelled data (fit(model, (x, y))), or set objective.feature_weight=0",
+        lambda tmp, run: np.save(tmp / "x.npy", np.random.default_rng(0).random((16, 8, 8)).astype(np.float32))),
 })
 
 

@@ -250,6 +250,14 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
         "likelihood (so its ELBO is not a bound on log p(x)), convolutional networks (Zhao et al., 2017)",
         (),
     ),
+    "dfc-vae-conv": (
+        VariantSpec(**CONV, objective="dfc", latent_dim=16,
+                    options={"objective": {"feature_weight": 0.5, "kl_weight": 1.0, "pixel_weight": 0.0}}),
+        "Deep feature consistent VAE (VAE-123): reconstruction judged in the three ReLU layers of vaezoo's "
+        "FeatureNet trained on the dataset's labels (the domain features of FID) instead of pixels, feature "
+        "weight 0.5, KL weight 1; needs labelled data (Hou et al., 2017)",
+        (),
+    ),
 }
 
 #: The small CPU defaults of the latent-diffusion autoencoders' networks (the papers' run 128-512 channels with

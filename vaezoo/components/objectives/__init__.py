@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from vaezoo.components.objectives.aae import AdversarialAutoencoder
 from vaezoo.components.objectives.capacity import CapacityObjective
+from vaezoo.components.objectives.dfc import FeatureConsistentVAE
 from vaezoo.components.objectives.dip import DIPVAE
 from vaezoo.components.objectives.elbo import ELBO
 from vaezoo.components.objectives.factor import FactorVAE
@@ -19,6 +20,7 @@ from vaezoo.registry.hookspecs import Register, hookimpl
 __all__ = [
     "CIWAE", "DIPVAE", "ELBO", "IWAE", "MIWAE", "PIWAE", "VAEGAN", "AdversarialAutoencoder", "BetaTCVAE", "FactorVAE",
     "LatentDiffusionLoss", "MMDObjective", "RAE", "CapacityObjective", "SlicedWassersteinAE",
+    "FeatureConsistentVAE",
 ]
 
 
@@ -44,3 +46,5 @@ def vaezoo_register_objectives(register: Register) -> None:
              "(Dupont, 2018)")
     register("swae", SlicedWassersteinAE, description="reconstruction + the sliced Wasserstein distance between the "
              "batch's codes and prior draws (Kolouri et al., 2019)")
+    register("dfc", FeatureConsistentVAE, description="deep feature consistent VAE: reconstruction in the hidden "
+             "features of vaezoo's FeatureNet trained on the dataset's labels, + KL (Hou et al., 2017)")
