@@ -88,6 +88,7 @@ SMALL = {
     ("objective", "vae-gan"): {"channels": [4], "hidden": 8},
     ("objective", "ldm"): {"discriminator_channels": 4, "discriminator_layers": 1, "perceptual": "none"},
     ("objective", "hamiltonian"): {"steps": 2},
+    ("objective", "dfc"): {"feature_weight": 0.0, "pixel_weight": 1.0, "feature_steps": 5},  # famA: no labels needed
 }
 #: Objectives with the options that change what they need of the posterior: name -> (registered name, options).
 OBJECTIVES = {
@@ -96,6 +97,9 @@ OBJECTIVES = {
     "piwae": ("piwae", {}), "ciwae": ("ciwae", {}), "factor": ("factor", {}), "aae": ("aae", {}),
     "vae-gan": ("vae-gan", {}), "ldm": ("ldm", {}), "rae": ("rae", {}), "rae-gp": ("rae", {"regularizer": "gp"}),
     "hamiltonian": ("hamiltonian", {}),
+    "capacity": ("capacity", {}), "capacity-joint": ("capacity", {"discrete_capacity": 1.0}),  # famA branch
+    "swae": ("swae", {"projections": 4}),  # famA branch
+    "dfc": ("dfc", {"feature_weight": 0.5}),  # famA branch: on the feature network's random weights here
 }
 #: For product A: a prior each posterior accepts.
 ACCEPTED_PRIOR = {
@@ -126,6 +130,7 @@ OBJECTIVE_NEEDS = {
     "iwae": "several draws of z", "miwae": "several draws of z", "piwae": "several draws of z",
     "ciwae": "several draws of z", "dip": "the mean and the per-dimension variance", "dip-ii": "the mean and the per-dimension variance",
     "hamiltonian": "several draws of z",
+    "capacity-joint": "the KL split into its continuous and discrete parts",  # famA branch
 }
 
 
@@ -135,6 +140,8 @@ def offers(posterior: str, prior: str, need: str) -> bool:
         return posterior not in {"gumbel-softmax", "joint", "deterministic"}  # a point mass none at all
     if need == "the KL split into one term per latent dimension":  # a factorized Gaussian against a factorized prior
         return posterior == "gaussian" and prior in {"standard-normal", "learned-diagonal"}
+    if need == "the KL split into its continuous and discrete parts":  # only joint latents have both parts
+        return posterior == "joint"
     if need == "the mean and the per-dimension variance":  # a point mass has them too: its code, variance 0
         return posterior in {"gaussian", "deterministic"}
     return posterior == "gaussian"  # per-dimension densities: only the diagonal Gaussian has them
@@ -343,12 +350,14 @@ def test_combination_works_end_to_end(encoder, decoder, posterior, prior, likeli
 
 #: The pairs of values that no working combination holds, written from what the parts are: the ldm networks
 #: take no labels; the ldm encoder serves no posterior outside LDM_SERVES, and so no prior that accepts only such
-#: posteriors (the uniform sphere only vmf, the joint prior only joint). The design must hold every other pair.
+#: posteriors (the uniform sphere only vmf, the joint prior only joint), and no objective that only such a
+#: posterior can serve (JointVAE's capacities need joint latents). The design must hold every other pair.
 NEVER = {
     ("encoder", "classes"): {("ldm", CLASSES)},
     ("decoder", "classes"): {("ldm", CLASSES)},
     ("encoder", "posterior"): {("ldm", posterior) for posterior in set(POSTERIORS) - LDM_SERVES},
     ("encoder", "prior"): {("ldm", "uniform-sphere"), ("ldm", "joint")},
+    ("encoder", "objective"): {("ldm", "capacity-joint")},
 }
 
 
@@ -398,7 +407,7 @@ def test_the_combinations_cover_every_builtin_part_and_every_kind_of_refusal():
         for posterior in set(POSTERIORS) - LDM_SERVES}
     assert set(evaluate.METRIC_NEEDS.values()) <= set(FEATURES)
     # OBJECTIVE_NEEDS and `offers` word one rule per feature: a new feature needs a rule here
-    assert set(FEATURES) == {"samples", "kl_per_dim", "density", "moments"}
+    assert set(FEATURES) == {"samples", "kl_per_dim", "density", "moments", "kl_parts"}
 
 
 # -- through the trainer: what it wraps around a step ------------------------------------------------------------
@@ -427,6 +436,15 @@ OPTION_VALUES = {
             "discriminator_channels": 3, "discriminator_layers": 1, "steps": 2},
     "rae": {"latent_weight": 0.5, "decoder_weight": 0.1, "regularizer": "gp"},
     "hamiltonian": {"steps": 2, "step_size": 0.1, "initial_beta": 0.7, "tempered": False},
+    # famA branch: a discrete capacity needs joint latents (OPTION_PARTS)
+    "capacity": {"gamma": 2.0, "capacity": 3.0, "capacity_steps": 2, "discrete_capacity": 1.0, "discrete_gamma": 0.5},
+    "swae": {"weight": 2.0, "projections": 5, "power": 1.0, "kl_weight": 0.5},
+    "dfc": {"feature_weight": 2.0, "kl_weight": 0.5, "pixel_weight": 0.5, "feature_steps": 3},
+}
+#: The parts an objective's "every option" row needs instead of the Gaussian posterior and prior (famA branch).
+OPTION_PARTS = {
+    "capacity": {"posterior": "joint", "prior": "joint", **{f"{kind}.{k}": v for kind in ("posterior", "prior")
+                                                            for k, v in SMALL[(kind, "joint")].items()}},
 }
 #: What the trainer wraps around each step: two steps of 4 (each in its noise shard), a clipped gradient, a
 #: warmed-up cosine learning rate (and bfloat16 autocast with every option changed).
@@ -439,7 +457,7 @@ def trained_through_fit(objective: str, options: dict, classes: int, **settings)
     small = {f"objective.{k}": v for k, v in SMALL.get(("objective", objective), {}).items()}
     model = vaezoo.create_model("vae-mlp", input_shape=SHAPE, latent_dim=LATENT, num_classes=classes,
                                 **{**overrides_for("mlp", "mlp", "gaussian", "standard-normal", "bernoulli", "elbo"),
-                                   "objective": objective, **small,
+                                   "objective": objective, **small, **(OPTION_PARTS.get(objective, {}) if options else {}),
                                    **{f"objective.{k}": v for k, v in options.items()}})
     x = torch.rand(12, *SHAPE).bernoulli()
     data = (x, torch.arange(12) % CLASSES) if classes else x
@@ -483,7 +501,7 @@ def test_the_trainer_slice_changes_every_option_of_every_objective():
 class Declared:
     """Wraps a posterior so that each feature's method works only if the objective declared that feature."""
 
-    METHODS = {"kl_per_dim": "kl_per_dim", "density": "log_density", "moments": "moments"}
+    METHODS = {"kl_per_dim": "kl_per_dim", "density": "log_density", "moments": "moments", "kl_parts": "kl_parts"}
 
     def __init__(self, posterior, allowed: frozenset[str]) -> None:
         self.posterior, self.allowed, self.used = posterior, allowed, set()
@@ -516,7 +534,8 @@ def test_each_objective_declares_every_posterior_feature_it_uses(objective, whic
     torch.manual_seed(0)
     small = {f"objective.{k}": v for k, v in SMALL.get(("objective", objective), {}).items()}
     model = vaezoo.create_model("vae-mlp", input_shape=SHAPE, latent_dim=LATENT, objective=objective,
-                                **{**small, **{f"objective.{k}": v for k, v in options.items()}})
+                                **{**small, **(OPTION_PARTS.get(objective, {}) if options else {}),
+                                   **{f"objective.{k}": v for k, v in options.items()}})
     guard = Declared(model.posterior, model.objective.needs())
     guard.install()
     out = model(torch.rand(6, *SHAPE).bernoulli())

@@ -790,6 +790,28 @@ CASES.update({
 })
 
 
+# -- famA branch (issue 24): the controlled-capacity and sliced-Wasserstein objectives --------------------------
+CASES.update({
+    "capacity objective's discrete capacity on Gaussian latents": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "objective=capacity", "--set", "objective.discrete_capacity=5",
+         "--out", "{tmp}/o"],
+        "objective 'vaezoo:capacity' needs the KL split into its continuous and discrete parts"),
+    "capacity objective's negative capacity_steps": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "objective=capacity", "--set", "objective.capacity_steps=-5",
+         "--out", "{tmp}/o"], "capacity_steps must be a non-negative int (steps), got -5"),
+    "swae objective with no projections": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "objective=swae", "--set", "objective.projections=0",
+         "--out", "{tmp}/o"], "projections must be a positive int, got 0"),
+    "ms-ssim likelihood's alpha above 1": Case(
+        [*TRAIN, "--dataset", "digits", "--set", "likelihood=ms-ssim", "--set", "likelihood.alpha=2",
+         "--out", "{tmp}/o"], "alpha must be a number in [0, 1] (the weight of 1 - MS-SSIM), got 2"),
+    "dfc objective's feature network on unlabelled data": Case(
+        ["train", "dfc-vae-conv", "--quiet", "--epochs", "1", "--dataset", "arrays", "--data-dir", "{tmp}/x.npy",
+         "--out", "{tmp}/o"], "give labelled data (fit(model, (x, y))), or set objective.feature_weight=0",
+        lambda tmp, run: np.save(tmp / "x.npy", np.random.default_rng(0).random((16, 8, 8)).astype(np.float32))),
+})
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("trained") / "run"

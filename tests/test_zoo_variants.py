@@ -22,7 +22,8 @@ ZOO = [
     "gaussian-vae-conv", "factor-vae-conv", "aae-conv", "vae-gan-conv", "svae-mlp", "gumbel-vae-mlp",
     "joint-vae-conv", "vq-vae-conv", "vq-vae-mlp", "iaf-vae-mlp", "dip-vae-conv", "dip-vae-ii-conv", "miwae-mlp",
     "piwae-mlp", "ciwae-mlp", "autoencoder-kl", "kl-f4", "kl-f8", "vq-f8", "ae-mlp", "ae-conv", "rae-conv",
-    "rae-gp-conv", "planar-vae-mlp", "radial-vae-mlp", "hamiltonian-vae-mlp", "pvae-mlp",
+    "rae-gp-conv", "planar-vae-mlp", "radial-vae-mlp", "hamiltonian-vae-mlp", "pvae-mlp", "beta-vae-capacity-conv",
+    "joint-vae-capacity-conv", "swae-conv", "vae-msssim-conv", "dfc-vae-conv",
 ]
 #: Variants that must name their paper in `vaezoo list`.
 WITH_PAPER = [
@@ -30,7 +31,8 @@ WITH_PAPER = [
     "factor-vae-conv", "aae-conv", "vae-gan-conv", "svae-mlp", "gumbel-vae-mlp", "joint-vae-conv", "vq-vae-conv",
     "vq-vae-mlp", "iaf-vae-mlp", "dip-vae-conv", "dip-vae-ii-conv", "miwae-mlp", "piwae-mlp", "ciwae-mlp",
     "autoencoder-kl", "kl-f4", "kl-f8", "vq-f8", "rae-conv", "rae-gp-conv", "planar-vae-mlp", "radial-vae-mlp",
-    "hamiltonian-vae-mlp", "pvae-mlp",
+    "hamiltonian-vae-mlp", "pvae-mlp", "beta-vae-capacity-conv", "joint-vae-capacity-conv", "swae-conv",
+    "vae-msssim-conv", "dfc-vae-conv",
 ]
 
 #: Small networks per encoder/decoder kind, so a short run is quick.
@@ -60,6 +62,8 @@ def tiny(name: str) -> dict[str, dict[str, object]]:
         overrides["objective"] = {"channels": [8], "hidden": 32}
     if recipe.objective == "ldm":  # its domain perceptual network trained briefly
         overrides["objective"] = {"discriminator_channels": 8, "perceptual_steps": 50}
+    if recipe.objective == "dfc":  # famA branch: its feature network trained briefly
+        overrides["objective"] = {"feature_steps": 50}
     return overrides
 
 

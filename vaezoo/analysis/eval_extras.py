@@ -121,9 +121,9 @@ def hand_feature_network(model: VAE, data: Splits, progress: bool = False) -> No
     classes = len(torch.unique(train.labels)) if len(train) else 0
     if classes < 2:
         raise DataError(f"the objective's perceptual distance runs on a feature network vaezoo trains on the "
-                        f"dataset's class labels (LPIPS cannot run here), but the training data ({data.name}) has "
+                        f"dataset's class labels, but the training data ({data.name}) has "
                         f"{classes} class{'es' if classes != 1 else ''}: give labelled data (fit(model, (x, y))), "
-                        "or set objective.perceptual=none")
+                        f"or set {model.objective.feature_network_off}")
     held = len(data.test) > 0
     with torch.random.fork_rng(devices=[]):  # a cached network is built before its weights load: that draws
         extractor = feature_extractor(data.name, train, _feature_images(data.test if held else data.train),

@@ -242,6 +242,47 @@ VARIANTS: dict[str, tuple[VariantSpec, str, tuple[str, ...]]] = {
         "codes through the log map at the origin, vae-mlp's networks (Mathieu et al., 2019)",
         ("density", "hyperbolic"),
     ),
+    # famA branch (issue 24): controlled capacity, sliced Wasserstein
+    "beta-vae-capacity-conv": (
+        VariantSpec(**CONV, objective="capacity", latent_dim=10,
+                    options={"objective": {"gamma": 1000.0, "capacity": 25.0, "capacity_steps": 100_000}}),
+        "beta-VAE with controlled capacity: reconstruction + 1000 |KL - C|, C raised linearly from 0 to 25 nats "
+        "over 100,000 steps, convolutional networks (Burgess et al., 2018)",
+        ("disentanglement",),
+    ),
+    "joint-vae-capacity-conv": (
+        VariantSpec(
+            **CONV, posterior="joint", prior="joint", objective="capacity", latent_dim=20,
+            options={"posterior": {"continuous": 10, "categories": 10}, "prior": {"continuous": 10, "categories": 10},
+                     "objective": {"gamma": 30.0, "capacity": 5.0, "discrete_capacity": 5.0,
+                                   "capacity_steps": 25_000}},
+        ),
+        "JointVAE with its capacity schedule: 10 Gaussian latents and one ten-way Gumbel-softmax latent, "
+        "30 |KL_c - C_c| + 30 |KL_d - C_d|, both raised to 5 nats over 25,000 steps, C_d capped at log 10 "
+        "(Dupont, 2018)",
+        ("discrete", "disentanglement"),
+    ),
+    "swae-conv": (
+        VariantSpec(**CONV, posterior="deterministic", objective="swae", latent_dim=16,
+                    options={"objective": {"weight": 10.0, "projections": 50}}),
+        "Sliced-Wasserstein autoencoder: deterministic conv autoencoder, reconstruction + 10 x the sliced "
+        "Wasserstein distance (50 random projections) between the codes and N(0, I) draws (Kolouri et al., 2019)",
+        ("autoencoder",),
+    ),
+    "vae-msssim-conv": (
+        VariantSpec(**CONV, likelihood="ms-ssim", latent_dim=16, options={"likelihood": {"alpha": 0.84}}),
+        "VAE trained on a structural reconstruction term, 0.84 (1 - MS-SSIM) + 0.16 L1 per pixel, in place of a "
+        "likelihood (so its ELBO is not a bound on log p(x)), convolutional networks (Zhao et al., 2017)",
+        (),
+    ),
+    "dfc-vae-conv": (
+        VariantSpec(**CONV, objective="dfc", latent_dim=16,
+                    options={"objective": {"feature_weight": 0.5, "kl_weight": 1.0, "pixel_weight": 0.0}}),
+        "Deep feature consistent VAE (VAE-123): reconstruction judged in the three ReLU layers of vaezoo's "
+        "FeatureNet trained on the dataset's labels (the domain features of FID) instead of pixels, feature "
+        "weight 0.5, KL weight 1; needs labelled data (Hou et al., 2017)",
+        (),
+    ),
 }
 
 #: The small CPU defaults of the latent-diffusion autoencoders' networks (the papers' run 128-512 channels with

@@ -21,16 +21,21 @@ def with_posterior_loss(terms: dict[str, torch.Tensor], latent: Latent) -> dict[
     return terms
 
 
-def elbo_terms(vae: VAE, x: torch.Tensor, y: torch.Tensor | None = None, *, kl_per_dim: bool = False) -> VAEOutput:
+def elbo_terms(vae: VAE, x: torch.Tensor, y: torch.Tensor | None = None, *, kl_per_dim: bool = False,
+               kl_parts: bool = False) -> VAEOutput:
     """One-sample ELBO terms with beta = 1; loss is the negative mean ELBO.
 
     With `kl_per_dim`, terms["kl_per_dim"] holds the [B, latent_dim] KL terms that `kl` sums (the posterior
-    must offer the feature "kl_per_dim" with this prior).
+    must offer the feature "kl_per_dim" with this prior); with `kl_parts`, terms["kl_parts"] holds the [B, 2]
+    continuous and discrete parts of `kl` (the feature "kl_parts").
     """
     q_params = vae.encode(x, y)
     if kl_per_dim:
         latent = vae.posterior.kl_per_dim(q_params, vae.prior)
         kl, terms = latent.kl.sum(-1), {"kl_per_dim": latent.kl}
+    elif kl_parts:
+        latent = vae.posterior.kl_parts(q_params, vae.prior)
+        kl, terms = latent.kl.sum(-1), {"kl_parts": latent.kl}
     else:
         latent = vae.posterior.draw(q_params, vae.prior)
         kl, terms = latent.kl, {}

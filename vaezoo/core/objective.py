@@ -47,6 +47,9 @@ class Objective(nn.Module, abc.ABC):
         before the first step."""
         return None
 
+    #: The setting that turns the feature network off, named when the data has no labels to train it on.
+    feature_network_off: str = "objective.perceptual=none"
+
     def use_feature_network(self, net: nn.Module, record: dict[str, Any]) -> None:
         """Take the dataset's trained feature network and what it is (see `feature_network_steps`)."""
         raise NotImplementedError(f"{type(self).__name__} uses no feature network")

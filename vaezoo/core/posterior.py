@@ -16,6 +16,7 @@ FEATURES = {
     "kl_per_dim": "the KL split into one term per latent dimension",
     "density": "log q(z_d|x) per dimension of any z under any input's posterior (aggregate-posterior estimates)",
     "moments": "the mean and the per-dimension variance of q(z|x)",
+    "kl_parts": "the KL split into its continuous and discrete parts, with the discrete part's largest value",
 }
 
 
@@ -69,6 +70,15 @@ class Posterior(nn.Module, abc.ABC):
         """One draw whose kl is [B, latent_dim]; needs the feature "kl_per_dim"."""
         self.require("kl_per_dim", prior)
         raise NotImplementedError(f"{type(self).__name__} offers kl_per_dim but does not implement it")
+
+    def kl_parts(self, params: tuple[torch.Tensor, ...], prior: Prior) -> Latent:
+        """One draw whose kl is [B, 2]: the continuous and the discrete part's KL; needs the feature "kl_parts"."""
+        self.require("kl_parts", prior)
+        raise NotImplementedError(f"{type(self).__name__} offers kl_parts but does not implement it")
+
+    def discrete_kl_bound(self, prior: Prior) -> float:
+        """The largest value the discrete part's KL can take against `prior`; needs the feature "kl_parts"."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement discrete_kl_bound")
 
     def moments(self, params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         """E[z|x] and Var[z_d|x], each [B, latent_dim]; needs the feature "moments"."""

@@ -110,13 +110,20 @@ def ms_ssim(images: object, references: object, *, data_range: float = 1.0, wind
     if isinstance(scales, bool) or not isinstance(scales, int) or not 1 <= scales <= fit:
         raise MetricInputError(f"scales must be 1..{fit} for {x.shape[2]}x{x.shape[3]} images with a {window}-pixel "
                                f"window, got {scales!r}")
-    weights = np.array(MS_SSIM_WEIGHTS[:scales]) / sum(MS_SSIM_WEIGHTS[:scales])
-    data_range = _check_range(data_range)
-    a, b = torch.from_numpy(x), torch.from_numpy(y)
-    result = torch.ones(x.shape[:2], dtype=torch.float64)
+    result = ms_ssim_tensor(torch.from_numpy(x), torch.from_numpy(y), data_range=_check_range(data_range),
+                            window=window, scales=scales)
+    return result.numpy()
+
+
+def ms_ssim_tensor(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, window: int = WINDOW,
+                   scales: int = 1) -> torch.Tensor:
+    """`ms_ssim` on tensors [N, C, H, W] whose sizes and arguments are already checked, differentiable in x and y
+    (the ms-ssim reconstruction term trains on it); a term clipped at 0 has zero gradient, not NaN."""
+    weights = [w / sum(MS_SSIM_WEIGHTS[:scales]) for w in MS_SSIM_WEIGHTS[:scales]]
+    result = x.new_ones(x.shape[:2])
     for j in range(scales):
-        full, cs = _ssim_maps(a, b, window, data_range)
+        full, cs = _ssim_maps(x, y, window, data_range)
         value = (full if j == scales - 1 else cs).flatten(2).mean(2).clamp(min=0)
-        result = result * value ** float(weights[j])
-        a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
-    return result.mean(1).numpy()
+        result = result * value ** weights[j]
+        x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+    return result.mean(1)

@@ -130,6 +130,9 @@ def _feature_outputs(feature: str, posterior: Posterior, prior: Prior, params: t
         return {"draw(params, prior, samples=2).z": latent.z, "draw(params, prior, samples=2).log_q": latent.log_q}
     if feature == "kl_per_dim":
         return {"kl_per_dim(params, prior).kl": posterior.kl_per_dim(params, prior).kl}
+    if feature == "kl_parts":
+        return {"kl_parts(params, prior).kl": posterior.kl_parts(params, prior).kl,
+                "discrete_kl_bound(prior)": torch.tensor([[posterior.discrete_kl_bound(prior)]])}
     if feature == "density":
         return {"log_density(z, params)": posterior.log_density(posterior.draw(params, prior).z, params)}
     mean, var = posterior.moments(params)
@@ -141,6 +144,8 @@ FEATURE_SHAPES = {
     "draw(params, prior, samples=2).z": lambda d: [2, 1, d],
     "draw(params, prior, samples=2).log_q": lambda d: [2, 1],
     "kl_per_dim(params, prior).kl": lambda d: [1, d],
+    "kl_parts(params, prior).kl": lambda d: [1, 2],
+    "discrete_kl_bound(prior)": lambda d: [1, 1],
     "log_density(z, params)": lambda d: [1, d],
     "moments(params)[0]": lambda d: [1, d],
     "moments(params)[1]": lambda d: [1, d],

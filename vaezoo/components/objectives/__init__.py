@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from vaezoo.components.objectives.aae import AdversarialAutoencoder
+from vaezoo.components.objectives.capacity import CapacityObjective
+from vaezoo.components.objectives.dfc import FeatureConsistentVAE
 from vaezoo.components.objectives.dip import DIPVAE
 from vaezoo.components.objectives.elbo import ELBO
 from vaezoo.components.objectives.factor import FactorVAE
@@ -11,13 +13,15 @@ from vaezoo.components.objectives.ldm import LatentDiffusionLoss
 from vaezoo.components.objectives.miwae import CIWAE, MIWAE, PIWAE
 from vaezoo.components.objectives.mmd import MMDObjective
 from vaezoo.components.objectives.rae import RAE
+from vaezoo.components.objectives.swae import SlicedWassersteinAE
 from vaezoo.components.objectives.tc import BetaTCVAE
 from vaezoo.components.objectives.vaegan import VAEGAN
 from vaezoo.registry.hookspecs import Register, hookimpl
 
 __all__ = [
     "CIWAE", "DIPVAE", "ELBO", "IWAE", "MIWAE", "PIWAE", "VAEGAN", "AdversarialAutoencoder", "BetaTCVAE", "FactorVAE",
-    "HamiltonianELBO", "LatentDiffusionLoss", "MMDObjective", "RAE",
+    "HamiltonianELBO", "LatentDiffusionLoss", "MMDObjective", "RAE", "CapacityObjective", "SlicedWassersteinAE",
+    "FeatureConsistentVAE",
 ]
 
 
@@ -40,3 +44,10 @@ def vaezoo_register_objectives(register: Register) -> None:
              "posterior's draw: the Hamiltonian VAE bound (Caterini et al., 2018)")
     register("ldm", LatentDiffusionLoss, description="L1 + perceptual + adaptive hinge patch-GAN + small KL: the "
              "objective of latent diffusion's autoencoders and VQGAN (Esser et al., 2021; Rombach et al., 2022)")
+    register("capacity", CapacityObjective, description="reconstruction + gamma |KL - C(t)|, the capacity C rising "
+             "linearly (Burgess et al., 2018); separate continuous and discrete capacities for joint latents "
+             "(Dupont, 2018)")
+    register("swae", SlicedWassersteinAE, description="reconstruction + the sliced Wasserstein distance between the "
+             "batch's codes and prior draws (Kolouri et al., 2019)")
+    register("dfc", FeatureConsistentVAE, description="deep feature consistent VAE: reconstruction in the hidden "
+             "features of vaezoo's FeatureNet trained on the dataset's labels, + KL (Hou et al., 2017)")

@@ -113,6 +113,12 @@ class PerceptualDistance(nn.Module):
         self.domain.load(net)
         self.record = dict(record)
 
+    def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The domain feature network's activations of images [B, C, H, W], one per ReLU (source "domain")."""
+        if self.domain is None:
+            raise ValueError(f"the {self.source!r} perceptual distance has no domain feature network")
+        return self.domain(x)
+
     def describe(self) -> dict[str, Any]:
         """Which feature network the distance runs on, in words and figures."""
         if self.source == "lpips":

@@ -29,6 +29,8 @@ class DeterministicPosterior(Posterior):
         return params[0]
 
     def why_not(self, feature: str, prior: Prior) -> str | None:
+        if feature == "kl_parts":
+            return "a deterministic posterior has no KL term to split"
         if feature == "moments":
             return None
         if feature == "kl_per_dim":

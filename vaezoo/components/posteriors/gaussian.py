@@ -36,6 +36,8 @@ class GaussianPosterior(Posterior):
         return params[0]
 
     def why_not(self, feature: str, prior: Prior) -> str | None:
+        if feature == "kl_parts":
+            return "a Gaussian posterior has no discrete part"
         if feature == "kl_per_dim" and closed_form(prior) is None and not prior.factorized:
             return f"prior {type(prior).__name__} has no closed-form KL and does not factorize over dimensions"
         return None

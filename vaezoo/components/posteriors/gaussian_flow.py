@@ -34,6 +34,8 @@ class GaussianFlowPosterior(Posterior):
         return self.flow(params[0], params[2])[0]
 
     def why_not(self, feature: str, prior: Prior) -> str | None:
+        if feature == "kl_parts":
+            return "the flow's posterior has no discrete part"
         if feature == "kl_per_dim":
             return "the flow mixes the latent dimensions, so its Monte-Carlo KL does not split per dimension"
         if feature == "density":

@@ -88,6 +88,8 @@ class GumbelSoftmaxPosterior(Posterior):
         return F.one_hot(logits.argmax(-1), self.categories).to(logits.dtype).flatten(-2)
 
     def why_not(self, feature: str, prior: Prior) -> str | None:
+        if feature == "kl_parts":
+            return "a Gumbel-softmax posterior has no continuous part"
         if feature == "samples":
             return "a relaxed categorical draw has no categorical log q(z|x) to weight it with"
         if feature == "kl_per_dim":

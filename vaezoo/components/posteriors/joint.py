@@ -44,10 +44,28 @@ class JointPosterior(GumbelSoftmaxPosterior):
         return mismatch
 
     def draw(self, params: tuple[torch.Tensor, ...], prior: Prior, samples: int | None = None) -> Latent:
+        latent = self._draw_parts(params, prior, samples)
+        return Latent(latent.z, latent.kl.sum(-1), latent.log_q)
+
+    def kl_parts(self, params: tuple[torch.Tensor, ...], prior: Prior) -> Latent:
+        """One draw whose kl is [B, 2]: the Gaussian part's KL, then the categorical part's (JointVAE's two
+        capacities are set on them)."""
+        return self._draw_parts(params, prior, None)
+
+    def _draw_parts(self, params: tuple[torch.Tensor, ...], prior: Prior, samples: int | None) -> Latent:
         mu, logvar, logits = params
         z_c, kl_c, log_q_c = ops.reparameterize(mu, logvar, samples=samples, log_q=True)
         d = self.discrete(logits, prior.categorical.log_probs(), samples)
-        return Latent(torch.cat([z_c, d.z.to(z_c.dtype)], dim=-1), kl_c + d.kl, log_q_c + d.log_q)
+        kl_c, kl_d = torch.broadcast_tensors(kl_c, d.kl)
+        return Latent(torch.cat([z_c, d.z.to(z_c.dtype)], dim=-1), torch.stack([kl_c, kl_d], -1), log_q_c + d.log_q)
+
+    def discrete_kl_bound(self, prior: Prior) -> float:
+        """The largest KL of the categorical part: per variable max_k -log p_k (log(categories) for the uniform
+        prior), reached when q puts all its mass on the least probable value."""
+        return float(-prior.categorical.log_probs().detach().min(-1).values.sum())
+
+    def why_not(self, feature: str, prior: Prior) -> str | None:
+        return None if feature == "kl_parts" else super().why_not(feature, prior)
 
     def mean(self, params: tuple[torch.Tensor, ...], prior: Prior) -> torch.Tensor:
         """The Gaussian mean, then the most probable value of each categorical variable."""

@@ -67,6 +67,8 @@ class LadderPosterior(Posterior):
         return torch.cat(means, dim=-1)
 
     def why_not(self, feature: str, prior: Prior) -> str | None:
+        if feature == "kl_parts":
+            return "the ladder's layers have no discrete part"
         if feature == "kl_per_dim":
             return "the ladder's KL of each layer is conditional on the layers above, so it does not split per dimension"
         if feature == "density":

@@ -119,6 +119,8 @@ class VonMisesFisherPosterior(Posterior):
         return self.direction_and_concentration(params)[0]
 
     def why_not(self, feature: str, prior: Prior) -> str | None:
+        if feature == "kl_parts":
+            return "a von Mises-Fisher posterior has no discrete part"
         if feature == "kl_per_dim":
             return "the KL of a von Mises-Fisher distribution on the sphere does not split per dimension"
         if feature == "density":

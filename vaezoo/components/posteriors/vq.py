@@ -56,6 +56,8 @@ class VQPosterior(Posterior):
         return prior.lookup(prior.nearest(blocks))
 
     def why_not(self, feature: str, prior: Prior) -> str | None:
+        if feature == "kl_parts":
+            return "a quantized posterior's KL has no continuous part"
         if feature == "kl_per_dim":
             return "the KL of a quantized code is one term per code vector of code_dim dimensions"
         if feature == "density":

@@ -43,6 +43,8 @@ class WrappedNormalPosterior(Posterior):
         return log0(exp0(params[0], self.c), self.c)
 
     def why_not(self, feature: str, prior: Prior) -> str | None:
+        if feature == "kl_parts":
+            return "the wrapped normal has no discrete part"
         if feature == "kl_per_dim":
             return "the KL of a wrapped normal on the Poincaré ball does not split per dimension"
         if feature == "density":
