@@ -73,13 +73,21 @@ def test_loss_is_l1_plus_perceptual_plus_kl_before_the_discriminator_starts():
     z = m.posterior.draw(q, m.prior).z
     x_hat = m.decode(z)
     pixels = 3 * 16 * 16
-    expected = ((x_hat - x).abs().flatten(1).sum(1) + 0.5 * pixels * m.objective.perceptual(x_hat, x)).mean()
-    expected = expected + 0.01 * out.kl.mean()
+    # the L1 of LDM's LPIPSWithDiscriminator: on images in [-1, 1], summed over pixels, averaged over the batch
+    l1 = ((2 * x_hat - 1) - (2 * x - 1)).abs().flatten(1).sum(1)
+    expected = (l1 + 0.5 * pixels * m.objective.perceptual(x_hat, x)).mean() + 0.01 * out.kl.mean()
     torch.testing.assert_close(out.loss, expected)
     assert torch.equal(out.terms["generator"], torch.zeros(4))
     m.objective.step = 5
     assert m.objective.adversary_steps == 1
     assert m(x).terms["generator"].abs().sum() > 0
+
+
+def test_l2_is_squared_on_the_papers_pixel_scale():
+    m = model(reconstruction="l2")
+    x_hat, x = torch.full((1, *SHAPE), 0.75), torch.full((1, *SHAPE), 0.25)
+    # 0.75 and 0.25 are 0.5 and -0.5 in [-1, 1]: a squared distance of 1 per pixel
+    torch.testing.assert_close(m.objective.distance(x_hat, x), torch.tensor([3.0 * 16 * 16]))
 
 
 def test_adaptive_weight_balances_the_gradient_norms_at_the_decoders_last_layer():

@@ -17,6 +17,7 @@ from vaezoo.components.objectives.perceptual import PerceptualDistance
 from vaezoo.core import VAE, Objective, VAEOutput
 from vaezoo.core.estimators import elbo_terms
 
+PIXEL_SCALE = 2.0  # images in [0, 1] span 2 on the papers' [-1, 1] scale
 MAX_ADAPTIVE_WEIGHT = 1e4  # the clamp of taming-transformers: a vanishing GAN gradient must not blow the weight up
 
 
@@ -37,12 +38,13 @@ def adaptive_weight(reconstruction: torch.Tensor, generator: torch.Tensor, layer
 
 
 class LatentDiffusionLoss(Objective):
-    """Per example: |x - x^|_1 (or squared: reconstruction="l2") summed over pixels, + perceptual_weight x pixels x
-    d(x, x^), + kl_weight x KL, and from step `discriminator_start` on, + adversarial_weight x lambda x the hinge
-    generator loss, lambda the adaptive weight (1 with adaptive=False); the loss is the batch mean. x^ is the
-    likelihood's mean of the decoded z. The patch discriminator is the objective's adversary, trained with the
-    hinge loss `steps` times after each VAE step from `discriminator_start` on; its `discriminator_layers` are 3,
-    or fewer for images under 24 pixels a side, unless given.
+    """Per example: |x - x^|_1 (or squared: reconstruction="l2") summed over pixels on the papers' [-1, 1]
+    scale (see `distance`), + perceptual_weight x pixels x d(x, x^), + kl_weight x KL, and from step
+    `discriminator_start` on, + adversarial_weight x lambda x the hinge generator loss, lambda the adaptive weight
+    (1 with adaptive=False); the loss is the batch mean. x^ is the likelihood's mean of the decoded z. The patch
+    discriminator is the objective's adversary, trained with the hinge loss `steps` times after each VAE step
+    from `discriminator_start` on; its `discriminator_layers` are 3, or fewer for images under 24 pixels a side,
+    unless given.
 
     The perceptual distance d runs on LPIPS or on vaezoo's feature network of the dataset (see
     `perceptual`; its `perceptual_steps` are that network's training steps); `describe` says which, for the
@@ -98,8 +100,11 @@ class LatentDiffusionLoss(Objective):
         return self.perceptual.describe()
 
     def distance(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The pixel distance summed over each example [B]."""
-        diff = x_hat - x
+        """The pixel distance summed over each example [B], on the [-1, 1] scale the ldm networks and the papers'
+        losses work on (2|x - x^| or 4(x - x^)^2 for images in [0, 1]): on the [0, 1] scale the perceptual, KL
+        and (through the adaptive weight's 1e4 clamp) GAN weights would count twice (L2: four times) as much
+        against it as the papers set them."""
+        diff = PIXEL_SCALE * (x_hat - x)
         return (diff.abs() if self.reconstruction == "l1" else diff.pow(2)).flatten(1).sum(1)
 
     def forward(self, vae: VAE, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
