@@ -19,8 +19,7 @@ from pathlib import Path
 import torch
 
 from vaezoo.analysis import evaluate
-from vaezoo import metrics
-from vaezoo.analysis.eval_extras import codes_of, sample_quality_scores
+from vaezoo.analysis.eval_extras import disentanglement_scores, sample_quality_scores
 from vaezoo.analysis.reference_metrics import PROTOCOL, reference_metrics
 from vaezoo.analysis.run_held_out import run_held_out
 from vaezoo.atomic import atomic_write, atomic_write_text
@@ -58,7 +57,8 @@ def copy_run(run: Path, target: Path, float32: bool) -> None:
 def full_metrics(run: Path, quality: bool) -> dict[str, float]:
     """The ELBO on every held-out image, the IW-NLL on the first FULL['nll_examples'], FID on
     FULL['quality_samples'] samples when `quality` (all from seed 0), as `vaezoo eval --sample-quality`
-    measures them; MIG of the held-out codes where the data has ground-truth factors."""
+    measures them; where the data has ground-truth factors, the scores of `vaezoo eval --disentanglement` on
+    every held-out image's code (MIG, SAP, DCI with gradient-boosted trees, BetaVAE and FactorVAE scores)."""
     model, data = load_model(run), load_run_data(run)
     held_out = run_held_out(run, model, data)
     summary = evaluate.summary(model, held_out, FULL["nll_samples"], nll_examples=FULL["nll_examples"],
@@ -69,7 +69,9 @@ def full_metrics(run: Path, quality: bool) -> dict[str, float]:
         scores = sample_quality_scores(model, data, held_out, FULL["quality_samples"])
         result.update({k: scores[k] for k in ("fid", "kid", "precision", "recall")})
     if data.test.factors is not None:
-        result["mig"] = metrics.mig(codes_of(model, held_out), held_out.factors)
+        scores = disentanglement_scores(model, data, held_out)
+        result.update({k: scores[k] for k in ("mig", "sap", "beta_vae_score", "factor_vae_score")})
+        result.update({f"dci_{k}": scores["dci"][k] for k in ("disentanglement", "completeness", "informativeness")})
     return result
 
 
