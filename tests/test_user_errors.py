@@ -705,7 +705,7 @@ CASES = {
         shipped_weights(damage=True), ON_SITE),
     "unknown pretrained weights": Case(
         ["eval", "pretrained:vae-mpl/digits"], "no pretrained weights pretrained:vae-mpl/digits. Did you mean "
-        "pretrained:vae-mlp/digits?", shipped_weights(), ON_SITE),
+        "pretrained:vae-mlp/digits", shipped_weights(), ON_SITE),
     "pretrained weights when none are installed": Case(
         ["sample", "pretrained:vae-conv/fashion-mnist", "--out", "{tmp}/s.png"], "no pretrained weights are installed",
         env={"VAEZOO_DISABLE_PLUGINS": "weights"}),
