@@ -256,6 +256,29 @@ def test_resume_reads_the_run_once_checks_the_device_once_and_says_what_changes(
     assert [m["epoch"] for m in read_metrics(run)] == [1, 2]
 
 
+def test_eval_pictures_and_fit_sampler_read_the_run_config_once(capsys, tmp_path, monkeypatch):
+    """A command that reads a run opens it once (vaezoo.runs.directory.SavedRun) and hands what it read down:
+    config.json is read once by eval (with the evaluation and report it writes), a picture and fit-sampler."""
+    from pathlib import Path
+
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "vae-mlp", "--dataset", "digits", "--limit", "128", "--batch-size", "64",
+                   "--epochs", "1", "--set", "encoder.hidden_dims=[8]", "--set", "decoder.hidden_dims=[8]",
+                   "--out", str(run), "--quiet")[0] == 0
+    reads = []
+    read_text = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: (reads.append(self.name), read_text(self, *a, **k))[1])
+    for command in (["eval", str(run), "--nll-samples", "2", "--nll-examples", "8", "--reconstruction", "--json"],
+                    ["reconstruct", str(run), "--out", str(tmp_path / "r.png")],
+                    ["fit-sampler", str(run), "--sampler", "gmm", "--epochs", "1", "--set", "components=2", "--quiet"],
+                    ["sample", str(run), "--sampler", "gmm", "--out", str(tmp_path / "s.png")]):
+        reads.clear()
+        code, _, err = run_cli(capsys, *command)
+        assert code == 0, err
+        assert reads.count("config.json") == 1, (command[0], reads)
+    assert (run / "evaluation.json").is_file() and (run / "report.html").is_file()
+
+
 def test_list_and_show_print_what_the_python_api_gives(capsys):
     from vaezoo.registry.description import list_entries
 

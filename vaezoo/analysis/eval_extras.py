@@ -221,5 +221,5 @@ def evaluate_run(
             saved = {}  # a damaged earlier evaluation is replaced
         record = mark_nonfinite({**saved, **result})[0]  # valid JSON: a NaN is written as "non-finite"
         atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n")
-        write_report(run)
+        write_report(run_dir)  # a SavedRun's config as read, not read again
     return result

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from vaezoo.atomic import atomic_write_text
-from vaezoo.runs.directory import read_config, read_metrics
+from vaezoo.runs.directory import open_saved_run, read_metrics
 
 REPORT = "report.html"
 PICTURES = (
@@ -144,9 +144,10 @@ def _headline(last: dict) -> str:
 
 
 def write_report(run_dir: str | os.PathLike[str]) -> Path:
-    """Write report.html into the run directory, embedding every picture there so the page stands alone."""
+    """Write report.html into the run directory (a path, or a SavedRun whose config is not read again), embedding
+    every picture there so the page stands alone."""
     run = Path(run_dir)
-    config = read_config(run)
+    config = open_saved_run(run_dir).config
     metrics = read_metrics(run)
     title = f"vaezoo run: {config.get('variant', '?')} on {config.get('dataset', '?')}"
     figures = [

@@ -44,8 +44,9 @@ def evaluate_saved_run(
     writes = disentanglement or sample_quality or reconstruction  # evaluation.json and report.html, into the run
     # claimed by the reference as given, so that shipped weights and Hub runs are refused as read-only
     lock = directory.claim_run_dir(run_dir, busy="wait for it to finish, then evaluate it") if writes else nullcontext()
-    run_dir = directory.locate_run(run_dir)  # hf://ORG/NAME, pretrained:VARIANT/DATASET: resolved once
     with lock:
+        # hf://ORG/NAME, pretrained:VARIANT/DATASET resolved and config.json read, once, for every step below
+        run_dir = directory.open_saved_run(run_dir)
         data = directory.load_run_data(run_dir, data_dir)
         check_extras(data, **extras, quality_samples=quality_samples)
         model = directory.load_model(run_dir, device=device, trust_pickle=trust_pickle, imports=imports)

@@ -11,17 +11,18 @@ from vaezoo.core import VAE
 from vaezoo.data.held_out import HeldOut, held_out_set
 from vaezoo.data.splits import Splits
 from vaezoo.runs import directory
-from vaezoo.runs.directory import read_config
 from vaezoo.runtime.devices import check_device
 
 
 def recorded_binarize(run_dir: str | os.PathLike[str]) -> str:
-    """The binarize setting the run at `run_dir` trained with ("auto" for runs that predate recording it)."""
-    return read_config(run_dir).get("train", {}).get("binarize", "auto")
+    """The binarize setting the run at `run_dir` (or a SavedRun) trained with ("auto" for runs that predate
+    recording it)."""
+    return directory.open_saved_run(run_dir).config.get("train", {}).get("binarize", "auto")
 
 
 def run_held_out(run_dir: str | os.PathLike[str], model: VAE, data: Splits) -> HeldOut:
-    """The held-out set of `data` that the run at `run_dir` (whose trained model is `model`) is scored on."""
+    """The held-out set of `data` that the run at `run_dir` (or a SavedRun; whose trained model is `model`) is
+    scored on."""
     return held_out_set(data, model, recorded_binarize(run_dir))
 
 
@@ -30,8 +31,9 @@ def load_run_held_out(
 ) -> tuple[Splits, HeldOut]:
     """The dataset the run was trained on (from `data_dir` or where the run read it; nothing read yet but what
     its loader keeps in memory) and the run's held-out set of it."""
-    data = directory.load_run_data(run_dir, data_dir)
-    return data, run_held_out(run_dir, model, data)
+    run = directory.open_saved_run(run_dir)  # its config read once, for the data and the binarization
+    data = directory.load_run_data(run, data_dir)
+    return data, run_held_out(run, model, data)
 
 
 def open_run(
@@ -43,9 +45,9 @@ def open_run(
     run whose data cannot be read is refused unloaded. torch is seeded with `seed` when given, after loading, so
     that what is drawn next repeats. `trust_pickle` and `imports` are load_model's."""
     check_device(device)
-    run_dir = directory.locate_run(run_dir)  # hf://ORG/NAME, pretrained:VARIANT/DATASET: resolved once
-    data = directory.load_run_data(run_dir, data_dir) if held_out else None
-    model = directory.load_model(run_dir, device=device, trust_pickle=trust_pickle, imports=imports)
+    run = directory.open_saved_run(run_dir)  # hf://ORG/NAME, pretrained:VARIANT/DATASET resolved, config read: once
+    data = directory.load_run_data(run, data_dir) if held_out else None
+    model = directory.load_model(run, device=device, trust_pickle=trust_pickle, imports=imports)
     if seed is not None:
         torch.manual_seed(seed)
-    return model, None if data is None else run_held_out(run_dir, model, data)
+    return model, None if data is None else run_held_out(run, model, data)

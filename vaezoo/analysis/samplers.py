@@ -15,7 +15,7 @@ from vaezoo.data.held_out import HeldOut, binarization
 from vaezoo.data.splits import Splits
 from vaezoo.errors import BadOverrideError, RunDirError, VaezooError
 from vaezoo.registry.samplers import build_sampler, rebuild_sampler
-from vaezoo.runs.directory import claim_run_dir, load_model, load_run_data, read_config
+from vaezoo.runs.directory import claim_run_dir, load_model, load_run_data, open_saved_run
 from vaezoo.runs.samplers import read_sampler, save_sampler
 
 
@@ -52,9 +52,10 @@ def fit_sampler(run_dir: str | os.PathLike[str], name: str, *, epochs: int | Non
     weights, metrics and checkpoints are only read, under the run's lock (no training writes meanwhile)."""
     run, options = Path(run_dir), dict(options or {})
     with claim_run_dir(run, busy="wait for it to finish, then fit the sampler"):
-        config = read_config(run)
-        data = load_run_data(run, data_dir)
-        model = load_model(run, device=device)
+        saved = open_saved_run(run)  # config.json read once, for the data, the model and the binarization
+        config = saved.config
+        data = load_run_data(saved, data_dir)
+        model = load_model(saved, device=device)
         with torch.random.fork_rng(devices=[model_device(model)] if model_device(model).type == "cuda" else []):
             torch.manual_seed(seed)
             sampler, identity = build_sampler(name, model, **options)

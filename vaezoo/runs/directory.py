@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -86,6 +87,32 @@ def locate_run(run: str | os.PathLike[str]) -> Path:
     if hub.is_hub_reference(run):
         return hub.hub_run(run)
     return resolve_run(run)
+
+
+@dataclass(frozen=True, eq=False)
+class SavedRun:
+    """A run located once (hf://ORG/NAME and pretrained:VARIANT/DATASET resolved) with its config.json read and
+    checked once: what load_model, load_run_data and the steps after them are handed in place of a path, so that
+    none of them reads the file again. It is a path (its directory) wherever one is asked for; `reference` is the
+    run as it was named."""
+
+    reference: str
+    path: Path
+    config: dict[str, Any]
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def open_saved_run(run: str | os.PathLike[str]) -> SavedRun:
+    """The run `run` located and its config.json read (read_config's checks); a SavedRun is returned as it is."""
+    if isinstance(run, SavedRun):
+        return run
+    path = locate_run(run)
+    return SavedRun(run if isinstance(run, str) else os.fspath(run), path, read_config(path))
 
 
 def claim_run_dir(path: str | os.PathLike[str], busy: str | None = None) -> RunLock:
@@ -384,12 +411,16 @@ def load_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cp
     model recorded without pickle names the modules of its classes; one that is not imported yet is imported
     only when it is vaezoo's or torch's, or named in `imports` (importing a module runs its code). A diffusers
     AutoencoderKL directory loads as the `autoencoder-kl` variant (vaezoo.runs.diffusers_format). `run_dir` may
-    also name shipped weights, pretrained:VARIANT/DATASET (vaezoo.runs.pretrained).
+    also name shipped weights, pretrained:VARIANT/DATASET (vaezoo.runs.pretrained), or be a SavedRun (its config
+    as read when it was opened).
     """
-    run = locate_run(run_dir)
-    if is_diffusers_dir(run):
-        return load_diffusers(run, device)
-    config = read_config(run)
+    if isinstance(run_dir, SavedRun):  # a vaezoo run, its config read when it was opened
+        run, config = run_dir.path, run_dir.config
+    else:
+        run = locate_run(run_dir)
+        if is_diffusers_dir(run):
+            return load_diffusers(run, device)
+        config = read_config(run)
     state = read_weights(run, config)
     try:
         if config.get("architecture") == ARCHITECTURE_RECORD:
@@ -466,12 +497,12 @@ def recorded_dataset(config: dict[str, Any]) -> str:
 
 
 def load_run_data(run_dir: str | os.PathLike[str], data_dir: str | None = None):
-    """The dataset a run was trained on: from `data_dir`, or from where the run read it (see run_data_dir); a
-    conditional run's labels are checked against its classes."""
+    """The dataset a run (a reference, or a SavedRun) was trained on: from `data_dir`, or from where the run read
+    it (see run_data_dir); a conditional run's labels are checked against its classes."""
     from vaezoo.data.datasets import check_labels, load_dataset
 
-    run_dir = locate_run(run_dir)
-    config = read_config(run_dir)
+    run = open_saved_run(run_dir)
+    run_dir, config = run.path, run.config
     if config["dataset"] == IN_MEMORY:
         raise RunDirError(f"{run_dir} was trained by vaezoo.fit on data in memory, which a run directory does not "
                           "hold; evaluate or draw it from Python (vaezoo.load_model) with that data")
