@@ -256,6 +256,28 @@ def test_resume_reads_the_run_once_checks_the_device_once_and_says_what_changes(
     assert [m["epoch"] for m in read_metrics(run)] == [1, 2]
 
 
+@pytest.mark.parametrize("command", [["list"], ["show", "hvae-mlp"]])
+def test_output_whose_reader_went_away_ends_quietly(command):
+    """`vaezoo list | head -2`: the reader closes the pipe; the command ends with 141 (128 + SIGPIPE, as the shell
+    reports coreutils cut short) and no traceback. Closed before vaezoo writes, so every write meets it."""
+    process = subprocess.Popen([sys.executable, "-m", "vaezoo", *command], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141 and err == "", err
+
+
+def test_a_broken_pipe_that_is_not_the_output_stays_an_error(monkeypatch):
+    from vaezoo.cli import main as cli_main
+
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")  # as from a worker's pipe: the output's reader is still there
+
+    monkeypatch.setattr(cli_main, "cmd_list", broken)
+    with pytest.raises(BrokenPipeError):
+        main(["list"])
+
+
 def test_eval_pictures_and_fit_sampler_read_the_run_config_once(capsys, tmp_path, monkeypatch):
     """A command that reads a run opens it once (vaezoo.runs.directory.SavedRun) and hands what it read down:
     config.json is read once by eval (with the evaluation and report it writes), a picture and fit-sampler."""

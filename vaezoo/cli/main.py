@@ -206,6 +206,34 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"vaezoo: warning: {message}", file=file or sys.stderr)
 
 
+#: The exit status when the reader of the output went away (`vaezoo list | head -2`): 128 + SIGPIPE, what the
+#: shell reports for coreutils cut off the same way, so that `set -o pipefail` scripts see vaezoo as they see them
+#: (not 0: the output was not all written).
+CLOSED_OUTPUT = 128 + 13
+
+
+def _stdout_closed() -> bool:
+    """Whether the reader of standard output has gone away (a pipe whose other end is closed), told apart from a
+    broken pipe of anything else, which stays an error. Where poll is missing (Windows), assumed."""
+    import select
+
+    if not hasattr(select, "poll"):
+        return True
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), 0)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (OSError, ValueError):  # stdout replaced by an object without a file descriptor
+        return False
+
+
+def _end_quietly() -> int:
+    """End a command whose output's reader closed it: nothing more is written to it (not even Python's flush at
+    exit, which would print a traceback), and the status says the output was cut short."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return CLOSED_OUTPUT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handles = threading.current_thread() is threading.main_thread()  # signal handlers live in the main thread
@@ -214,7 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             _check_environment()
-            return args.func(args)
+            code = args.func(args)
+            sys.stdout.flush()  # here, where a reader that went away is caught, not at exit
+            return code
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        return _end_quietly()
     except SettingError as exc:
         flags = getattr(args, "flags", {})
         print(f"vaezoo: error: {exc.named(lambda setting: flags.get(setting, setting))}", file=sys.stderr)
