@@ -189,6 +189,22 @@ def test_the_prior_sampler_is_what_sample_always_drew(runs):
     assert torch.equal(draw_images(model, load_sampler(runs["vae"], "prior", model), 5, temperature=0.5), expected)
 
 
+def test_a_class_asked_of_a_fitted_sampler_is_a_setting_the_command_line_names_as_its_flags():
+    """A fitted sampler draws codes without labels: asking one for a class is refused naming the settings (label,
+    sampler), which the command line shows as --label and --sampler, from draw_images and from the pictures."""
+    from vaezoo.analysis.run_pictures import samples
+    from vaezoo.errors import SettingError
+
+    model = vaezoo.create_model("cvae-mlp", input_shape=(1, 8, 8), latent_dim=2, num_classes=3)
+    fitted = GaussianMixtureSampler(2, components=2)  # refused before it draws: no fit needed
+    for draw in (lambda: draw_images(model, fitted, 2, label=1), lambda: samples(model, 2, 1, sampler=fitted)):
+        with pytest.raises(SettingError) as caught:
+            draw()
+        assert caught.value.settings == ("label", "sampler")
+        assert caught.value.named({"label": "--label", "sampler": "--sampler"}.get) == (
+            "--label needs the prior sampler (the default --sampler): a fitted sampler draws codes without labels")
+
+
 def test_codes_are_means_or_draws_as_the_sampler_says(runs):
     model = vaezoo.load_model(runs["vae"])
     data = load_dataset("digits")

@@ -82,6 +82,8 @@ def samples(model: VAE, n: int = 64, label: int | None = None, temperature: floa
         raise SettingError(f"{{0}} must be in 0..{model.num_classes - 1}, got {label}", "label")
     try:
         return Grid(draw_images(model, sampler, n, label, temperature=temperature))
+    except SettingError:
+        raise  # names its settings: the command line shows them as its flags
     except ValueError as exc:
         raise VaezooError(str(exc)) from exc
 

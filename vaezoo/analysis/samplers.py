@@ -13,7 +13,7 @@ from tqdm import tqdm
 from vaezoo.core import VAE, Sampler
 from vaezoo.data.held_out import HeldOut, binarization
 from vaezoo.data.splits import Splits
-from vaezoo.errors import BadOverrideError, RunDirError, VaezooError
+from vaezoo.errors import BadOverrideError, RunDirError, SettingError, VaezooError
 from vaezoo.registry.samplers import build_sampler, rebuild_sampler
 from vaezoo.runs.directory import claim_run_dir, load_model, load_run_data, open_saved_run
 from vaezoo.runs.samplers import read_sampler, save_sampler
@@ -112,7 +112,8 @@ def draw_images(model: VAE, sampler: Sampler | None, n: int, label: int | None =
     if sampler is None or not sampler.needs_fit:
         return model.sample(n, label, temperature=temperature)
     if label is not None:
-        raise VaezooError("--label needs the prior sampler: a fitted sampler draws codes without labels")
+        raise SettingError("{0} needs the prior sampler (the default {1}): a fitted sampler draws codes without "
+                           "labels", "label", "sampler")
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     return model.decode(sampler.sample(n, temperature).to(next(model.parameters())))
