@@ -812,6 +812,23 @@ CASES.update({
 })
 
 
+# -- evalcfg branch (issue 25): runs vaezoo only reads carry no fitted samplers, and are refused as read-only -----
+CASES.update({
+    "sample --sampler gmm of an hf:// run": Case(
+        ["sample", "hf://someone/run", "--sampler", "gmm", "--out", "{tmp}/s.png"],
+        "hf://someone/run is a run downloaded from the Hugging Face Hub: read-only, and it carries no fitted "
+        "samplers; to draw through 'gmm', copy it to a folder of yours (cp -rL", on_the_hub(), env=OFFLINE_HUB),
+    "sample --sampler gmm of shipped weights": Case(
+        ["sample", "pretrained:vae-mlp/digits", "--sampler", "gmm", "--out", "{tmp}/s.png"],
+        "pretrained:vae-mlp/digits is shipped weights: read-only, and it carries no fitted samplers; to draw through "
+        "'gmm', copy it to a folder of yours (cp -rL", shipped_weights(), ON_SITE),
+    "fit-sampler of shipped weights": Case(["fit-sampler", "pretrained:vae-mlp/digits", "--sampler", "gmm"],
+                                           "pretrained:vae-mlp/digits is read-only", shipped_weights(), ON_SITE),
+    "fit-sampler of an hf:// run": Case(["fit-sampler", "hf://someone/run", "--sampler", "gmm"],
+                                        "downloaded from the Hugging Face Hub into its cache", on_the_hub(),
+                                        env=OFFLINE_HUB),
+})
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("trained") / "run"

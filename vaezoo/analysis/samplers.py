@@ -15,7 +15,14 @@ from vaezoo.data.held_out import HeldOut, binarization
 from vaezoo.data.splits import Splits
 from vaezoo.errors import BadOverrideError, RunDirError, SettingError, VaezooError
 from vaezoo.registry.samplers import build_sampler, rebuild_sampler
-from vaezoo.runs.directory import claim_run_dir, load_model, load_run_data, open_saved_run
+from vaezoo.runs.directory import (
+    claim_run_dir,
+    load_model,
+    load_run_data,
+    locate_run,
+    open_saved_run,
+    read_only_origin,
+)
 from vaezoo.runs.samplers import read_sampler, save_sampler
 
 
@@ -50,10 +57,11 @@ def fit_sampler(run_dir: str | os.PathLike[str], name: str, *, epochs: int | Non
     """Fit the sampler `name` to the run's training codes and store it in RUN/samplers/; returns its path and
     record. The same seed gives the same sampler, bit for bit, on the same machine and thread count. The run's
     weights, metrics and checkpoints are only read, under the run's lock (no training writes meanwhile)."""
-    run, options = Path(run_dir), dict(options or {})
-    with claim_run_dir(run, busy="wait for it to finish, then fit the sampler"):
-        saved = open_saved_run(run)  # config.json read once, for the data, the model and the binarization
-        config = saved.config
+    options = dict(options or {})
+    # claimed as named, so that shipped weights and Hub runs are refused as read-only
+    with claim_run_dir(run_dir, busy="wait for it to finish, then fit the sampler"):
+        saved = open_saved_run(run_dir)  # config.json read once, for the data, the model and the binarization
+        run, config = saved.path, saved.config
         data = load_run_data(saved, data_dir)
         model = load_model(saved, device=device)
         with torch.random.fork_rng(devices=[model_device(model)] if model_device(model).type == "cuda" else []):
@@ -90,11 +98,17 @@ def model_device(model: VAE) -> torch.device:
 
 def load_sampler(run_dir: str | os.PathLike[str], name: str, model: VAE) -> Sampler:
     """The sampler `name` for the run's `model`: the prior as is, else the one fitted to this run, refused (one
-    line) when it is missing, changed, fitted to other weights or cannot model this posterior's codes."""
-    run = Path(run_dir)
+    line) when it is missing, changed, fitted to other weights or cannot model this posterior's codes, or when
+    the run is one that vaezoo only reads (shipped weights, a Hub run), which never carries one."""
     sampler, _ = build_sampler(name, model)
     if not sampler.needs_fit:
         return sampler
+    run = locate_run(run_dir)  # hf://ORG/NAME, pretrained:VARIANT/DATASET resolved (a SavedRun is already)
+    origin = read_only_origin(run_dir, run)
+    if origin is not None:
+        raise RunDirError(f"{run_dir} is {origin}: read-only, and it carries no fitted samplers; to draw through "
+                          f"{name!r}, copy it to a folder of yours (cp -rL {run} COPY), fit the sampler there "
+                          f"(vaezoo fit-sampler COPY --sampler {name}) and give COPY instead")
     tensors, record = read_sampler(run, name)
     sampler = rebuild_sampler(record["sampler"], model, record.get("options", {}))
     try:

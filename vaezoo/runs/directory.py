@@ -26,7 +26,7 @@ from vaezoo.errors import DataError, RunDirError, UnknownNameError, VaezooError
 from vaezoo.runs import architecture
 from vaezoo.runs.diffusers_format import is_diffusers_dir, load_diffusers
 from vaezoo.runs.lock import LOCK_FILE, RunLock, lock_run_dir
-from vaezoo.runs.pretrained import refuse_writes, resolve_run
+from vaezoo.runs.pretrained import is_pretrained, refuse_writes, resolve_run
 from vaezoo.runs.sealed import seal, unseal
 from vaezoo.runtime.finite import NON_FINITE, first_nonfinite, mark_nonfinite, require_finite
 
@@ -113,6 +113,17 @@ def open_saved_run(run: str | os.PathLike[str]) -> SavedRun:
         return run
     path = locate_run(run)
     return SavedRun(run if isinstance(run, str) else os.fspath(run), path, read_config(path))
+
+
+def read_only_origin(run: str | os.PathLike[str], located: Path) -> str | None:
+    """What the run `run` (as named, or a SavedRun), found at `located`, is when vaezoo never writes into it:
+    shipped weights (pretrained:VARIANT/DATASET) or a run downloaded from the Hugging Face Hub (its cache); None
+    for a directory of the user's."""
+    from vaezoo.runs.hub import in_hub_cache
+
+    if is_pretrained(run.reference if isinstance(run, SavedRun) else run):
+        return "shipped weights"
+    return "a run downloaded from the Hugging Face Hub" if in_hub_cache(located) else None
 
 
 def claim_run_dir(path: str | os.PathLike[str], busy: str | None = None) -> RunLock:
