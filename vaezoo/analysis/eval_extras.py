@@ -192,10 +192,12 @@ def check_extras(data: Splits, *, disentanglement: bool, sample_quality: bool, q
 def evaluate_run(
     run_dir: str | Path, model: VAE, data: Splits, held_out: HeldOut, *, disentanglement: bool,
     sample_quality: bool, quality_samples: int = 5000, progress: bool = False, reconstruction: bool = False,
-    sampler: Sampler | None = None, sampler_name: str = "prior",
+    sampler: Sampler | None = None, sampler_name: str = "prior", held_out_metrics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The extra evaluation asked for, on the run's held-out set, also written to RUN_DIR/evaluation.json (with
-    the labelled traversal picture, and the full-size reconstructions) and shown in report.html."""
+    the labelled traversal picture, and the full-size reconstructions) and shown in report.html; the held-out
+    metrics measured beside it (evaluate.summary's, with the IW-NLL's K and examples), when given, are written
+    there too, under `held_out`, but not returned."""
     from vaezoo.analysis.reconstruction import FULL_SIZE, reconstruction_scores, save_full_size
     from vaezoo.analysis.report import write_report
 
@@ -214,12 +216,13 @@ def evaluate_run(
     for section in result.values():  # which weights were measured: report.html says so beside the figures
         section["epoch"] = epoch
     if result:
+        written = {**result, **({"held_out": {**held_out_metrics, "epoch": epoch}} if held_out_metrics else {})}
         path = run / EVALUATION
         try:
             saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         except (json.JSONDecodeError, UnicodeDecodeError):
             saved = {}  # a damaged earlier evaluation is replaced
-        record = mark_nonfinite({**saved, **result})[0]  # valid JSON: a NaN is written as "non-finite"
+        record = mark_nonfinite({**saved, **written})[0]  # valid JSON: a NaN is written as "non-finite"
         atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n")
         write_report(run)
     return result
