@@ -78,7 +78,8 @@ def test_eval_says_and_records_what_the_default_measured(tmp_path, capsys, monke
     assert main(["eval", str(run), "--json", "--nll-samples", "5", "--nll-examples", "297"]) == 0
     assert json.loads(capsys.readouterr().out)["nll_examples"] == 297
 
-    monkeypatch.setattr(budget_rule, "FULL_FLOPS", full)  # the real rule: K = 1000 on all 297 digits, said without "on the first"
+    # the real rule: K = 1000 on all 297 digits, said without "on the first"
+    monkeypatch.setattr(budget_rule, "FULL_FLOPS", full)
     monkeypatch.setattr(budget_rule, "BOUNDED_FLOPS", bounded)
     assert main(["eval", str(run)]) == 0
     out = capsys.readouterr().out

@@ -2,11 +2,11 @@
 that is affordable, K = 100 on a bounded number of the first examples where it is not.
 
 The IW-NLL costs one decoder pass per importance sample per example. For an MLP on 28x28 images, K = 1000 on
-all 10,000 test images is the protocol the literature reports and a few minutes of one CPU thread; for a conv
-model of 64x64 images (5,000 held-out dSprites) the same protocol is about 2e14 floating-point operations,
-hours on a CPU. The choice is made from the model's operations, counted by torch's FLOP counter on one
-held-out example (matrix products and convolutions), not from a timing, so the same run gets the same default
-on every machine and its figures stay comparable."""
+all 10,000 test images is the protocol the literature reports (about 1e13 operations, a quarter of an hour of
+one CPU thread); for a conv model of 64x64 images (5,000 held-out dSprites) the same protocol is about 2e14,
+some 15 hours of one CPU thread. The choice is made from the model's operations, counted by torch's FLOP
+counter on one held-out example (matrix products and convolutions), not from a timing, so the same run gets
+the same default on every machine and its figures stay comparable."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -29,10 +29,11 @@ def evaluate_saved_run(
     """The evaluation of the trained run at `run_dir`, as `vaezoo eval` prints it: evaluate.summary on the run's
     held-out set (the IW-NLL with `nll_samples` importance samples on the first `nll_examples` examples, each
     the default of nll_budget where not given: K = 1000 on every example unless that is too costly for the
-    model; `nll_budget` in the result says which), PSNR/SSIM/MS-SSIM of reconstructions and the KL per latent channel for a model of images, and, with
-    `disentanglement`, `sample_quality` (of the draws of `sampler`, the prior or one fitted to the run) or
-    `reconstruction` (which adds rFID), those scores too, also written to the run's
-    evaluation.json (with the held-out metrics, under `held_out`) and report.html under the run's lock (so that no training writes while they are measured).
+    model; `nll_budget` in the result says which), PSNR/SSIM/MS-SSIM of reconstructions and the KL per latent
+    channel for a model of images, and, with `disentanglement`, `sample_quality` (of the draws of `sampler`,
+    the prior or one fitted to the run) or `reconstruction` (which adds rFID), those scores too, also written
+    to the run's evaluation.json (with the held-out metrics, under `held_out`) and report.html under the run's
+    lock (so that no training writes while they are measured).
     A run whose data cannot be read, or that cannot give the extra scores, is refused before its model is
     loaded. `device`, `data_dir`, `trust_pickle` and `imports` are as for load_model and load_run_data."""
     check_device(device)
