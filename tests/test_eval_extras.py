@@ -68,6 +68,8 @@ def test_eval_adds_disentanglement_and_sample_quality(colour_run, quick_classifi
     assert q["held_out_sharpness"] == pytest.approx(metrics.sharpness(held_out)) and q["sample_sharpness"] > 0
     saved = json.loads((colour_run / "evaluation.json").read_text())
     assert saved["disentanglement"]["mig"] == d["mig"] and saved["sample_quality"]["fid"] == q["fid"]
+    assert saved["held_out"]["nll"] == result["nll"] and saved["held_out"]["elbo"] == result["elbo"]
+    assert saved["held_out"]["nll_budget"] == {**result["nll_budget"], "samples": 2, "examples": 346}
     assert (colour_run / "traversal_factors.png").stat().st_size > 0
     page = (colour_run / "report.html").read_text()
     assert "Evaluation (vaezoo eval)" in page and "disentanglement.mig" in page and "traversal_factors.png" in page

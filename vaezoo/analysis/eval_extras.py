@@ -69,17 +69,22 @@ def check_disentanglement(data: Splits) -> None:
 
 def disentanglement_scores(model: VAE, data: Splits, held_out: HeldOut, seed: int = 0,
                            progress: bool = False) -> dict[str, Any]:
-    """MIG, SAP, DCI, BetaVAE and FactorVAE scores of the model's codes of the run's held-out set."""
+    """MIG, SAP, DCI, BetaVAE and FactorVAE scores of the model's codes of the run's held-out set; `progress`
+    shows a bar naming the metric being computed (DCI's gradient-boosted trees take minutes on dSprites)."""
     check_disentanglement(data)
     codes, factors = codes_of(model, held_out, progress=progress), held_out.factors
-    return {
-        "examples": len(codes), "factor_names": list(data.factor_names),
-        "mig": metrics.mig(codes, factors), "sap": metrics.sap(codes, factors, seed=seed),
-        "dci": metrics.dci(codes, factors, seed=seed),
-        "beta_vae_score": metrics.beta_vae_score(codes, factors, seed=seed),
-        "factor_vae_score": metrics.factor_vae_score(codes, factors, seed=seed),
-        "dimension_factors": dimension_factors(codes, factors, data.factor_names),
+    scores = {
+        "mig": lambda: metrics.mig(codes, factors), "sap": lambda: metrics.sap(codes, factors, seed=seed),
+        "dci": lambda: metrics.dci(codes, factors, seed=seed),
+        "beta_vae_score": lambda: metrics.beta_vae_score(codes, factors, seed=seed),
+        "factor_vae_score": lambda: metrics.factor_vae_score(codes, factors, seed=seed),
     }
+    result: dict[str, Any] = {"examples": len(codes), "factor_names": list(data.factor_names)}
+    bar = tqdm(scores.items(), desc="disentanglement", leave=False, delay=2.0, disable=not progress)
+    for name, score in bar:
+        bar.set_postfix_str(name)
+        result[name] = score()
+    return {**result, "dimension_factors": dimension_factors(codes, factors, data.factor_names)}
 
 
 @torch.no_grad()
@@ -192,10 +197,12 @@ def check_extras(data: Splits, *, disentanglement: bool, sample_quality: bool, q
 def evaluate_run(
     run_dir: str | Path, model: VAE, data: Splits, held_out: HeldOut, *, disentanglement: bool,
     sample_quality: bool, quality_samples: int = 5000, progress: bool = False, reconstruction: bool = False,
-    sampler: Sampler | None = None, sampler_name: str = "prior",
+    sampler: Sampler | None = None, sampler_name: str = "prior", held_out_metrics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The extra evaluation asked for, on the run's held-out set, also written to RUN_DIR/evaluation.json (with
-    the labelled traversal picture, and the full-size reconstructions) and shown in report.html."""
+    the labelled traversal picture, and the full-size reconstructions) and shown in report.html; the held-out
+    metrics measured beside it (evaluate.summary's, with the IW-NLL's K and examples), when given, are written
+    there too, under `held_out`, but not returned."""
     from vaezoo.analysis.reconstruction import FULL_SIZE, reconstruction_scores, save_full_size
     from vaezoo.analysis.report import write_report
 
@@ -214,12 +221,13 @@ def evaluate_run(
     for section in result.values():  # which weights were measured: report.html says so beside the figures
         section["epoch"] = epoch
     if result:
+        written = {**result, **({"held_out": {**held_out_metrics, "epoch": epoch}} if held_out_metrics else {})}
         path = run / EVALUATION
         try:
             saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         except (json.JSONDecodeError, UnicodeDecodeError):
             saved = {}  # a damaged earlier evaluation is replaced
-        record = mark_nonfinite({**saved, **result})[0]  # valid JSON: a NaN is written as "non-finite"
+        record = mark_nonfinite({**saved, **written})[0]  # valid JSON: a NaN is written as "non-finite"
         atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n")
         write_report(run_dir)  # a SavedRun's config as read, not read again
     return result

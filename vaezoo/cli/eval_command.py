@@ -8,6 +8,7 @@ from vaezoo.errors import VaezooError
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from vaezoo.analysis.nll_budget import FULL_SAMPLES
     from vaezoo.analysis.run_evaluation import check_finite, evaluate_saved_run
 
     if args.sampler != "prior" and not args.sample_quality:
@@ -27,9 +28,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
           f"{number(result['recon'], '.2f')}, KL {number(result['kl'], '.2f')})")
     if "nll" in result:
         on = "" if result["nll_examples"] == result["examples"] else f" on the first {result['nll_examples']}"
-        print(f"{f'NLL (IW, K={args.nll_samples})':<23}{number(result['nll'], '.2f')} nats{on}")
+        label = f"NLL (IW, K={result['nll_samples']})"
+        print(f"{label:<23}{number(result['nll'], '.2f')} nats{on}")
         if "bits_per_dim" in result:
             print(f"bits per dimension     {number(result['bits_per_dim'], '.4f')}{on}")
+        budget = result["nll_budget"]
+        if budget["chosen_by"] == "default" and budget["examples"] < result["examples"]:
+            print(f"{'':<23}(the default for this model: K={FULL_SAMPLES} on all {result['examples']} would cost "
+                  f"{budget['full_flops']:.1e} FLOPs; --nll-samples and --nll-examples choose)")
     print(f"active units           {result['active_units']} of {result['latent_dim']}")
     if "mutual_information" in result:
         print(f"mutual information     {number(result['mutual_information'], '.3f')} nats")
@@ -47,7 +53,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"FactorVAE score {number(d['factor_vae_score'], '.3f')}")
     if "sample_quality" in result:
         q = result["sample_quality"]
-        print(f"samples drawn by the {q['sampler']} sampler")
         print(f"samples drawn by the {q['sampler']} sampler")
         print(f"FID {number(q['fid'], '.3f')}  KID {number(q['kid'], '.4f')}  precision {number(q['precision'], '.3f')}"
               f"  recall {number(q['recall'], '.3f')} (vaezoo features; classifier test accuracy "

@@ -106,9 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="held-out ELBO, importance-weighted NLL, active units, I(x;z), KL per dim")
     p.add_argument("run_dir", metavar="RUN_DIR", help=RUN_HELP)
-    p.add_argument("--nll-samples", type=int, default=1000, help="importance samples K for the NLL (default 1000)")
+    p.add_argument("--nll-samples", type=int,
+                   help="importance samples K for the NLL (default 1000, or 100 where K=1000 on every held-out "
+                   "example would cost over 3e13 FLOPs, e.g. 64x64 conv models)")
     p.add_argument("--nll-examples", type=int, metavar="N",
-                   help="estimate the NLL on the first N held-out examples (default: all; K decoder passes each)")
+                   help="estimate the NLL on the first N held-out examples (default: all, or as many as 5e11 FLOPs "
+                   "allow at K=100 where all at K=1000 would cost over 3e13; K decoder passes each)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
