@@ -174,3 +174,33 @@ def test_third_order_gradients_equal_the_reference():
     reference = third(reference_reparameterize(*inputs, eps, None))
     for a, b in zip(fused, reference):
         torch.testing.assert_close(a, b)
+
+
+def test_the_graph_keeps_autograds_guarantees():
+    """The C++ autograd node (csrc/autograd.cpp) frees what it saved after a backward, refuses a second one,
+    and refuses a backward after an input it saved was changed in place."""
+    mu, logvar, _, _ = make_inputs((3, 4), torch.float32)
+    mu, logvar = mu.requires_grad_(), logvar.requires_grad_()
+    z, kl = reparameterize(mu, logvar, backend="fused")
+    (z.sum() + kl.sum()).backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        (z.sum() + kl.sum()).backward()
+    a, b = mu.detach().clone().requires_grad_(), logvar.detach().clone()
+    base = a * 1
+    z, kl = reparameterize(base, b, backend="fused")
+    b.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()
+
+
+def test_forward_mode_ad_is_refused_not_dropped():
+    """The fused kernels have no forward-mode derivative: a dual input raises, also under no_grad, where
+    its tangent would otherwise be dropped silently."""
+    import torch.autograd.forward_ad as fwAD
+
+    mu, logvar, _, _ = make_inputs((2, 3), torch.float64)
+    for context in (contextlib.nullcontext, torch.no_grad):
+        with fwAD.dual_level(), context():
+            dual = fwAD.make_dual(mu, torch.ones_like(mu))
+            with pytest.raises(RuntimeError, match="no forward-mode AD"):
+                reparameterize(dual, logvar, backend="fused")
