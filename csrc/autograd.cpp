@@ -5,7 +5,9 @@
 //
 // forward calls reparameterize_fwd below autograd and records a ReparameterizeBackward node for z, kl and log_q;
 // rng, the generator state that backward regenerates eps from, is no output of the node (it has no gradient):
-// the node keeps it as a saved variable. backward calls reparameterize_bwd through the dispatcher (so CPU, CUDA
+// the node keeps it as a saved variable. On the CPU, for small float32/float64 calls (cpu::keeps_draw), the draw
+// is made here instead (the same eps from the same seed) and handed to both kernels, so backward reads eps
+// rather than drawing it a second time. backward calls reparameterize_bwd through the dispatcher (so CPU, CUDA
 // and the fake kernels registered from Python all serve it, and torch.compile and torch.library.opcheck see the
 // same two ops). It lives in C++ rather than in torch.library.register_autograd because the Python autograd
 // layer cost 10-20 us per direction. A call with nothing to differentiate makes no node, and a backward without
@@ -17,6 +19,8 @@
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/saved_variable.h>
 #include <torch/library.h>
+
+#include "cpu/reparameterize_cpu.h"
 
 #include <initializer_list>
 #include <mutex>
@@ -125,6 +129,15 @@ bool records_graph(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
+// Whether this call's draw is made by autograd and kept for backward: plain CPU inputs (cpu::plain_cpu) and a
+// size and dtype where that is faster and exact (cpu::keeps_draw).
+bool keeps_draw_on_cpu(std::initializer_list<const Tensor*> inputs, const Tensor& mu, std::optional<int64_t> samples) {
+  for (const Tensor* t : inputs) {
+    if (t->defined() && !cpu::plain_cpu(*t)) return false;
+  }
+  return cpu::keeps_draw(mu, samples);
+}
+
 Quad forward_autograd(const Tensor& mu, const Tensor& logvar, const OptTensor& prior_mu,
                       const OptTensor& prior_logvar, const OptTensor& eps, std::optional<int64_t> samples,
                       int64_t row_start, std::optional<int64_t> row_total) {
@@ -148,16 +161,26 @@ Quad forward_autograd(const Tensor& mu, const Tensor& logvar, const OptTensor& p
   auto node = c10::make_intrusive<ReparameterizeBackward>();
   node->set_next_edges(torch::autograd::collect_next_edges(mu, logvar, prior_mu, prior_logvar, eps));
   Quad out;
+  Tensor drawn_eps;  // on the CPU, the draw made here for both kernels (see cpu::keeps_draw), else undefined
   {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    out = call_forward(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total);
+    if (!eps.has_value() && keeps_draw_on_cpu(inputs, mu, samples)) {
+      Tensor drawn_rng;
+      std::tie(drawn_eps, drawn_rng) = cpu::draw_eps(mu, samples, row_start, row_total);
+      out = call_forward(mu, logvar, prior_mu, prior_logvar, drawn_eps, samples, row_start, row_total);
+      std::get<3>(out) = drawn_rng;  // the state this draw came from, as a call that draws returns it
+    } else {
+      out = call_forward(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total);
+    }
   }
   auto& [z, kl, log_q, rng] = out;
   node->mu = SavedVariable(mu, /*is_output=*/false);
   node->logvar = SavedVariable(logvar, false);
   node->prior_mu = SavedVariable(prior_mu, false);
   node->prior_logvar = SavedVariable(prior_logvar, false);
-  node->eps = SavedVariable(eps, false);
+  // the given eps, or the one drawn here: backward then reads it instead of regenerating it (its gradient is
+  // computed only for a given eps, whose edge is the fifth)
+  node->eps = eps.has_value() ? SavedVariable(*eps, false) : SavedVariable(drawn_eps, false);
   node->rng = SavedVariable(rng, false);  // rng has no gradient: it is saved, not an output of the node
   node->samples = samples;
   node->row_start = row_start;

@@ -204,3 +204,32 @@ def test_forward_mode_ad_is_refused_not_dropped():
             dual = fwAD.make_dual(mu, torch.ones_like(mu))
             with pytest.raises(RuntimeError, match="no forward-mode AD"):
                 reparameterize(dual, logvar, backend="fused")
+
+
+@pytest.mark.parametrize(
+    "shape, dtype",
+    [((4, 6), torch.float32), ((3, 5), torch.float64), ((4, 6), torch.bfloat16), ((40, 1000), torch.float32)],
+)
+def test_a_recorded_call_draws_and_differentiates_as_an_unrecorded_one(shape, dtype):
+    """On the CPU, a call that records a graph draws eps in the autograd layer and keeps it for backward (small
+    float32 and float64 calls) or lets backward regenerate it (other dtypes, large calls): either way z, kl and
+    log_q are bit for bit those of the same call without a graph, and the gradients those of the backward
+    kernel regenerating eps from the generator state (samples and a noise_shard block included)."""
+    mu, logvar, _, _ = make_inputs(shape, dtype)
+    start, total = 1, shape[0] + 2
+    with noise_shard(start, total):
+        torch.manual_seed(3)
+        plain = reparameterize(mu, logvar, samples=2, log_q=True, backend="fused")
+        torch.manual_seed(3)
+        inputs = (mu.clone().requires_grad_(), logvar.clone().requires_grad_())
+        recorded = reparameterize(*inputs, samples=2, log_q=True, backend="fused")
+    for a, b in zip(plain, recorded):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    g = torch.Generator().manual_seed(1)
+    cotangents = [torch.randn(o.shape, generator=g, dtype=torch.float64).to(dtype) for o in recorded]
+    got = torch.autograd.grad(recorded, inputs, cotangents)
+    torch.manual_seed(3)
+    rng = torch.ops.vaezoo.reparameterize_fwd(mu, logvar, None, None, None, 2, start, total)[3]
+    want = torch.ops.vaezoo.reparameterize_bwd(*cotangents, mu, logvar, None, None, None, rng, start, total)[:2]
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

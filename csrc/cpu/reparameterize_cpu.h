@@ -1,0 +1,26 @@
+// What the CPU kernels offer the autograd layer (csrc/autograd.cpp) besides the registered operators.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <optional>
+#include <utility>
+
+namespace vaezoo::cpu {
+
+// Whether t is a plain CPU tensor that the dispatcher hands straight to the CPU kernels: no fake, functional
+// or subclass tensor, and no dispatch mode active.
+bool plain_cpu(const at::Tensor& t);
+
+// Whether autograd should draw eps once with draw_eps and hand it to both kernels, instead of letting backward
+// regenerate it, for a call on plain CPU tensors with this mu: float32 or float64 (whose eps holds the drawn
+// floats exactly, so that z, kl, log_q and the gradients are bit-identical to those of a drawn call) and z
+// small enough to stay in cache (above that, regenerating costs less than storing eps and reading it back).
+bool keeps_draw(const at::Tensor& mu, std::optional<int64_t> samples);
+
+// The eps a reparameterize_fwd call with these arguments would draw, drawn now from the default generator
+// (one seed, as the call takes), with the rng state (seed, 0) that call would return: z's shape, mu's dtype.
+std::pair<at::Tensor, at::Tensor> draw_eps(const at::Tensor& mu, std::optional<int64_t> samples, int64_t row_start,
+                                           std::optional<int64_t> row_total);
+
+}  // namespace vaezoo::cpu
