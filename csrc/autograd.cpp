@@ -165,10 +165,12 @@ Quad forward_autograd(const Tensor& mu, const Tensor& logvar, const OptTensor& p
   {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
     if (!eps.has_value() && keeps_draw_on_cpu(inputs, mu, samples)) {
-      Tensor drawn_rng;
-      std::tie(drawn_eps, drawn_rng) = cpu::draw_eps(mu, samples, row_start, row_total);
+      uint64_t seed = 0;
+      std::tie(drawn_eps, seed) = cpu::draw_eps(mu, samples, row_start, row_total);
       out = call_forward(mu, logvar, prior_mu, prior_logvar, drawn_eps, samples, row_start, row_total);
-      std::get<3>(out) = drawn_rng;  // the state this draw came from, as a call that draws returns it
+      // rng (seed, offset) of a call with eps given is (0, 0): the state this draw came from, as a call that
+      // draws returns it (the kernel made this tensor for this call alone)
+      std::get<3>(out).mutable_data_ptr<int64_t>()[0] = static_cast<int64_t>(seed);
     } else {
       out = call_forward(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total);
     }

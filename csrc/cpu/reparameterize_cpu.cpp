@@ -409,16 +409,12 @@ bool keeps_draw(const at::Tensor& mu, std::optional<int64_t> samples) {
          mu.numel() * samples.value_or(1) <= kKeptDrawMax;
 }
 
-std::pair<at::Tensor, at::Tensor> draw_eps(const at::Tensor& mu, std::optional<int64_t> samples, int64_t row_start,
-                                           std::optional<int64_t> row_total) {
+std::pair<at::Tensor, uint64_t> draw_eps(const at::Tensor& mu, std::optional<int64_t> samples, int64_t row_start,
+                                         std::optional<int64_t> row_total) {
   const Problem p = make_problem(mu, mu, std::nullopt, std::nullopt, std::nullopt, samples.value_or(1), row_start,
                                  row_total);
   at::Tensor eps = at::empty(z_shape(mu, samples), mu.options());
-  at::Tensor rng = at::empty({2}, mu.options().dtype(at::kLong));
   const uint64_t seed = draw_seed();
-  int64_t* state = rng.mutable_data_ptr<int64_t>();
-  state[0] = static_cast<int64_t>(seed);
-  state[1] = 0;
   const rng::cpu::Key key(seed, 0);
   const int64_t BD = p.B * p.D, chunks = (BD + kChunk - 1) / kChunk;
   AT_DISPATCH_FLOATING_TYPES(mu.scalar_type(), "vaezoo_draw_eps", [&] {
@@ -434,7 +430,7 @@ std::pair<at::Tensor, at::Tensor> draw_eps(const at::Tensor& mu, std::optional<i
       }
     });
   });
-  return {eps, rng};
+  return {eps, seed};
 }
 
 }  // namespace cpu

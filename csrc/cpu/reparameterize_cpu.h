@@ -18,9 +18,9 @@ bool plain_cpu(const at::Tensor& t);
 // small enough to stay in cache (above that, regenerating costs less than storing eps and reading it back).
 bool keeps_draw(const at::Tensor& mu, std::optional<int64_t> samples);
 
-// The eps a reparameterize_fwd call with these arguments would draw, drawn now from the default generator
-// (one seed, as the call takes), with the rng state (seed, 0) that call would return: z's shape, mu's dtype.
-std::pair<at::Tensor, at::Tensor> draw_eps(const at::Tensor& mu, std::optional<int64_t> samples, int64_t row_start,
-                                           std::optional<int64_t> row_total);
+// The eps a reparameterize_fwd call with these arguments would draw (z's shape, mu's dtype), drawn now with one
+// seed from the default generator, as that call would draw it; the seed is returned with it.
+std::pair<at::Tensor, uint64_t> draw_eps(const at::Tensor& mu, std::optional<int64_t> samples, int64_t row_start,
+                                         std::optional<int64_t> row_total);
 
 }  // namespace vaezoo::cpu
