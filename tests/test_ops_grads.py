@@ -174,3 +174,62 @@ def test_third_order_gradients_equal_the_reference():
     reference = third(reference_reparameterize(*inputs, eps, None))
     for a, b in zip(fused, reference):
         torch.testing.assert_close(a, b)
+
+
+def test_the_graph_keeps_autograds_guarantees():
+    """The C++ autograd node (csrc/autograd.cpp) frees what it saved after a backward, refuses a second one,
+    and refuses a backward after an input it saved was changed in place."""
+    mu, logvar, _, _ = make_inputs((3, 4), torch.float32)
+    mu, logvar = mu.requires_grad_(), logvar.requires_grad_()
+    z, kl = reparameterize(mu, logvar, backend="fused")
+    (z.sum() + kl.sum()).backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        (z.sum() + kl.sum()).backward()
+    a, b = mu.detach().clone().requires_grad_(), logvar.detach().clone()
+    base = a * 1
+    z, kl = reparameterize(base, b, backend="fused")
+    b.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()
+
+
+def test_forward_mode_ad_is_refused_not_dropped():
+    """The fused kernels have no forward-mode derivative: a dual input raises, also under no_grad, where
+    its tangent would otherwise be dropped silently."""
+    import torch.autograd.forward_ad as fwAD
+
+    mu, logvar, _, _ = make_inputs((2, 3), torch.float64)
+    for context in (contextlib.nullcontext, torch.no_grad):
+        with fwAD.dual_level(), context():
+            dual = fwAD.make_dual(mu, torch.ones_like(mu))
+            with pytest.raises(RuntimeError, match="no forward-mode AD"):
+                reparameterize(dual, logvar, backend="fused")
+
+
+@pytest.mark.parametrize(
+    "shape, dtype",
+    [((4, 6), torch.float32), ((3, 5), torch.float64), ((4, 6), torch.bfloat16), ((40, 1000), torch.float32)],
+)
+def test_a_recorded_call_draws_and_differentiates_as_an_unrecorded_one(shape, dtype):
+    """On the CPU, a call that records a graph draws eps in the autograd layer and keeps it for backward (small
+    float32 and float64 calls) or lets backward regenerate it (other dtypes, large calls): either way z, kl and
+    log_q are bit for bit those of the same call without a graph, and the gradients those of the backward
+    kernel regenerating eps from the generator state (samples and a noise_shard block included)."""
+    mu, logvar, _, _ = make_inputs(shape, dtype)
+    start, total = 1, shape[0] + 2
+    with noise_shard(start, total):
+        torch.manual_seed(3)
+        plain = reparameterize(mu, logvar, samples=2, log_q=True, backend="fused")
+        torch.manual_seed(3)
+        inputs = (mu.clone().requires_grad_(), logvar.clone().requires_grad_())
+        recorded = reparameterize(*inputs, samples=2, log_q=True, backend="fused")
+    for a, b in zip(plain, recorded):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    g = torch.Generator().manual_seed(1)
+    cotangents = [torch.randn(o.shape, generator=g, dtype=torch.float64).to(dtype) for o in recorded]
+    got = torch.autograd.grad(recorded, inputs, cotangents)
+    torch.manual_seed(3)
+    rng = torch.ops.vaezoo.reparameterize_fwd(mu, logvar, None, None, None, 2, start, total)[3]
+    want = torch.ops.vaezoo.reparameterize_bwd(*cotangents, mu, logvar, None, None, None, rng, start, total)[:2]
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -17,6 +17,7 @@
 #include "../fast_math.h"
 #include "../reparameterize.h"
 #include "normals_cpu.h"
+#include "reparameterize_cpu.h"
 
 // The kernels are compiled for AVX-512 and AVX2 as well as the baseline ISA, picked at load time (ifunc).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
@@ -389,6 +390,50 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cpu(
 }
 
 }  // namespace
+
+namespace cpu {
+
+// z's elements at most for which autograd keeps the draw: eps then stays in the L2 cache between the passes.
+constexpr int64_t kKeptDrawMax = 1 << 16;
+
+bool plain_cpu(const at::Tensor& t) {
+  // the keys the dispatcher would see for t (its own and this thread's), less those that only pass the call on
+  const c10::impl::LocalDispatchKeySet tls = c10::impl::tls_local_dispatch_key_set();
+  const c10::DispatchKeySet passing = c10::autograd_dispatch_keyset_with_ADInplaceOrView |
+                                      c10::autocast_dispatch_keyset | c10::DispatchKeySet(c10::DispatchKey::BackendSelect);
+  return ((t.key_set() | tls.included_) - tls.excluded_ - passing) == c10::DispatchKeySet(c10::DispatchKey::CPU);
+}
+
+bool keeps_draw(const at::Tensor& mu, std::optional<int64_t> samples) {
+  return (mu.scalar_type() == at::kFloat || mu.scalar_type() == at::kDouble) &&
+         mu.numel() * samples.value_or(1) <= kKeptDrawMax;
+}
+
+std::pair<at::Tensor, uint64_t> draw_eps(const at::Tensor& mu, std::optional<int64_t> samples, int64_t row_start,
+                                         std::optional<int64_t> row_total) {
+  const Problem p = make_problem(mu, mu, std::nullopt, std::nullopt, std::nullopt, samples.value_or(1), row_start,
+                                 row_total);
+  at::Tensor eps = at::empty(z_shape(mu, samples), mu.options());
+  const uint64_t seed = draw_seed();
+  const rng::cpu::Key key(seed, 0);
+  const int64_t BD = p.B * p.D, chunks = (BD + kChunk - 1) / kChunk;
+  AT_DISPATCH_FLOATING_TYPES(mu.scalar_type(), "vaezoo_draw_eps", [&] {
+    scalar_t* out = eps.mutable_data_ptr<scalar_t>();
+    // chunk c of sample k: z's flat elements [k * BD + c * kChunk, ...), read as the kernels read them
+    at::parallel_for(0, p.K * chunks, std::max<int64_t>(1, kGrain / kChunk), [&](int64_t c0, int64_t c1) {
+      float* buf = thread_scratch<float>().drawn;
+      for (int64_t c = c0; c < c1; ++c) {
+        const int64_t k = c / chunks, start = k * BD + (c % chunks) * kChunk;
+        const int64_t n = std::min(kChunk, (k + 1) * BD - start);
+        const float* drawn = rng::cpu::normals(key, p.noise_index(start, k), n, buf);
+        for (int64_t i = 0; i < n; ++i) out[start + i] = static_cast<scalar_t>(drawn[i]);
+      }
+    });
+  });
+  return {eps, seed};
+}
+
+}  // namespace cpu
 
 TORCH_LIBRARY_IMPL(vaezoo, CPU, m) {
   m.impl("reparameterize_fwd", &forward_cpu);
