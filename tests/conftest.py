@@ -1,7 +1,9 @@
-"""Shared fixtures: a fresh plugin registry per test and small data."""
+"""Shared fixtures: a fresh plugin registry per test, a cache of the test process's own, and small data; how the
+suite is split between pytest-xdist's processes."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -19,6 +21,19 @@ from vaezoo.registry.discovery import reset_registry
 os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """vaezoo's cache (VAEZOO_CACHE: dSprites' bits, feature networks, prepared folders) in a folder of this test
+    process, for it and the commands it starts: the tests never write into the user's ~/.cache/vaezoo, and two
+    test processes (pytest-xdist) never build or read each other's half-written cache. Tests about the cache
+    itself point VAEZOO_CACHE at their own tmp_path."""
+    folder = tmp_path_factory.mktemp("vaezoo-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VAEZOO_CACHE", str(folder))
+        yield folder
+    shutil.rmtree(folder, ignore_errors=True)  # dSprites' cache alone is 377 MB
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,13 @@ TRAIN = ["--dataset", "digits", "--epochs", "2", "--batch-size", "100", "--quiet
 
 
 def run_vaezoo(out: Path, processes: int, *extra: str, variant: str = "vae-mlp") -> subprocess.CompletedProcess:
+    """`vaezoo train` in one process, or under torchrun in `processes`. --standalone binds its rendezvous store to
+    a port the system picks (localhost:0) and its workers meet on that same store, so runs started side by side
+    (two test processes, or another job on the machine) never contend for a port; the environment must not turn
+    that sharing off (torchrun would then pick a free port and bind it again later, a race)."""
     launcher = [] if processes == 1 else ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", None)
     return subprocess.run(
         [sys.executable, *launcher, "-m", "vaezoo", "train", variant, *TRAIN, "--out", str(out), *extra],
         capture_output=True, text=True, timeout=600, env=env,
