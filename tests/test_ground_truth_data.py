@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from vaezoo.analysis import eval_extras
 from vaezoo.data import colour_shapes, dsprites
 from vaezoo.data.datasets import load_dataset
 from vaezoo.errors import DataError
+from vaezoo.metrics import classifier
 
 
 def index(shape=0, scale=5, orientation=0, x=16, y=16) -> int:
@@ -82,6 +84,23 @@ def test_loading_dsprites_with_a_limit(small_dsprites):
         assert abs(cols - (16 + 31 * factors[3])) < 2.5 and abs(rows - (16 + 31 * factors[4])) < 2.5
     with pytest.raises(DataError, match="takes no --data-dir"):
         load_dataset("dsprites", "/somewhere")
+
+
+def test_a_limited_load_still_gives_the_whole_training_split(small_dsprites):
+    """dsprites takes --limit itself; the limited Splits still give the whole training split, made once and only
+    when asked (the dataset's feature network is made from it, so its cache key is the unlimited data's)."""
+    few, whole = load_dataset("dsprites", limit=50), load_dataset("dsprites")
+    assert len(few.train) == 50 and few.full_train() is few.full_train() and whole.full_train() is whole.train
+    full = few.full_train()
+    assert len(full) == len(whole.train) == 12_288 - 1000
+    rows = np.array([0, 7, 11_287])
+    torch.testing.assert_close(full.read(rows), whole.train.read(rows))
+    torch.testing.assert_close(full.labels, whole.train.labels)
+    images = [eval_extras._feature_images(s) for s in (full, few.test, whole.train, whole.test)]
+    settings = (classifier.STEPS, classifier.BATCH_SIZE, classifier.SEED)
+    assert classifier.cache_key("dsprites", *images[:2], *settings) == classifier.cache_key("dsprites", *images[2:], *settings)
+    digits = load_dataset("digits", limit=100)  # a loader that does not take limit: limited after loading
+    assert len(digits.full_train()) == len(load_dataset("digits").train)
 
 
 def test_a_damaged_cache_is_rendered_again(small_dsprites, capsys):

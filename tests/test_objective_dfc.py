@@ -9,8 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 import vaezoo
+from vaezoo.cli.main import main
 from vaezoo.errors import BadOverrideError, DataError
-from vaezoo.metrics.classifier import FeatureNet
+from vaezoo.metrics.classifier import FeatureNet, shipped_manifest
 
 SHAPE = (1, 8, 8)
 SMALL = {"encoder.channels": [4], "encoder.hidden": 16, "decoder.channels": [4], "decoder.hidden": 16,
@@ -58,6 +59,17 @@ def test_the_trainer_hands_over_the_datasets_feature_network_saved_with_the_mode
     assert torch.equal(weight, m.objective.features.domain.convs[0].weight.detach().cpu())
     assert not torch.equal(weight, model().objective.features.domain.convs[0].weight.detach())  # not the random one
     assert vaezoo.load_model(tmp_path / "run").objective.features.domain.convs[0].weight.equal(weight)
+
+
+def test_a_limited_run_trains_on_its_datasets_own_network(tmp_path):
+    """With --limit the objective still gets the dataset's network, made from its whole training split (for
+    digits at the default 1,000 steps: the one shipped with vaezoo, so nothing is trained)."""
+    sets = [f"--set={k}={json.dumps(v)}" for k, v in SMALL.items() if k != "objective.feature_steps"]
+    assert main(["train", "dfc-vae-conv", "--dataset", "digits", "--limit", "16", "--epochs", "1", "--batch-size",
+                 "8", "--latent-dim", "3", *sets, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    said = json.loads((tmp_path / "run" / "config.json").read_text())["objective"]["perceptual_network"]
+    assert said["source"] == "shipped with vaezoo"
+    assert said["weights_sha256"] == shipped_manifest()["digits"]["sha256"]
 
 
 def test_the_feature_network_needs_class_labels_unless_the_feature_weight_is_zero():

@@ -1,8 +1,10 @@
 """The sample-quality feature networks shipped with vaezoo: their hashes are the recorded ones, the same images
-give the recorded FID on every machine, a damaged file is refused, and other data still trains its own."""
+give the recorded FID on every machine (a run trained with --limit on part of a dataset included), a damaged
+file is refused, and other data still trains its own."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -11,10 +13,12 @@ import pytest
 
 from vaezoo import metrics
 from vaezoo.analysis.eval_extras import _feature_images, feature_network
+from vaezoo.cli.main import main
 from vaezoo.data.datasets import FASHION_MNIST_DIR, load_dataset
-from vaezoo.data.splits import Splits, to_model_input
+from vaezoo.data.splits import Rows, Splits, to_model_input
 from vaezoo.errors import DataError
 from vaezoo.metrics import classifier
+from vaezoo.runs.directory import load_run_data
 
 #: The SHA-256 of each shipped network file: a network trained again, or changed, changes every FID made with
 #: it, so it must be a deliberate change of this table (and of the recorded figures below).
@@ -64,6 +68,24 @@ def test_the_same_images_give_the_recorded_fid(name, tmp_path):
     assert not list((tmp_path / "cache").rglob("*.safetensors")), "no network was trained here"
 
 
+def test_a_limited_run_is_measured_on_its_datasets_network(tmp_path, capsys):
+    """A run trained with --limit on part of a dataset is measured on the dataset's own network (made from the
+    whole training split): here the shipped one, and nothing is trained."""
+    run = tmp_path / "run"
+    assert main(["train", "vae-mlp", "--dataset", "digits", "--limit", "64", "--epochs", "1", "--latent-dim", "2",
+                 "--out", str(run), "--quiet"]) == 0
+    data = load_run_data(run)
+    whole, limited = feature_network(load_dataset("digits")), feature_network(data)
+    assert len(data.train) == 64 and len(data.full_train()) == len(load_dataset("digits").train)
+    assert (limited.data_hash, limited.sha256, limited.shipped) == (whole.data_hash, SHIPPED["digits"], True)
+    capsys.readouterr()
+    assert main(["eval", str(run), "--sample-quality", "--quality-samples", "10", "--json"]) == 0
+    features = json.loads(capsys.readouterr().out)["sample_quality"]["features"]
+    assert (features["data_hash"], features["weights_sha256"]) == (whole.data_hash, SHIPPED["digits"])
+    assert features["source"] == "shipped with vaezoo"
+    assert not list((tmp_path / "cache").rglob("*.safetensors")), "no network was trained here"
+
+
 def test_a_damaged_shipped_network_is_refused(tmp_path, monkeypatch):
     folder = tmp_path / "shipped"
     shutil.copytree(classifier.SHIPPED, folder)
@@ -77,7 +99,8 @@ def test_a_damaged_shipped_network_is_refused(tmp_path, monkeypatch):
 
 
 def test_other_data_trains_its_own_and_says_so(monkeypatch):
-    data = load_dataset("digits", limit=600)  # a subset: not the data the shipped network was made from
+    whole = load_dataset("digits")  # a subset given as the data: not the data the shipped network was made from
+    data = Splits("digits", Rows(whole.train, np.arange(600)), whole.test)
     train, test = _feature_images(data.train), _feature_images(data.test)
     key = classifier.cache_key("digits", train, test, classifier.STEPS, classifier.BATCH_SIZE, classifier.SEED)
     assert key != classifier.shipped_manifest()["digits"]["data_hash"]

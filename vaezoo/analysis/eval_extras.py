@@ -101,7 +101,7 @@ def check_sample_quality(data: Splits, samples: int) -> None:
     """VaezooError unless sample quality can be scored on `data` with `samples` images (checked before any
     work): at least 10 samples, and class labels for the feature network."""
     whole_number("quality_samples", samples, least=10)
-    check_labels(data.name, _feature_images(data.train))
+    check_labels(data.name, _feature_images(data.full_train()))
 
 
 def _feature_images(split: ImageSet) -> LabelledImages:
@@ -110,19 +110,25 @@ def _feature_images(split: ImageSet) -> LabelledImages:
 
 
 def feature_network(data: Splits, progress: bool = False) -> FeatureExtractor:
-    """The sample-quality feature network of `data`: cached, or trained on batches of its training split."""
-    return feature_extractor(data.name, _feature_images(data.train), _feature_images(data.test), progress=progress)
+    """The dataset's canonical sample-quality feature network: the one made from its whole training split
+    (Splits.full_train), even when a run trained on part of it (--limit), so that a limited run is measured on
+    the same network as any other (the shipped one, for a built-in dataset); cached, or trained on batches of
+    that split."""
+    return feature_extractor(data.name, _feature_images(data.full_train()), _feature_images(data.test),
+                             progress=progress)
 
 
 def hand_feature_network(model: VAE, data: Splits, progress: bool = False) -> None:
     """Give the model's objective the dataset's feature network when it runs on one (the ldm objective's
-    perceptual distance without LPIPS): cached, or trained now for the steps the objective asks. Without a
-    held-out split its test accuracy is measured on the training images, and the record says so. The global
-    random state is left as it was, cached or not, so that training draws the same either way."""
+    perceptual distance without LPIPS): made, as feature_network's, from the dataset's whole training split
+    whatever the run's --limit (shipped, cached, or trained now for the steps the objective asks; training reads
+    only the batches it trains on). Without a held-out split its test accuracy is measured on the training
+    images, and the record says so. The global random state is left as it was, cached or not, so that training
+    draws the same either way."""
     steps = model.objective.feature_network_steps()
     if steps is None:
         return
-    train = _feature_images(data.train)
+    train = _feature_images(data.full_train())
     classes = len(torch.unique(train.labels)) if len(train) else 0
     if classes < 2:
         raise DataError(f"the objective's perceptual distance runs on a feature network vaezoo trains on the "
@@ -131,7 +137,7 @@ def hand_feature_network(model: VAE, data: Splits, progress: bool = False) -> No
                         f"or set {model.objective.feature_network_off}")
     held = len(data.test) > 0
     with torch.random.fork_rng(devices=[]):  # a cached network is built before its weights load: that draws
-        extractor = feature_extractor(data.name, train, _feature_images(data.test if held else data.train),
+        extractor = feature_extractor(data.name, train, _feature_images(data.test) if held else train,
                                       steps=steps, progress=progress)
     record = extractor.describe()
     if not held:

@@ -4,6 +4,7 @@ returned (Splits of ImageSets, or the old `Dataset` of tensors, which is wrapped
 Also the small in-memory sets (digits, MNIST-format IDX files) and the old tensor Dataset type."""
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from dataclasses import dataclass
@@ -109,10 +110,11 @@ def _check_limit(limit: object) -> None:
 
 def limit_training(data: Splits, limit: int) -> Splits:
     """The first `limit` training examples of a fixed shuffle (seed 0) of the training split, read only when
-    asked for (the others never are); held-out kept."""
+    asked for (the others never are); held-out kept, and the whole training split kept for full_train."""
     _check_limit(limit)
     rows = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))[:limit]
-    return Splits(data.name, Rows(data.train, rows.numpy()), data.test, data.factor_names)
+    return Splits(data.name, Rows(data.train, rows.numpy()), data.test, data.factor_names,
+                  whole_train=data.full_train)
 
 
 def _takes(loader: Callable[..., Any], parameter: str) -> bool:
@@ -192,7 +194,9 @@ def load_dataset(
     An unknown name gets close matches. An option the loader does not take is a DataError naming the flag and
     the datasets that take it; so is a `data_dir` given to a loader that reads no files. `limit` keeps the first
     N training examples of a fixed shuffle; a loader that names `limit` itself (dsprites, whose training split
-    is already in a fixed shuffled order) reads only those. What the loader returns is checked (_check_loaded)."""
+    is already in a fixed shuffled order) reads only those. Either way the limited Splits still give the whole
+    training split when asked (Splits.full_train: the canonical feature network is trained on it). What the
+    loader returns is checked (_check_loaded)."""
     registry = get_registry()
     entry = registry.get("dataset", name)
     loader = entry.obj
@@ -208,7 +212,10 @@ def load_dataset(
     if limit is not None:
         _check_limit(limit)
     if limit is not None and "limit" in inspect.signature(loader).parameters:
-        return _check_loaded(entry, loader(limit=limit, **options))
+        data = _check_loaded(entry, loader(limit=limit, **options))
+        if data.whole_train is None:  # the whole split, loaded again only when asked for (once)
+            data.whole_train = functools.cache(lambda: _check_loaded(entry, loader(**options)).train)
+        return data
     data = _check_loaded(entry, loader(**options))
     return data if limit is None else limit_training(data, limit)
 

@@ -7,8 +7,8 @@ per batch on the training device (`to_model_input`); float32 images are already 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -86,12 +86,21 @@ def to_model_input(images: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Splits:
-    """A dataset by name: its training and held-out ImageSets and the names of its factors (if any)."""
+    """A dataset by name: its training and held-out ImageSets and the names of its factors (if any). When
+    `train` is only part of the dataset's training split (a run's --limit), `whole_train` gives the whole split
+    (see full_train)."""
 
     name: str
     train: ImageSet
     test: ImageSet
     factor_names: tuple[str, ...] = ()
+    whole_train: Callable[[], ImageSet] | None = field(default=None, repr=False, compare=False)
+
+    def full_train(self) -> ImageSet:
+        """The dataset's whole training split, even when `train` is a subset of it (--limit): what must not
+        depend on a run's limit, such as the dataset's canonical sample-quality feature network. Made only when
+        asked for, and its images, as any split's, are read only when asked for."""
+        return self.train if self.whole_train is None else self.whole_train()
 
     @property
     def input_shape(self) -> tuple[int, ...]:

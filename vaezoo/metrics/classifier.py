@@ -10,7 +10,9 @@ that is damaged, replaced or made from other data is said in one line and traine
 For the built-in datasets vaezoo ships the network it trained once (feature_nets/, fixed by SHA-256 in
 feature_nets/manifest.json), used whenever the data's cache key is the one it was made from, so that the same
 images give the same FID on every machine (a network trained here depends on the CPU's arithmetic). Other
-data, or a subset of it, trains its own as above; the figures name which network was used and its hash.
+data trains its own as above; the figures name which network was used and its hash. (A run trained on part of
+a dataset, with --limit, is measured on its dataset's network all the same: vaezoo.analysis hands this module
+the whole training split, Splits.full_train.)
 
 These are domain features: FID, KID and precision/recall computed on them compare models within vaezoo on
 one dataset, not with figures computed on Inception features (whose weights vaezoo never downloads).
