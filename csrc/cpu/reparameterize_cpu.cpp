@@ -3,6 +3,7 @@
 // overhead beyond their sums), drawing a whole chunk's normals at once (normals_cpu.h) or reading eps.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Dispatch.h>
+#include <ATen/EmptyTensor.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -34,6 +35,14 @@ namespace {
 constexpr int64_t kChunk = rng::cpu::kMaxElements;
 constexpr int64_t kGrain = 16384;  // elements per parallel task
 constexpr double kLog2Pi = 1.8378770664093454836;
+
+// The kernels' outputs: at::detail::empty_cpu, what at::empty reaches for a CPU tensor after two dispatcher
+// hops (BackendSelect, CPU) that cost a visible part of a small call.
+struct CpuEmpty {
+  at::Tensor operator()(at::IntArrayRef sizes, const at::TensorOptions& opts) const {
+    return at::detail::empty_cpu(sizes, opts);
+  }
+};
 
 // A fresh seed from torch's default CPU generator, drawn under its mutex (manual_seed and set_rng_state replay).
 uint64_t draw_seed() {
@@ -78,6 +87,7 @@ struct Scratch {
   alignas(64) acc_t b[kChunk];
   alignas(64) acc_t c[kChunk];
   alignas(64) acc_t d[kChunk];
+  std::vector<acc_t> row_sums;  // a task's per-row sums, grown as needed and kept (no allocation per call)
 };
 
 // This thread's scratch, made once: a task reuses it instead of allocating tens of KB per call (tasks on one
@@ -170,12 +180,13 @@ VZ_CPU_CLONES void forward_block(const Problem& p, const Inputs<scalar_t>& in, s
                                  int64_t b0, int64_t b1) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t rows = b1 - b0, BD = p.B * p.D;
+  Scratch<acc_t>* scratch = &thread_scratch<acc_t>();
   // per row: the KL sum, the sum of logvar, and per sample the sum of eps^2
-  std::vector<acc_t> sums((2 + p.K) * rows, acc_t(0));
+  std::vector<acc_t>& sums = scratch->row_sums;
+  sums.assign((2 + p.K) * rows, acc_t(0));
   acc_t* kl_sum = sums.data();
   acc_t* lv_sum = kl_sum + rows;
   acc_t* sq_sum = lv_sum + rows;  // [K, rows]
-  Scratch<acc_t>* scratch = &thread_scratch<acc_t>();
   const scalar_t* __restrict__ mu = in.mu;
   const scalar_t* __restrict__ logvar = in.logvar;
   for (int64_t i0 = b0 * p.D; i0 < b1 * p.D;) {
@@ -272,14 +283,15 @@ VZ_CPU_CLONES void backward_block(const Problem& p, const Inputs<scalar_t>& in, 
                                   at::opmath_type<scalar_t>* grad_plv, int64_t b0, int64_t b1) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t rows = b1 - b0, BD = p.B * p.D;
+  Scratch<acc_t>* scratch = &thread_scratch<acc_t>();
   // d(sum of log_q grads)/d logvar per element: -1/2 * sum_k grad_log_q[k, b] (none without grad_log_q)
-  std::vector<acc_t> lq_term(rows, acc_t(0));
+  std::vector<acc_t>& lq_term = scratch->row_sums;
+  lq_term.assign(rows, acc_t(0));
   for (int64_t r = 0; grad_log_q != nullptr && r < rows; ++r) {
     acc_t g = 0;
     for (int64_t k = 0; k < p.K; ++k) g += static_cast<acc_t>(grad_log_q[k * p.B + b0 + r]);
     lq_term[r] = acc_t(-0.5) * g;
   }
-  Scratch<acc_t>* scratch = &thread_scratch<acc_t>();
   const scalar_t* __restrict__ mu = in.mu;
   const scalar_t* __restrict__ logvar = in.logvar;
   const acc_t* __restrict__ saved_std = in.std;
@@ -362,12 +374,12 @@ cpu::KeptForward run_forward(const at::Tensor& mu, const at::Tensor& logvar, con
                              std::optional<int64_t> samples, int64_t row_start, std::optional<int64_t> row_total,
                              bool keep) {
   const Problem p = make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples.value_or(1), row_start, row_total);
-  ForwardOutputs out = allocate_forward(mu, p, samples);
+  ForwardOutputs out = allocate_forward(mu, p, samples, CpuEmpty());
   at::Tensor kept_eps, kept_std;
   if (keep) {
     TORCH_INTERNAL_ASSERT(!p.explicit_eps && (mu.scalar_type() == at::kFloat || mu.scalar_type() == at::kDouble));
-    kept_eps = at::empty(out.z.sizes(), mu.options());
-    kept_std = at::empty(mu.sizes(), mu.options());
+    kept_eps = CpuEmpty()(out.z.sizes(), mu.options());
+    kept_std = CpuEmpty()(mu.sizes(), mu.options());
   }
   const uint64_t seed = p.explicit_eps ? 0 : draw_seed();
   int64_t* state = out.rng.mutable_data_ptr<int64_t>();
@@ -407,7 +419,7 @@ BackwardOutputs run_backward(const Problem& p, const at::Tensor& grad_z, const s
                              const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
                              const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps,
                              uint64_t seed, const at::Tensor& kept_std) {
-  const BackwardOutputs out = allocate_backward(mu, p);
+  const BackwardOutputs out = allocate_backward(mu, p, CpuEmpty());
   const at::Tensor mu_c = mu.contiguous(), lv_c = logvar.contiguous();
   const at::Tensor pm_c = contiguous_or_empty(prior_mu), plv_c = contiguous_or_empty(prior_logvar);
   const at::Tensor eps_c = contiguous_or_empty(eps);
