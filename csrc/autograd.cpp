@@ -11,9 +11,9 @@
 // than drawing eps and computing exp a second time. Otherwise backward calls reparameterize_bwd through the
 // dispatcher (so CPU, CUDA and the fake kernels registered from Python all serve it, and torch.compile and
 // torch.library.opcheck see the same two ops). It lives in C++ rather than in torch.library.register_autograd
-// because the Python autograd layer cost 10-20 us per direction. A call with nothing to differentiate makes no node, and a backward without
-// create_graph calls the backward kernel below autograd, past the Python autograd of reparameterize_bwd
-// (vaezoo/ops/second_order.py, needed only for gradients of gradients).
+// because the Python autograd layer cost 10-20 us per direction. A call with nothing to differentiate makes no
+// node, and a backward without create_graph calls the backward kernel below autograd, past the Python autograd
+// of reparameterize_bwd (vaezoo/ops/second_order.py, needed only for gradients of gradients).
 #include <ATen/ATen.h>
 #include <ATen/FuncTorchTLS.h>
 #include <ATen/core/dispatch/Dispatcher.h>

@@ -504,7 +504,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_kept_draw(
     const std::optional<at::Tensor>& prior_logvar, const at::Tensor& eps, const at::Tensor& std_dev) {
   const std::optional<at::Tensor> given_eps(eps);
   // eps is given: the rows of a noise_shard block (which place a draw) play no part
-  const Problem p = make_problem(mu, logvar, prior_mu, prior_logvar, given_eps, samples_of(grad_z, mu), 0, std::nullopt);
+  const Problem p =
+      make_problem(mu, logvar, prior_mu, prior_logvar, given_eps, samples_of(grad_z, mu), 0, std::nullopt);
   const BackwardOutputs out =
       run_backward(p, grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, given_eps, 0, std_dev);
   if (!p.prior) return {out.grad_mu, out.grad_logvar, at::Tensor(), at::Tensor()};
