@@ -5,14 +5,15 @@
 //
 // forward calls reparameterize_fwd below autograd and records a ReparameterizeBackward node for z, kl and log_q;
 // rng, the generator state that backward regenerates eps from, is no output of the node (it has no gradient):
-// the node keeps it as a saved variable. On the CPU, for small float32/float64 calls (cpu::keeps_draw), the draw
-// is made here instead (the same eps from the same seed) and handed to both kernels, so backward reads eps
-// rather than drawing it a second time. backward calls reparameterize_bwd through the dispatcher (so CPU, CUDA
-// and the fake kernels registered from Python all serve it, and torch.compile and torch.library.opcheck see the
-// same two ops). It lives in C++ rather than in torch.library.register_autograd because the Python autograd
-// layer cost 10-20 us per direction. A call with nothing to differentiate makes no node, and a backward without
-// create_graph calls the backward kernel below autograd, past the Python autograd of reparameterize_bwd
-// (vaezoo/ops/second_order.py, needed only for gradients of gradients).
+// the node keeps it as a saved variable. On the CPU, for small float32/float64 calls on plain tensors
+// (cpu::keeps_draw), the node calls the CPU kernels directly (cpu::forward_keeping_draw): the forward's pass
+// also writes the eps it drew and std = exp(logvar / 2), which backward reads (cpu::backward_kept_draw) rather
+// than drawing eps and computing exp a second time. Otherwise backward calls reparameterize_bwd through the
+// dispatcher (so CPU, CUDA and the fake kernels registered from Python all serve it, and torch.compile and
+// torch.library.opcheck see the same two ops). It lives in C++ rather than in torch.library.register_autograd
+// because the Python autograd layer cost 10-20 us per direction. A call with nothing to differentiate makes no
+// node, and a backward without create_graph calls the backward kernel below autograd, past the Python autograd
+// of reparameterize_bwd (vaezoo/ops/second_order.py, needed only for gradients of gradients).
 #include <ATen/ATen.h>
 #include <ATen/FuncTorchTLS.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -63,12 +64,22 @@ OptTensor defined_or_none(const Tensor& t) {
   return t.defined() ? OptTensor(t) : std::nullopt;
 }
 
+// Whether every defined one of these tensors is a plain CPU tensor (cpu::plain_cpu): the dispatcher would hand
+// a call with them straight to the CPU kernels, so calling those directly skips nothing.
+bool plain_cpu_all(std::initializer_list<const Tensor*> tensors) {
+  for (const Tensor* t : tensors) {
+    if (t->defined() && !cpu::plain_cpu(*t)) return false;
+  }
+  return true;
+}
+
 // The backward of one reparameterize_fwd call. Its inputs are the gradients of z, kl and log_q (undefined for
 // an output that was not used: the kernel reads an absent grad_kl or grad_log_q as zeros, with no fill); its
 // outputs, the gradients of mu, logvar, prior_mu, prior_logvar and eps (the next edges, in that order).
 struct ReparameterizeBackward final : public torch::autograd::Node {
   SavedVariable mu, logvar, prior_mu, prior_logvar, eps;
   SavedVariable rng;  // the draw's generator state (seed, offset): backward regenerates eps from it
+  SavedVariable std_dev;  // exp(logvar / 2) where the CPU forward kept its draw (cpu::forward_keeping_draw)
   std::optional<int64_t> samples;  // z is [samples, *mu.shape] when given, else mu's shape
   int64_t row_start = 0;
   std::optional<int64_t> row_total;
@@ -77,7 +88,7 @@ struct ReparameterizeBackward final : public torch::autograd::Node {
 
   void release_variables() override {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (SavedVariable* v : {&mu, &logvar, &prior_mu, &prior_logvar, &eps, &rng}) v->reset_data();
+    for (SavedVariable* v : {&mu, &logvar, &prior_mu, &prior_logvar, &eps, &rng, &std_dev}) v->reset_data();
   }
 
   variable_list apply(variable_list&& grads) override {
@@ -93,8 +104,13 @@ struct ReparameterizeBackward final : public torch::autograd::Node {
       grad_z = at::zeros_symint(shape, mu_.options());
     }
     const OptTensor grad_kl = defined_or_none(grads[1]), grad_log_q = defined_or_none(grads[2]);
+    const Tensor std_dev_ = std_dev.unpack();
     Quad grads_in;
-    if (at::GradMode::is_enabled()) {
+    if (std_dev_.defined() && !at::GradMode::is_enabled() && plain_cpu_all({&grad_z, &grads[1], &grads[2]})) {
+      // a kept draw: the CPU kernel with the forward's eps and std, past the dispatcher
+      grads_in = cpu::backward_kept_draw(grad_z, grad_kl, grad_log_q, mu_, logvar_, prior_mu_, prior_logvar_, *eps_,
+                                         std_dev_);
+    } else if (at::GradMode::is_enabled()) {
       // create_graph=True: through reparameterize_bwd's own autograd (vaezoo/ops/second_order.py), which
       // records the call so that gradients of these gradients are exact
       grads_in = call_backward(grad_z, grad_kl, grad_log_q, mu_, logvar_, prior_mu_, prior_logvar_, eps_, rng_,
@@ -132,10 +148,7 @@ bool records_graph(std::initializer_list<const Tensor*> inputs) {
 // Whether this call's draw is made by autograd and kept for backward: plain CPU inputs (cpu::plain_cpu) and a
 // size and dtype where that is faster and exact (cpu::keeps_draw).
 bool keeps_draw_on_cpu(std::initializer_list<const Tensor*> inputs, const Tensor& mu, std::optional<int64_t> samples) {
-  for (const Tensor* t : inputs) {
-    if (t->defined() && !cpu::plain_cpu(*t)) return false;
-  }
-  return cpu::keeps_draw(mu, samples);
+  return plain_cpu_all(inputs) && cpu::keeps_draw(mu, samples);
 }
 
 Quad forward_autograd(const Tensor& mu, const Tensor& logvar, const OptTensor& prior_mu,
@@ -161,16 +174,15 @@ Quad forward_autograd(const Tensor& mu, const Tensor& logvar, const OptTensor& p
   auto node = c10::make_intrusive<ReparameterizeBackward>();
   node->set_next_edges(torch::autograd::collect_next_edges(mu, logvar, prior_mu, prior_logvar, eps));
   Quad out;
-  Tensor drawn_eps;  // on the CPU, the draw made here for both kernels (see cpu::keeps_draw), else undefined
+  Tensor drawn_eps, drawn_std;  // on the CPU, the draw kept for backward and exp(logvar / 2), else undefined
   {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
     if (!eps.has_value() && keeps_draw_on_cpu(inputs, mu, samples)) {
-      uint64_t seed = 0;
-      std::tie(drawn_eps, seed) = cpu::draw_eps(mu, samples, row_start, row_total);
-      out = call_forward(mu, logvar, prior_mu, prior_logvar, drawn_eps, samples, row_start, row_total);
-      // rng (seed, offset) of a call with eps given is (0, 0): the state this draw came from, as a call that
-      // draws returns it (the kernel made this tensor for this call alone)
-      std::get<3>(out).mutable_data_ptr<int64_t>()[0] = static_cast<int64_t>(seed);
+      cpu::KeptForward kept = cpu::forward_keeping_draw(mu, logvar, prior_mu, prior_logvar, samples, row_start,
+                                                        row_total);
+      out = {std::move(kept.z), std::move(kept.kl), std::move(kept.log_q), std::move(kept.rng)};
+      drawn_eps = std::move(kept.eps);
+      drawn_std = std::move(kept.std_dev);
     } else {
       out = call_forward(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total);
     }
@@ -184,6 +196,7 @@ Quad forward_autograd(const Tensor& mu, const Tensor& logvar, const OptTensor& p
   // computed only for a given eps, whose edge is the fifth)
   node->eps = eps.has_value() ? SavedVariable(*eps, false) : SavedVariable(drawn_eps, false);
   node->rng = SavedVariable(rng, false);  // rng has no gradient: it is saved, not an output of the node
+  node->std_dev = SavedVariable(drawn_std, false);
   node->samples = samples;
   node->row_start = row_start;
   node->row_total = row_total;

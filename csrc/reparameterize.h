@@ -72,16 +72,23 @@ inline std::vector<int64_t> z_shape(const at::Tensor& mu, const std::optional<in
   return shape;
 }
 
+// How the kernels allocate their outputs: at::empty unless a kernel passes its own (the CPU kernels pass
+// at::detail::empty_cpu, which skips the dispatcher's hops).
+struct DispatchedEmpty {
+  at::Tensor operator()(at::IntArrayRef sizes, const at::TensorOptions& opts) const { return at::empty(sizes, opts); }
+};
+
 // z, kl, log_q (per drawn sample) and the generator state (seed, offset) of one forward call.
 struct ForwardOutputs {
   at::Tensor z, kl, log_q, rng;
 };
 
-inline ForwardOutputs allocate_forward(const at::Tensor& mu, const Problem& p, const std::optional<int64_t>& samples) {
+template <typename Empty = DispatchedEmpty>
+inline ForwardOutputs allocate_forward(const at::Tensor& mu, const Problem& p, const std::optional<int64_t>& samples,
+                                       const Empty& empty = {}) {
   const auto opts = mu.options();
-  return {at::empty(z_shape(mu, samples), opts), at::empty({p.B}, opts),
-          samples.has_value() ? at::empty({p.K, p.B}, opts) : at::empty({p.B}, opts),
-          at::empty({2}, opts.dtype(at::kLong))};
+  return {empty(z_shape(mu, samples), opts), empty({p.B}, opts),
+          samples.has_value() ? empty({p.K, p.B}, opts) : empty({p.B}, opts), empty({2}, opts.dtype(at::kLong))};
 }
 
 // Number of samples K that grad_z of shape [K, *mu.shape] or mu.shape carries.
@@ -95,12 +102,13 @@ struct BackwardOutputs {
   at::Tensor grad_mu, grad_logvar, grad_prior_mu, grad_prior_logvar;
 };
 
-inline BackwardOutputs allocate_backward(const at::Tensor& mu, const Problem& p) {
+template <typename Empty = DispatchedEmpty>
+inline BackwardOutputs allocate_backward(const at::Tensor& mu, const Problem& p, const Empty& empty = {}) {
   const auto acc_opts = mu.options().dtype(at::toOpMathType(mu.scalar_type()));
-  const at::Tensor grad_mu = at::empty_like(mu, at::MemoryFormat::Contiguous);
-  const at::Tensor grad_logvar = at::empty_like(mu, at::MemoryFormat::Contiguous);
+  const at::Tensor grad_mu = empty(mu.sizes(), mu.options());  // contiguous
+  const at::Tensor grad_logvar = empty(mu.sizes(), mu.options());
   if (!p.prior) return {grad_mu, grad_logvar, at::Tensor(), at::Tensor()};
-  return {grad_mu, grad_logvar, at::empty({p.B, p.D}, acc_opts), at::empty({p.B, p.D}, acc_opts)};
+  return {grad_mu, grad_logvar, empty({p.B, p.D}, acc_opts), empty({p.B, p.D}, acc_opts)};
 }
 
 // The prior's gradients summed over the batch when it is shared, then shaped and typed like the prior.

@@ -3,6 +3,7 @@
 // overhead beyond their sums), drawing a whole chunk's normals at once (normals_cpu.h) or reading eps.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Dispatch.h>
+#include <ATen/EmptyTensor.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -35,6 +36,14 @@ constexpr int64_t kChunk = rng::cpu::kMaxElements;
 constexpr int64_t kGrain = 16384;  // elements per parallel task
 constexpr double kLog2Pi = 1.8378770664093454836;
 
+// The kernels' outputs: at::detail::empty_cpu, what at::empty reaches for a CPU tensor after two dispatcher
+// hops (BackendSelect, CPU) that cost a visible part of a small call.
+struct CpuEmpty {
+  at::Tensor operator()(at::IntArrayRef sizes, const at::TensorOptions& opts) const {
+    return at::detail::empty_cpu(sizes, opts);
+  }
+};
+
 // A fresh seed from torch's default CPU generator, drawn under its mutex (manual_seed and set_rng_state replay).
 uint64_t draw_seed() {
   auto gen = at::detail::getDefaultCPUGenerator();
@@ -53,6 +62,8 @@ struct Inputs {
   const scalar_t* prior_mu;      // nullptr for N(0, I)
   const scalar_t* prior_logvar;  // nullptr for N(0, I)
   const scalar_t* eps;           // nullptr when drawn
+  // exp(logvar / 2) as the forward computed it (backward_kept_draw), or nullptr: the backward computes it
+  const at::opmath_type<scalar_t>* std = nullptr;
   rng::cpu::Key key;             // the draw (seed, offset 0)
   const Problem* problem;        // for the position of z's elements in the noise stream
 
@@ -76,6 +87,7 @@ struct Scratch {
   alignas(64) acc_t b[kChunk];
   alignas(64) acc_t c[kChunk];
   alignas(64) acc_t d[kChunk];
+  std::vector<acc_t> row_sums;  // a task's per-row sums, grown as needed and kept (no allocation per call)
 };
 
 // This thread's scratch, made once: a task reuses it instead of allocating tens of KB per call (tasks on one
@@ -148,25 +160,41 @@ __attribute__((always_inline)) inline acc_t lane_sum(const acc_t* __restrict__ x
   return total;
 }
 
+// eps of elements [i0, i1) (indexed by the flat element index) copied to kept[i0, i1), where kept is given.
+template <typename scalar_t, typename acc_t>
+__attribute__((always_inline)) inline void keep_eps(scalar_t* kept, const acc_t* e, int64_t i0, int64_t i1) {
+  if (kept == nullptr) return;
+  if constexpr (std::is_same_v<scalar_t, acc_t>) {
+    std::memcpy(kept + i0, e + i0, (i1 - i0) * sizeof(acc_t));
+  } else {
+    for (int64_t i = i0; i < i1; ++i) kept[i] = static_cast<scalar_t>(e[i]);
+  }
+}
+
 // Rows [b0, b1) of the forward pass. Each chunk is one flat elementwise pass over all its rows (z, and each
-// element's terms of the row sums, kept in the scratch), then the row sums of those terms.
+// element's terms of the row sums, kept in the scratch), then the row sums of those terms. kept_eps and
+// kept_std, where given, receive eps (z's elements) and exp(logvar / 2) (mu's elements) as they are computed.
 template <typename scalar_t>
 VZ_CPU_CLONES void forward_block(const Problem& p, const Inputs<scalar_t>& in, scalar_t* z, scalar_t* kl,
-                                 scalar_t* log_q, int64_t b0, int64_t b1) {
+                                 scalar_t* log_q, scalar_t* kept_eps, at::opmath_type<scalar_t>* kept_std,
+                                 int64_t b0, int64_t b1) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t rows = b1 - b0, BD = p.B * p.D;
+  Scratch<acc_t>* scratch = &thread_scratch<acc_t>();
   // per row: the KL sum, the sum of logvar, and per sample the sum of eps^2
-  std::vector<acc_t> sums((2 + p.K) * rows, acc_t(0));
+  std::vector<acc_t>& sums = scratch->row_sums;
+  sums.assign((2 + p.K) * rows, acc_t(0));
   acc_t* kl_sum = sums.data();
   acc_t* lv_sum = kl_sum + rows;
   acc_t* sq_sum = lv_sum + rows;  // [K, rows]
-  Scratch<acc_t>* scratch = &thread_scratch<acc_t>();
   const scalar_t* __restrict__ mu = in.mu;
   const scalar_t* __restrict__ logvar = in.logvar;
   for (int64_t i0 = b0 * p.D; i0 < b1 * p.D;) {
     const int64_t i1 = std::min(b1 * p.D, (i0 / kChunk + 1) * kChunk);
     const acc_t* __restrict__ e = chunk_eps(in, i0, i1 - i0, *scratch) - i0;  // indexed by the flat element index
-    acc_t* __restrict__ s = scratch->a - i0;         // exp(logvar / 2) of the chunk, for samples 1 .. K-1
+    keep_eps(kept_eps, e, i0, i1);
+    // exp(logvar / 2) of the chunk, for samples 1 .. K-1 (and for backward, where it is kept)
+    acc_t* __restrict__ s = kept_std != nullptr ? kept_std : scratch->a - i0;
     acc_t* __restrict__ kl_term = scratch->b - i0;   // each element's term of its row's KL
     acc_t* __restrict__ sq_term = scratch->c - i0;   // eps^2
     if (in.prior_mu != nullptr) {
@@ -215,6 +243,7 @@ VZ_CPU_CLONES void forward_block(const Problem& p, const Inputs<scalar_t>& in, s
     for (int64_t k = 1; k < p.K; ++k) {
       const int64_t base = k * BD;
       const acc_t* __restrict__ ek = chunk_eps(in, base + i0, i1 - i0, *scratch) - i0;
+      keep_eps(kept_eps == nullptr ? nullptr : kept_eps + base, ek, i0, i1);
       scalar_t* __restrict__ zk = z + base;
 #pragma omp simd
       for (int64_t i = i0; i < i1; ++i) {
@@ -238,25 +267,34 @@ VZ_CPU_CLONES void forward_block(const Problem& p, const Inputs<scalar_t>& in, s
   }
 }
 
+// exp(logvar[i] / 2): read from what the forward kept (kSavedStd), or computed as the forward computes it.
+template <bool kSavedStd, typename scalar_t, typename acc_t>
+__attribute__((always_inline)) inline acc_t std_at(const acc_t* saved, const scalar_t* logvar, int64_t i) {
+  if constexpr (kSavedStd) return saved[i];
+  return math::exp_acc(acc_t(0.5) * static_cast<acc_t>(logvar[i]));
+}
+
 // Rows [b0, b1) of the backward pass; the prior's gradients go to [B, D] buffers in the accumulation type.
 // With one sample the gradients are written at once; with more they are summed over samples in the scratch.
-template <typename scalar_t, bool kOneSample>
+template <typename scalar_t, bool kOneSample, bool kSavedStd>
 VZ_CPU_CLONES void backward_block(const Problem& p, const Inputs<scalar_t>& in, const scalar_t* grad_z,
                                   const scalar_t* grad_kl, const scalar_t* grad_log_q, scalar_t* grad_mu,
                                   scalar_t* grad_logvar, at::opmath_type<scalar_t>* grad_pm,
                                   at::opmath_type<scalar_t>* grad_plv, int64_t b0, int64_t b1) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t rows = b1 - b0, BD = p.B * p.D;
+  Scratch<acc_t>* scratch = &thread_scratch<acc_t>();
   // d(sum of log_q grads)/d logvar per element: -1/2 * sum_k grad_log_q[k, b] (none without grad_log_q)
-  std::vector<acc_t> lq_term(rows, acc_t(0));
+  std::vector<acc_t>& lq_term = scratch->row_sums;
+  lq_term.assign(rows, acc_t(0));
   for (int64_t r = 0; grad_log_q != nullptr && r < rows; ++r) {
     acc_t g = 0;
     for (int64_t k = 0; k < p.K; ++k) g += static_cast<acc_t>(grad_log_q[k * p.B + b0 + r]);
     lq_term[r] = acc_t(-0.5) * g;
   }
-  Scratch<acc_t>* scratch = &thread_scratch<acc_t>();
   const scalar_t* __restrict__ mu = in.mu;
   const scalar_t* __restrict__ logvar = in.logvar;
+  const acc_t* __restrict__ saved_std = in.std;
   for (int64_t i0 = b0 * p.D; i0 < b1 * p.D;) {
     const int64_t i1 = std::min(b1 * p.D, (i0 / kChunk + 1) * kChunk);
     const acc_t* __restrict__ e = chunk_eps(in, i0, i1 - i0, *scratch) - i0;
@@ -273,7 +311,7 @@ VZ_CPU_CLONES void backward_block(const Problem& p, const Inputs<scalar_t>& in, 
         const scalar_t* plv = in.prior_logvar - shift;
 #pragma omp simd
         for (int64_t i = a0; i < a1; ++i) {
-          const acc_t si = math::exp_acc(acc_t(0.5) * static_cast<acc_t>(logvar[i]));
+          const acc_t si = std_at<kSavedStd>(saved_std, logvar, i);
           const acc_t ipv = math::exp_acc(-static_cast<acc_t>(plv[i]));
           const acc_t dm = static_cast<acc_t>(mu[i]) - static_cast<acc_t>(pm[i]);
           const acc_t var = si * si, g = grad_z[i];
@@ -293,7 +331,7 @@ VZ_CPU_CLONES void backward_block(const Problem& p, const Inputs<scalar_t>& in, 
       } else {
 #pragma omp simd
         for (int64_t i = a0; i < a1; ++i) {
-          const acc_t si = math::exp_acc(acc_t(0.5) * static_cast<acc_t>(logvar[i]));
+          const acc_t si = std_at<kSavedStd>(saved_std, logvar, i);
           const acc_t g = grad_z[i];
           const acc_t gmi = gk * static_cast<acc_t>(mu[i]) + g;
           const acc_t gli = gk * acc_t(0.5) * (si * si - acc_t(1)) + lqt + acc_t(0.5) * g * si * e[i];
@@ -329,12 +367,20 @@ VZ_CPU_CLONES void backward_block(const Problem& p, const Inputs<scalar_t>& in, 
   }
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
-    const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
-    const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps,
-    std::optional<int64_t> samples, int64_t row_start, std::optional<int64_t> row_total) {
+// The forward kernel over one call. With `keep` (a float32 or float64 call that draws eps), the drawn eps
+// (z's shape) and std_dev = exp(logvar / 2) (mu's shape) come out too, written in the same pass.
+cpu::KeptForward run_forward(const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
+                             const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps,
+                             std::optional<int64_t> samples, int64_t row_start, std::optional<int64_t> row_total,
+                             bool keep) {
   const Problem p = make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples.value_or(1), row_start, row_total);
-  ForwardOutputs out = allocate_forward(mu, p, samples);
+  ForwardOutputs out = allocate_forward(mu, p, samples, CpuEmpty());
+  at::Tensor kept_eps, kept_std;
+  if (keep) {
+    TORCH_INTERNAL_ASSERT(!p.explicit_eps && (mu.scalar_type() == at::kFloat || mu.scalar_type() == at::kDouble));
+    kept_eps = CpuEmpty()(out.z.sizes(), mu.options());
+    kept_std = CpuEmpty()(mu.sizes(), mu.options());
+  }
   const uint64_t seed = p.explicit_eps ? 0 : draw_seed();
   int64_t* state = out.rng.mutable_data_ptr<int64_t>();
   state[0] = static_cast<int64_t>(seed);
@@ -343,14 +389,73 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
   const at::Tensor pm_c = contiguous_or_empty(prior_mu), plv_c = contiguous_or_empty(prior_logvar);
   const at::Tensor eps_c = contiguous_or_empty(eps);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, mu.scalar_type(), "vaezoo_reparameterize_fwd", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
     const Inputs<scalar_t> in(p, mu_c, lv_c, pm_c, plv_c, eps_c, seed);
     scalar_t* z = out.z.mutable_data_ptr<scalar_t>();
     scalar_t* kl = out.kl.mutable_data_ptr<scalar_t>();
     scalar_t* log_q = out.log_q.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, p.B, grain_rows(p),
-                     [&](int64_t b0, int64_t b1) { forward_block<scalar_t>(p, in, z, kl, log_q, b0, b1); });
+    scalar_t* eps_out = keep ? kept_eps.mutable_data_ptr<scalar_t>() : nullptr;
+    acc_t* std_out = keep ? kept_std.mutable_data_ptr<acc_t>() : nullptr;
+    at::parallel_for(0, p.B, grain_rows(p), [&](int64_t b0, int64_t b1) {
+      forward_block<scalar_t>(p, in, z, kl, log_q, eps_out, std_out, b0, b1);
+    });
   });
-  return {out.z, out.kl, out.log_q, out.rng};
+  return {out.z, out.kl, out.log_q, out.rng, kept_eps, kept_std};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
+    const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
+    const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps,
+    std::optional<int64_t> samples, int64_t row_start, std::optional<int64_t> row_total) {
+  cpu::KeptForward out = run_forward(mu, logvar, prior_mu, prior_logvar, eps, samples, row_start, row_total, false);
+  return {std::move(out.z), std::move(out.kl), std::move(out.log_q), std::move(out.rng)};
+}
+
+// The backward kernel over one call: a drawn eps is regenerated from seed; kept_std, where defined, is
+// exp(logvar / 2) as the forward computed it (mu's shape and dtype, float32 or float64), read instead of
+// computed again.
+BackwardOutputs run_backward(const Problem& p, const at::Tensor& grad_z, const std::optional<at::Tensor>& grad_kl,
+                             const std::optional<at::Tensor>& grad_log_q, const at::Tensor& mu,
+                             const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
+                             const std::optional<at::Tensor>& prior_logvar, const std::optional<at::Tensor>& eps,
+                             uint64_t seed, const at::Tensor& kept_std) {
+  const BackwardOutputs out = allocate_backward(mu, p, CpuEmpty());
+  const at::Tensor mu_c = mu.contiguous(), lv_c = logvar.contiguous();
+  const at::Tensor pm_c = contiguous_or_empty(prior_mu), plv_c = contiguous_or_empty(prior_logvar);
+  const at::Tensor eps_c = contiguous_or_empty(eps);
+  // an absent grad_kl or grad_log_q is read as zeros, without allocating them
+  const at::Tensor gz_c = grad_z.contiguous(), gkl_c = contiguous_or_empty(grad_kl);
+  const at::Tensor glq_c = contiguous_or_empty(grad_log_q);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, mu.scalar_type(), "vaezoo_reparameterize_bwd", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    Inputs<scalar_t> in(p, mu_c, lv_c, pm_c, plv_c, eps_c, seed);
+    if (kept_std.defined()) {
+      TORCH_INTERNAL_ASSERT(kept_std.scalar_type() == at::CppTypeToScalarType<acc_t>::value &&
+                            kept_std.is_contiguous() && kept_std.numel() == p.B * p.D);
+      in.std = kept_std.const_data_ptr<acc_t>();
+    }
+    const scalar_t* gz = gz_c.const_data_ptr<scalar_t>();
+    const scalar_t* gkl = gkl_c.defined() ? gkl_c.const_data_ptr<scalar_t>() : nullptr;
+    const scalar_t* glq = glq_c.defined() ? glq_c.const_data_ptr<scalar_t>() : nullptr;
+    scalar_t* gm = out.grad_mu.mutable_data_ptr<scalar_t>();
+    scalar_t* glv = out.grad_logvar.mutable_data_ptr<scalar_t>();
+    acc_t* gpm = p.prior ? out.grad_prior_mu.mutable_data_ptr<acc_t>() : nullptr;
+    acc_t* gplv = p.prior ? out.grad_prior_logvar.mutable_data_ptr<acc_t>() : nullptr;
+    at::parallel_for(0, p.B, grain_rows(p), [&](int64_t b0, int64_t b1) {
+      if (p.K == 1) {
+        if (in.std != nullptr) {
+          backward_block<scalar_t, true, true>(p, in, gz, gkl, glq, gm, glv, gpm, gplv, b0, b1);
+        } else {
+          backward_block<scalar_t, true, false>(p, in, gz, gkl, glq, gm, glv, gpm, gplv, b0, b1);
+        }
+      } else if (in.std != nullptr) {
+        backward_block<scalar_t, false, true>(p, in, gz, gkl, glq, gm, glv, gpm, gplv, b0, b1);
+      } else {
+        backward_block<scalar_t, false, false>(p, in, gz, gkl, glq, gm, glv, gpm, gplv, b0, b1);
+      }
+    });
+  });
+  return out;
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cpu(
@@ -361,31 +466,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cpu(
   const Problem p =
       make_problem(mu, logvar, prior_mu, prior_logvar, eps, samples_of(grad_z, mu), row_start, row_total);
   const uint64_t seed = static_cast<uint64_t>((rng.is_cpu() ? rng : rng.cpu()).const_data_ptr<int64_t>()[0]);
-  const BackwardOutputs out = allocate_backward(mu, p);
-  const at::Tensor mu_c = mu.contiguous(), lv_c = logvar.contiguous();
-  const at::Tensor pm_c = contiguous_or_empty(prior_mu), plv_c = contiguous_or_empty(prior_logvar);
-  const at::Tensor eps_c = contiguous_or_empty(eps);
-  // an absent grad_kl or grad_log_q is read as zeros, without allocating them
-  const at::Tensor gz_c = grad_z.contiguous(), gkl_c = contiguous_or_empty(grad_kl);
-  const at::Tensor glq_c = contiguous_or_empty(grad_log_q);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, mu.scalar_type(), "vaezoo_reparameterize_bwd", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const Inputs<scalar_t> in(p, mu_c, lv_c, pm_c, plv_c, eps_c, seed);
-    const scalar_t* gz = gz_c.const_data_ptr<scalar_t>();
-    const scalar_t* gkl = gkl_c.defined() ? gkl_c.const_data_ptr<scalar_t>() : nullptr;
-    const scalar_t* glq = glq_c.defined() ? glq_c.const_data_ptr<scalar_t>() : nullptr;
-    scalar_t* gm = out.grad_mu.mutable_data_ptr<scalar_t>();
-    scalar_t* glv = out.grad_logvar.mutable_data_ptr<scalar_t>();
-    acc_t* gpm = p.prior ? out.grad_prior_mu.mutable_data_ptr<acc_t>() : nullptr;
-    acc_t* gplv = p.prior ? out.grad_prior_logvar.mutable_data_ptr<acc_t>() : nullptr;
-    at::parallel_for(0, p.B, grain_rows(p), [&](int64_t b0, int64_t b1) {
-      if (p.K == 1) {
-        backward_block<scalar_t, true>(p, in, gz, gkl, glq, gm, glv, gpm, gplv, b0, b1);
-      } else {
-        backward_block<scalar_t, false>(p, in, gz, gkl, glq, gm, glv, gpm, gplv, b0, b1);
-      }
-    });
-  });
+  const BackwardOutputs out =
+      run_backward(p, grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, eps, seed, at::Tensor());
   return finish_backward(out, mu, prior_mu, prior_logvar, p);
 }
 
@@ -409,28 +491,25 @@ bool keeps_draw(const at::Tensor& mu, std::optional<int64_t> samples) {
          mu.numel() * samples.value_or(1) <= kKeptDrawMax;
 }
 
-std::pair<at::Tensor, uint64_t> draw_eps(const at::Tensor& mu, std::optional<int64_t> samples, int64_t row_start,
-                                         std::optional<int64_t> row_total) {
-  const Problem p = make_problem(mu, mu, std::nullopt, std::nullopt, std::nullopt, samples.value_or(1), row_start,
-                                 row_total);
-  at::Tensor eps = at::empty(z_shape(mu, samples), mu.options());
-  const uint64_t seed = draw_seed();
-  const rng::cpu::Key key(seed, 0);
-  const int64_t BD = p.B * p.D, chunks = (BD + kChunk - 1) / kChunk;
-  AT_DISPATCH_FLOATING_TYPES(mu.scalar_type(), "vaezoo_draw_eps", [&] {
-    scalar_t* out = eps.mutable_data_ptr<scalar_t>();
-    // chunk c of sample k: z's flat elements [k * BD + c * kChunk, ...), read as the kernels read them
-    at::parallel_for(0, p.K * chunks, std::max<int64_t>(1, kGrain / kChunk), [&](int64_t c0, int64_t c1) {
-      float* buf = thread_scratch<float>().drawn;
-      for (int64_t c = c0; c < c1; ++c) {
-        const int64_t k = c / chunks, start = k * BD + (c % chunks) * kChunk;
-        const int64_t n = std::min(kChunk, (k + 1) * BD - start);
-        const float* drawn = rng::cpu::normals(key, p.noise_index(start, k), n, buf);
-        for (int64_t i = 0; i < n; ++i) out[start + i] = static_cast<scalar_t>(drawn[i]);
-      }
-    });
-  });
-  return {eps, seed};
+KeptForward forward_keeping_draw(const at::Tensor& mu, const at::Tensor& logvar,
+                                 const std::optional<at::Tensor>& prior_mu,
+                                 const std::optional<at::Tensor>& prior_logvar, std::optional<int64_t> samples,
+                                 int64_t row_start, std::optional<int64_t> row_total) {
+  return run_forward(mu, logvar, prior_mu, prior_logvar, std::nullopt, samples, row_start, row_total, true);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_kept_draw(
+    const at::Tensor& grad_z, const std::optional<at::Tensor>& grad_kl, const std::optional<at::Tensor>& grad_log_q,
+    const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& prior_mu,
+    const std::optional<at::Tensor>& prior_logvar, const at::Tensor& eps, const at::Tensor& std_dev) {
+  const std::optional<at::Tensor> given_eps(eps);
+  // eps is given: the rows of a noise_shard block (which place a draw) play no part
+  const Problem p =
+      make_problem(mu, logvar, prior_mu, prior_logvar, given_eps, samples_of(grad_z, mu), 0, std::nullopt);
+  const BackwardOutputs out =
+      run_backward(p, grad_z, grad_kl, grad_log_q, mu, logvar, prior_mu, prior_logvar, given_eps, 0, std_dev);
+  if (!p.prior) return {out.grad_mu, out.grad_logvar, at::Tensor(), at::Tensor()};
+  return finish_backward(out, mu, prior_mu, prior_logvar, p);
 }
 
 }  // namespace cpu

@@ -4,9 +4,10 @@ entry vaezoo._C.reparameterize (argument checks and the operator call in one C++
 Autograd of reparameterize_fwd is registered in C++ (csrc/autograd.cpp, for the Autograd dispatch key), not with
 torch.library.register_autograd: the Python autograd layer cost 10-20 us per direction, most of a call's time at
 small sizes. Its backward calls reparameterize_bwd through the dispatcher and regenerates eps from the saved
-generator state (small float32/float64 calls on the CPU keep the eps drawn for the forward instead). The
-backward kernel's own autograd (for create_graph=True) is in vaezoo.ops.second_order; a
-plain backward goes past it, straight to the kernel. The fake kernels stay in Python (torch.library.register_fake),
+generator state (small float32/float64 calls on plain CPU tensors instead keep the eps drawn and exp(logvar/2)
+from the forward's pass, and their node calls the CPU kernels directly). The backward kernel's own autograd
+(for create_graph=True) is in vaezoo.ops.second_order; a plain backward goes past it, straight to the kernel.
+The fake kernels stay in Python (torch.library.register_fake),
 where torch.compile and opcheck look for them.
 """
 from __future__ import annotations
