@@ -443,6 +443,27 @@ def test_sigterm_is_one_line_leaves_no_temporary_file_and_the_run_resumes(tmp_pa
     assert read_metrics(run)[-1]["epoch"] == epoch
 
 
+def test_a_signal_just_after_the_temporary_file_is_made_leaves_nothing_behind(tmp_path, monkeypatch):
+    # the window the SIGTERM test above could hit now and then: the signal handled right after the file was created
+    real_open = os.open
+
+    def open_then_interrupted(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        if str(path).endswith(".tmp"):
+            os.close(fd)
+            raise KeyboardInterrupt
+        return fd
+
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(b"what the user saved")
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "open", open_then_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            vaezoo.atomic.atomic_write(target, lambda f: f.write(b"new"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+    assert target.read_bytes() == b"what the user saved"
+
+
 def test_resume_with_fewer_epochs_than_trained_is_refused_and_changes_nothing(tmp_path, straight):
     run = Path(shutil.copytree(straight, tmp_path / "run"))
     before = snapshot(run)
