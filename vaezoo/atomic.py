@@ -1,8 +1,7 @@
 """Atomic file writes: a temporary file beside the target, flushed and fsynced, then renamed over it.
 
 Files get the mode the user's umask gives a new file (0644 under the usual umask 022), not the 0600 of
-tempfile.mkstemp, so
-a run on a shared disk can be read by the people it is shared with.
+tempfile.mkstemp, so a run on a shared disk can be read by the people it is shared with.
 """
 from __future__ import annotations
 
