@@ -8,8 +8,8 @@ import torch
 
 import vaezoo
 from vaezoo.analysis import explore
-from vaezoo.components.ldm.networks import flatten_latent, unflatten_latent
-from vaezoo.errors import BadOverrideError, DataError
+from vaezoo.components.ldm.networks import LDMDecoder, LDMEncoder, flatten_latent, unflatten_latent
+from vaezoo.errors import BadOverrideError, CombinationError, DataError
 
 SMALL = {"block_out_channels": [8, 16], "norm_num_groups": 4, "latent_channels": 3}
 
@@ -89,3 +89,67 @@ def test_show_gives_the_latent_dim_the_parts_set(capsys):
 
     assert main(["show", "autoencoder-kl", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["latent_dim"] == 4 * 8 * 8  # 3 stages: 32x32 -> 4 x 8 x 8
+
+
+def test_the_composition_check_runs_the_networks_on_one_corner_and_gets_forwards_shapes(monkeypatch):
+    """create_model's check runs each ldm network once, on a corner of 2 x 2 latents (2f x 2f pixels), not at
+    the full size (Stable Diffusion's VAE at 256 x 256: about 6 s of check before, 0.1 s after), and what that
+    gives is shaped as forward's output; the sizes forward refuses are refused."""
+    seen = []
+    for cls in (LDMEncoder, LDMDecoder):
+        real = cls.spatial
+        monkeypatch.setattr(cls, "spatial", lambda self, x, real=real: seen.append(
+            (type(self).__name__, tuple(x.shape))) or real(self, x))
+    model = small().eval()  # f = 2, latents 3 x 8 x 12
+    assert seen == [("LDMEncoder", (1, 3, 4, 4)), ("LDMDecoder", (1, 3, 2, 2))]
+    x, z = torch.rand(1, 3, 16, 24), torch.randn(1, model.latent_dim)
+    assert [p.shape for p in model.encoder.composition_probe(x)] == [p.shape for p in model.encoder(x)]
+    assert model.decoder.composition_probe(z).shape == model.decoder(z).shape == (1, 3, 16, 24)
+    with pytest.raises(DataError, match="was built for 16x24 images"):
+        model.encoder.composition_probe(torch.rand(1, 3, 16, 16))
+    with pytest.raises(DataError, match="this ldm encoder downsamples by 2: .* got 15x24"):
+        model.encoder.composition_probe(torch.rand(1, 3, 15, 24))
+    with pytest.raises(DataError, match="reads codes of 3x8x12 = 288 numbers"):
+        model.decoder.composition_probe(torch.zeros(1, 5))
+
+
+def _fails(*args):
+    raise RuntimeError("a broken layer")
+
+
+@pytest.mark.parametrize("cls, broken, message", [
+    (LDMDecoder, lambda real: lambda self, z: real(self, z)[..., :-1, :],
+     r"decoder 'vaezoo:ldm' returned \[1, 3, \d+, 24\] for one code; the likelihood reads its parameters shaped "
+     r"\[1, 3, 16, 24\]"),
+    (LDMDecoder, lambda real: lambda self, z: real(self, z)[:, :2], r"decoder 'vaezoo:ldm' returned \[1, 2, 16, 24\]"),
+    (LDMEncoder, lambda real: lambda self, x: real(self, x)[:1], r"encoder 'vaezoo:ldm' returned \(\[1, 288\]\) for"),
+    (LDMEncoder, lambda real: _fails, "encoder 'vaezoo:ldm' fails on one input of shape .*: RuntimeError: a broken"),
+    (LDMDecoder, lambda real: _fails, "decoder 'vaezoo:ldm' fails on one code of 288 dimensions: RuntimeError"),
+], ids=["decoder output a row short", "decoder output a channel short", "encoder one tensor short",
+        "encoder layer fails", "decoder layer fails"])
+def test_the_composition_check_still_refuses_ldm_networks_that_do_not_fit(monkeypatch, cls, broken, message):
+    """The cheap check (above) still sees what the networks give: a network whose output does not fit the
+    posterior or the likelihood, or whose layers fail, is refused when the model is built."""
+    monkeypatch.setattr(cls, "spatial", broken(cls.spatial))
+    with pytest.raises(CombinationError, match=message):
+        small()
+
+
+def test_the_cheap_check_refuses_what_forward_fails_on_and_builds_what_it_takes():
+    """A GroupNorm of one channel per group fails on a single value: a 1 x 1 latent grid with such norms fails
+    in forward, so the check refuses it; a 2 x 1 grid works, so it builds (the corner keeps 2 positions)."""
+    one_per_group = {"block_out_channels": [4, 4], "norm_num_groups": 4, "latent_channels": 1}
+    with pytest.raises(CombinationError, match="fails on one input of shape \\[3, 2, 2\\]: ValueError: Expected more"):
+        vaezoo.create_model("autoencoder-kl", input_shape=(3, 2, 2), **one_per_group)
+    model = vaezoo.create_model("autoencoder-kl", input_shape=(3, 4, 2), **one_per_group).eval()
+    assert model.decode(model.encode(torch.rand(1, 3, 4, 2))[0]).shape == (1, 3, 4, 2)
+
+
+def test_a_subclass_with_its_own_forward_is_checked_through_it():
+    """The corner stands for forward only where forward is the ldm network's own."""
+    class Cropping(LDMDecoder):
+        def forward(self, z):
+            return super().forward(z)[..., 1:, :]
+
+    decoder = Cropping(3 * 8 * 12, (3, 16, 24), **SMALL).eval()
+    assert decoder.composition_probe(torch.zeros(1, 3 * 8 * 12)).shape == (1, 3, 15, 24)

@@ -169,3 +169,23 @@ def test_a_record_missing_its_hash_names_what_is_missing(tmp_path):
         PretrainedWeights.coerce({"files": tmp_path, "command": "vaezoo train"})
     with pytest.raises(TypeError, match="a PretrainedWeights or a dict, got str"):
         PretrainedWeights.coerce("vae-mlp")
+
+
+@pytest.mark.parametrize("argv", [("sample",), ("sample", "--sampler", "gmm"), ("reconstruct",)],
+                         ids=["sample", "sample --sampler", "reconstruct"])
+def test_one_command_hashes_the_shipped_weights_once(site, tiny_run, tmp_path, capsys, monkeypatch, argv):
+    """A command resolves pretrained:VARIANT/DATASET once: its weights file is hashed once, not once per step
+    (`sample --sampler` used to hash it twice, to draw and again to refuse the sampler shipped runs lack)."""
+    import vaezoo.runs.pretrained as pretrained
+
+    install_weights(site, tiny_run, "vae-mlp/digits")
+    hashed = []
+    real = pretrained.file_sha256
+    monkeypatch.setattr(pretrained, "file_sha256", lambda path: hashed.append(path) or real(path))
+    command, *options = argv
+    code = main([command, "pretrained:vae-mlp/digits", *options, "--out", str(tmp_path / "picture.png")])
+    assert len(hashed) == 1, hashed
+    if options:  # shipped runs carry no fitted sampler: refused, and named as the user named them
+        assert code != 0 and "pretrained:vae-mlp/digits is shipped weights: read-only" in capsys.readouterr().err
+    else:
+        assert code == 0 and (tmp_path / "picture.png").stat().st_size > 0

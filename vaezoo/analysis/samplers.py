@@ -16,6 +16,7 @@ from vaezoo.data.splits import Splits
 from vaezoo.errors import BadOverrideError, RunDirError, SettingError, VaezooError
 from vaezoo.registry.samplers import build_sampler, rebuild_sampler
 from vaezoo.runs.directory import (
+    SavedRun,
     claim_run_dir,
     load_model,
     load_run_data,
@@ -97,7 +98,8 @@ def model_device(model: VAE) -> torch.device:
 
 
 def load_sampler(run_dir: str | os.PathLike[str], name: str, model: VAE) -> Sampler:
-    """The sampler `name` for the run's `model`: the prior as is, else the one fitted to this run, refused (one
+    """The sampler `name` for the run's `model` (`run_dir` a reference, or a SavedRun, which is not located
+    again: shipped weights are not hashed twice): the prior as is, else the one fitted to this run, refused (one
     line) when it is missing, changed, fitted to other weights or cannot model this posterior's codes, or when
     the run is one that vaezoo only reads (shipped weights, a Hub run), which never carries one."""
     sampler, _ = build_sampler(name, model)
@@ -106,7 +108,8 @@ def load_sampler(run_dir: str | os.PathLike[str], name: str, model: VAE) -> Samp
     run = locate_run(run_dir)  # hf://ORG/NAME, pretrained:VARIANT/DATASET resolved (a SavedRun is already)
     origin = read_only_origin(run_dir, run)
     if origin is not None:
-        raise RunDirError(f"{run_dir} is {origin}: read-only, and it carries no fitted samplers; to draw through "
+        named = run_dir.reference if isinstance(run_dir, SavedRun) else run_dir
+        raise RunDirError(f"{named} is {origin}: read-only, and it carries no fitted samplers; to draw through "
                           f"{name!r}, copy it to a folder of yours (cp -rL {run} COPY), fit the sampler there "
                           f"(vaezoo fit-sampler COPY --sampler {name}) and give COPY instead")
     tensors, record = read_sampler(run, name)

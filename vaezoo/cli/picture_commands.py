@@ -9,11 +9,12 @@ from vaezoo.analysis.run_held_out import open_run
 from vaezoo.errors import VaezooError
 
 
-def _open(args: argparse.Namespace, held_out: bool = True):
-    """The run's model and held-out set, after checking where the picture goes."""
+def _open(args: argparse.Namespace, held_out: bool = True, run=None):
+    """The run's model and held-out set, after checking where the picture goes; `run` is args.run_dir already
+    opened (a SavedRun) when the command needs it for more than the model."""
     run_pictures.check_picture_path(args.out)
-    return open_run(args.run_dir, args.device, data_dir=args.data_dir, trust_pickle=args.trust_pickle,
-                    imports=args.imports, seed=args.seed, held_out=held_out)
+    return open_run(args.run_dir if run is None else run, args.device, data_dir=args.data_dir,
+                    trust_pickle=args.trust_pickle, imports=args.imports, seed=args.seed, held_out=held_out)
 
 
 def _write(grid: run_pictures.Grid, path: str) -> int:
@@ -24,9 +25,11 @@ def _write(grid: run_pictures.Grid, path: str) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from vaezoo.analysis.samplers import load_sampler
+    from vaezoo.runs.directory import open_saved_run
 
-    model, _ = _open(args, held_out=False)
-    sampler = load_sampler(args.run_dir, args.sampler, model)
+    run = open_saved_run(args.run_dir)  # once, for the model and the sampler: shipped weights are hashed once
+    model, _ = _open(args, held_out=False, run=run)
+    sampler = load_sampler(run, args.sampler, model)
     return _write(run_pictures.samples(model, args.n, args.label, args.temperature, sampler=sampler), args.out)
 
 

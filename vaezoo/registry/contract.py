@@ -89,8 +89,9 @@ def _shapes(value: Any) -> str:
 @torch.no_grad()
 def dry_run(labels: dict[str, str], parts: dict[str, Any], input_shape: tuple[int, ...], latent_dim: int,
             num_classes: int) -> None:
-    """One example through the encoder and the decoder, two draws of the prior: each output has the shape its
-    contract promises. Modes and the global random state are left as they were."""
+    """One example through the encoder and the decoder (their composition_probe where they offer one), two draws
+    of the prior: each output has the shape its contract promises. Modes and the global random state are left
+    as they were."""
     modules = [parts[k] for k in ("encoder", "posterior", "decoder", "prior")]
     modes = [m.training for m in modules]
     label = [torch.zeros(1, num_classes).index_fill_(1, torch.tensor([0]), 1.0)] if num_classes else []
@@ -107,11 +108,18 @@ def dry_run(labels: dict[str, str], parts: dict[str, Any], input_shape: tuple[in
             m.train(mode)
 
 
+def probe(network: Any) -> Any:
+    """What the dry run calls in place of an encoder's or decoder's forward: the network itself, or its
+    composition_probe, which a fully convolutional network offers to give forward's output shapes without
+    running every layer at the full input size (vaezoo.components.ldm.networks)."""
+    return getattr(network, "composition_probe", network)
+
+
 def _check_encoder(label: str, parts: dict[str, Any], input_shape: tuple[int, ...], onehot: list) -> tuple:
     """The encoder's output for one input, checked against the shapes the posterior reads."""
     expected = [[1, d] for d in parts["posterior"].param_dims()]
     try:
-        out = parts["encoder"](torch.rand(1, *input_shape), *onehot)
+        out = probe(parts["encoder"])(torch.rand(1, *input_shape), *onehot)
     except Exception as exc:  # noqa: BLE001 - any failure of a part's forward is reported against the part
         raise CombinationError(f"{label} fails on one input of shape {list(input_shape)}: {type(exc).__name__}: {exc}") from exc
     got = [list(t.shape) if isinstance(t, torch.Tensor) else None for t in out] if isinstance(out, (tuple, list)) else None
@@ -173,7 +181,7 @@ def _check_features(labels: dict[str, str], parts: dict[str, Any], params: tuple
 def _check_decoder(label: str, parts: dict[str, Any], latent_dim: int, onehot: list) -> None:
     expected = [1, *parts["likelihood"].param_shape()]
     try:
-        out = parts["decoder"](torch.zeros(1, latent_dim), *onehot)
+        out = probe(parts["decoder"])(torch.zeros(1, latent_dim), *onehot)
     except Exception as exc:  # noqa: BLE001
         raise CombinationError(f"{label} fails on one code of {latent_dim} dimensions: {type(exc).__name__}: {exc}") from exc
     if not isinstance(out, torch.Tensor) or list(out.shape) != expected:

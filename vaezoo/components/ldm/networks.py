@@ -72,6 +72,21 @@ def unflatten_latent(flat: torch.Tensor, grid: tuple[int, int, int]) -> torch.Te
     return flat.reshape(flat.shape[0], h, w, c).permute(0, 3, 1, 2)
 
 
+def corner_latents(height: int, width: int) -> tuple[int, int]:
+    """The latent grid a composition probe runs the ldm networks on, for a built grid of height x width: two
+    positions a side where there are two, so that a GroupNorm of one channel per group has more than one value
+    exactly when it has at the built size (a single value is an error), and the probe costs the same whatever
+    the image size."""
+    return min(height, 2), min(width, 2)
+
+
+def cover(tensor: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """tensor [B, C, a, b] repeated over, and cut to, height x width (a composition probe's corner laid over
+    the whole grid: its shape is forward's, its values are only the corner's)."""
+    a, b = tensor.shape[-2:]
+    return tensor.repeat(1, 1, -(-height // a), -(-width // b))[..., :height, :width]
+
+
 #: diffusers' AutoencoderKL settings that do not change the networks, with diffusers' defaults: how a latent
 #: diffusion model scales and shifts these latents, and whether a half-precision pipeline runs them in float32.
 KEPT_SETTINGS = {"scaling_factor": 0.18215, "shift_factor": None, "force_upcast": True}
@@ -193,6 +208,23 @@ class LDMEncoder(nn.Module):
             params = (params[0], params[1].clamp(*LOGVAR_RANGE))
         return params
 
+    def composition_probe(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """forward(x)'s output shapes, for create_model's composition check (vaezoo.registry.contract), at a
+        fraction of its cost. Only because these networks are fully convolutional: every layer runs on x's
+        top-left corner_latents(...) x f pixels, and the latent maps that gives are repeated over the h x w
+        grid of x's own size and laid out as forward lays them out. A corner that does not give its own latent
+        grid size runs forward itself, so that the check reports what forward gives. x's size is checked as
+        forward checks it (the built size, which f divides)."""
+        if tuple(x.shape[-2:]) != self.input_size or type(self).forward is not LDMEncoder.forward:
+            return self(x)  # forward's refusal, naming the built size; or a subclass's own forward
+        check_divisible(x.shape[-2], x.shape[-1], self.factor, "this ldm encoder")
+        _, h, w = self.latent_grid
+        rows, cols = corner_latents(h, w)
+        params = self.spatial(x[..., :rows * self.factor, :cols * self.factor])
+        if any(tuple(p.shape[-2:]) != (rows, cols) for p in params):
+            return self(x)
+        return tuple(flatten_latent(cover(p, h, w)) for p in params)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if tuple(x.shape[-2:]) != self.input_size:
             check_divisible(x.shape[-2], x.shape[-1], self.factor, "this ldm encoder")
@@ -261,11 +293,31 @@ class LDMDecoder(nn.Module):
         y = self.conv_out(self.conv_act(self.conv_norm_out(h)))
         return (y + 1.0) / 2.0
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def _spatial_codes(self, z: torch.Tensor) -> torch.Tensor:
+        """Flat codes [B, C*h*w] as the latent maps [B, C, h, w] they lay out, after checking their size."""
         c, h, w = self.latent_grid
         if z.dim() != 2 or z.shape[1] != c * h * w:
             raise DataError(
                 f"this ldm decoder reads codes of {c}x{h}x{w} = {c * h * w} numbers laid out [B, {c * h * w}], got "
                 f"{list(z.shape)}; decode spatial latents [B, C, h, w] with its spatial() method"
             )
-        return self.spatial(unflatten_latent(z, self.latent_grid))
+        return unflatten_latent(z, self.latent_grid)
+
+    def composition_probe(self, z: torch.Tensor) -> torch.Tensor:
+        """forward(z)'s output shape, for create_model's composition check (vaezoo.registry.contract), at a
+        fraction of its cost. Only because this network is fully convolutional: every layer runs on the
+        top-left corner_latents(...) of z's latent maps, and the f-times larger patch that gives is repeated
+        over the h*f x w*f image forward gives. A patch of another size runs forward itself, so that the check
+        reports what forward gives. z's size is checked as forward checks it."""
+        if type(self).forward is not LDMDecoder.forward:
+            return self(z)  # a subclass's own forward
+        codes = self._spatial_codes(z)
+        _, h, w = self.latent_grid
+        rows, cols = corner_latents(h, w)
+        patch = self.spatial(codes[..., :rows, :cols])
+        if tuple(patch.shape[-2:]) != (rows * self.factor, cols * self.factor):
+            return self(z)
+        return cover(patch, h * self.factor, w * self.factor)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.spatial(self._spatial_codes(z))
