@@ -16,11 +16,9 @@ from vaezoo.data.splits import Splits
 from vaezoo.errors import BadOverrideError, RunDirError, SettingError, VaezooError
 from vaezoo.registry.samplers import build_sampler, rebuild_sampler
 from vaezoo.runs.directory import (
-    SavedRun,
     claim_run_dir,
     load_model,
     load_run_data,
-    locate_run,
     open_saved_run,
     read_only_origin,
 )
@@ -105,11 +103,10 @@ def load_sampler(run_dir: str | os.PathLike[str], name: str, model: VAE) -> Samp
     sampler, _ = build_sampler(name, model)
     if not sampler.needs_fit:
         return sampler
-    run = locate_run(run_dir)  # hf://ORG/NAME, pretrained:VARIANT/DATASET resolved (a SavedRun is already)
-    origin = read_only_origin(run_dir, run)
+    saved = open_saved_run(run_dir)  # hf://ORG/NAME, pretrained:VARIANT/DATASET resolved (a SavedRun is already)
+    run, origin = saved.path, read_only_origin(saved)
     if origin is not None:
-        named = run_dir.reference if isinstance(run_dir, SavedRun) else run_dir
-        raise RunDirError(f"{named} is {origin}: read-only, and it carries no fitted samplers; to draw through "
+        raise RunDirError(f"{saved.reference} is {origin}: read-only, and it carries no fitted samplers; to draw through "
                           f"{name!r}, copy it to a folder of yours (cp -rL {run} COPY), fit the sampler there "
                           f"(vaezoo fit-sampler COPY --sampler {name}) and give COPY instead")
     tensors, record = read_sampler(run, name)

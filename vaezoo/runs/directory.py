@@ -115,15 +115,14 @@ def open_saved_run(run: str | os.PathLike[str]) -> SavedRun:
     return SavedRun(run if isinstance(run, str) else os.fspath(run), path, read_config(path))
 
 
-def read_only_origin(run: str | os.PathLike[str], located: Path) -> str | None:
-    """What the run `run` (as named, or a SavedRun), found at `located`, is when vaezoo never writes into it:
-    shipped weights (pretrained:VARIANT/DATASET) or a run downloaded from the Hugging Face Hub (its cache); None
-    for a directory of the user's."""
+def read_only_origin(run: SavedRun) -> str | None:
+    """What `run` is when vaezoo never writes into it: shipped weights (pretrained:VARIANT/DATASET) or a run
+    downloaded from the Hugging Face Hub (its cache); None for a directory of the user's."""
     from vaezoo.runs.hub import in_hub_cache
 
-    if is_pretrained(run.reference if isinstance(run, SavedRun) else run):
+    if is_pretrained(run.reference):
         return "shipped weights"
-    return "a run downloaded from the Hugging Face Hub" if in_hub_cache(located) else None
+    return "a run downloaded from the Hugging Face Hub" if in_hub_cache(run.path) else None
 
 
 def claim_run_dir(path: str | os.PathLike[str], busy: str | None = None) -> RunLock:

@@ -213,11 +213,10 @@ class LDMEncoder(nn.Module):
         fraction of its cost. Only because these networks are fully convolutional: every layer runs on x's
         top-left corner_latents(...) x f pixels, and the latent maps that gives are repeated over the h x w
         grid of x's own size and laid out as forward lays them out. A corner that does not give its own latent
-        grid size runs forward itself, so that the check reports what forward gives. x's size is checked as
-        forward checks it (the built size, which f divides)."""
+        grid size runs forward itself, so that the check reports what forward gives; so does an x of another
+        size than the built one (which the build checked f divides)."""
         if tuple(x.shape[-2:]) != self.input_size or type(self).forward is not LDMEncoder.forward:
             return self(x)  # forward's refusal, naming the built size; or a subclass's own forward
-        check_divisible(x.shape[-2], x.shape[-1], self.factor, "this ldm encoder")
         _, h, w = self.latent_grid
         rows, cols = corner_latents(h, w)
         params = self.spatial(x[..., :rows * self.factor, :cols * self.factor])
